@@ -1,1 +1,90 @@
-//! placeholder
+//! The HTTP surface of Catalyst: the axum router, wire JSON, SSE streams and metrics.
+//!
+//! Invariants: this is the only crate that knows wire JSON (`wire.rs`); every error leaves as
+//! `{"error": code, "detail": text}` (`error.rs`); bodies are limited to 64 KiB; no handler
+//! touches storage directly — everything goes through the deployment service; credentials
+//! received in a body are wrapped in `Secret` immediately and never echoed or logged.
+#![forbid(unsafe_code)]
+
+pub mod error;
+mod handlers;
+pub mod metrics;
+mod sse;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use catalyst_provision::hetzner::HetznerClient;
+use catalyst_provision::service::DeploymentService;
+
+pub use error::ApiError;
+
+/// Largest request body accepted (64 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything the handlers need.
+pub struct AppState {
+    /// The deployment service.
+    pub service: Arc<DeploymentService>,
+    /// Hetzner API client for credential checks.
+    pub hetzner: HetznerClient,
+    /// Request and stream metrics.
+    pub metrics: metrics::ApiMetrics,
+    /// Interval of SSE keepalive comments.
+    pub keepalive: Duration,
+    /// How DNS lookups for BYO subdomain checks are made.
+    pub resolver: handlers::Resolver,
+}
+
+impl AppState {
+    /// State with the default keepalive (15 s) and the system resolver.
+    pub fn new(service: Arc<DeploymentService>, hetzner: HetznerClient) -> Self {
+        AppState {
+            service,
+            hetzner,
+            metrics: metrics::ApiMetrics::default(),
+            keepalive: Duration::from_secs(15),
+            resolver: handlers::Resolver::system(),
+        }
+    }
+}
+
+/// The full router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route(
+            "/deployments",
+            post(handlers::create_deployment).get(handlers::list_deployments),
+        )
+        .route(
+            "/deployments/{id}",
+            get(handlers::get_deployment).delete(handlers::delete_deployment),
+        )
+        .route("/deployments/{id}/events", get(handlers::get_events))
+        .route("/deployments/{id}/logs", get(sse::stream_logs))
+        .route("/deployments/{id}/cancel", post(handlers::cancel_deployment))
+        .route(
+            "/deployments/{id}/phases/{phase}/retry",
+            post(handlers::retry_phase),
+        )
+        .route("/credentials/validate", post(handlers::validate_credentials))
+        .route("/sshkey/generate", post(handlers::generate_ssh_key))
+        .route("/subdomains/check", post(handlers::check_subdomain));
+    Router::new()
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(metrics::render))
+        .nest("/api/v1", api)
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

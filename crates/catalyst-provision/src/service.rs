@@ -1,1 +1,981 @@
-//! (in progress)
+//! The deployment service: creates deployments, runs the pipeline, records every event durably
+//! and broadcasts it to every subscriber.
+//!
+//! How an event travels: the provisioner sends it into an [`EventSink`]; the run's recorder
+//! drains whatever has queued up (so a burst becomes one batch), gives each event the next
+//! sequence number, has the store make the batch durable (one fsync for the batch), and only
+//! then publishes it into the deployment's in-memory window and wakes subscribers. Subscribers
+//! never get a private queue: each keeps a cursor into the shared, ordered log, so every one of
+//! them sees every event once and in order, and a slow one costs no memory. One that falls out
+//! of the window while tailing is cut off and resumes from the store with `Last-Event-ID`.
+//!
+//! The terminal status is written to the store before it becomes visible in memory, so no
+//! subscriber can see `done` with a non-terminal status.
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use catalyst_core::{
+    DeploymentId, DeploymentRecord, DeploymentSpec, DeploymentStatus, Event, EventDraft, Level,
+    ProvisionResult, Secret,
+};
+use catalyst_store::{DeploymentStore, StoreError};
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::provisioner::{EventSink, ProvisionError, ProvisionJob, Provisioner, SinkMessage};
+
+/// Phase ids a phase-0 retry accepts (the whole OpenTofu pipeline runs again).
+pub const PHASE0_PHASES: [&str; 5] = [
+    "tofu-init",
+    "tofu-plan",
+    "tofu-apply",
+    "tofu-output",
+    "flux-bootstrap",
+];
+
+/// Phase ids owned by Flux on the new Sovereign (bootstrap-kit HelmReleases).
+pub const PHASE1_PHASES: [&str; 11] = [
+    "cilium",
+    "cert-manager",
+    "flux",
+    "crossplane",
+    "sealed-secrets",
+    "spire",
+    "jetstream",
+    "openbao",
+    "keycloak",
+    "gitea",
+    "bp-catalyst-platform",
+];
+
+/// Tunables of the service.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Pool apex domains this Sovereign allocates under.
+    pub pool_domains: Vec<String>,
+    /// A run is cancelled (and fails) after this long.
+    pub provision_timeout: Duration,
+    /// Events kept in memory per deployment (the most recent ones). Also the `/events` cap.
+    pub event_window: usize,
+    /// Most events handed to a subscriber in one read.
+    pub read_batch: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            pool_domains: vec!["omani.works".into(), "openova.io".into()],
+            provision_timeout: Duration::from_secs(30 * 60),
+            event_window: 10_000,
+            read_batch: 1_000,
+        }
+    }
+}
+
+/// Errors a caller of the service can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No such deployment.
+    #[error("deployment not found")]
+    NotFound,
+    /// A run is in progress.
+    #[error("deployment is still in-flight — wait for the current phase to finish before retrying")]
+    InFlight,
+    /// The deployment has already finished.
+    #[error("deployment already finished with status {0}")]
+    Finished(DeploymentStatus),
+    /// The deployment is still running, so it cannot be deleted.
+    #[error("deployment is still running (status {0}); cancel it first")]
+    NotFinished(DeploymentStatus),
+    /// The credential is no longer in memory (the control plane restarted).
+    #[error("the Hetzner token for this deployment is no longer held (Catalyst never stores it); send it again as hetznerToken in the retry body")]
+    CredentialRequired,
+    /// The phase is not a known phase id.
+    #[error("unknown phase {0:?} — expected one of the OpenTofu phases (tofu-init, tofu-plan, tofu-apply, tofu-output, flux-bootstrap) or a bootstrap-kit component")]
+    UnknownPhase(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A deployment's state as shown to readers.
+#[derive(Debug, Clone)]
+pub struct DeploymentView {
+    /// The stored snapshot.
+    pub record: DeploymentRecord,
+    /// True when no run is in progress and the terminal state is stored.
+    pub done: bool,
+}
+
+/// What a retry did.
+#[derive(Debug, Clone)]
+pub enum RetryOutcome {
+    /// The OpenTofu pipeline runs again.
+    Rerun(DeploymentView),
+    /// The phase is reconciled by Flux on the Sovereign; an instruction event was recorded.
+    ManualActionRequired(DeploymentView),
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ServiceMetrics {
+    /// Events made durable and published.
+    pub events_appended: AtomicU64,
+    /// Store write failures.
+    pub store_errors: AtomicU64,
+    /// Subscribers cut off for lagging.
+    pub subscribers_cut_off: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    User,
+    Timeout,
+    Shutdown,
+}
+
+struct RunHandle {
+    cancel: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+    finished: watch::Receiver<bool>,
+}
+
+struct Inner {
+    record: DeploymentRecord,
+    /// Contiguous most recent events, ending at `record.last_seq`.
+    window: VecDeque<Event>,
+    credential: Option<Secret>,
+    run: Option<RunHandle>,
+    attempts: u32,
+}
+
+struct RunStart {
+    cancel: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+    finished: watch::Sender<bool>,
+}
+
+struct Deployment {
+    id: DeploymentId,
+    inner: Mutex<Inner>,
+    /// Serialises appends (sequence assignment + durable write + publish) per deployment.
+    writer: tokio::sync::Mutex<()>,
+    /// Bumped after every publish; subscribers wait on it.
+    head: watch::Sender<u64>,
+}
+
+impl Deployment {
+    fn new(record: DeploymentRecord, credential: Option<Secret>) -> Arc<Self> {
+        let (head, _) = watch::channel(record.last_seq);
+        Arc::new(Deployment {
+            id: record.id.clone(),
+            inner: Mutex::new(Inner {
+                record,
+                window: VecDeque::new(),
+                credential,
+                run: None,
+                attempts: 1,
+            }),
+            writer: tokio::sync::Mutex::new(()),
+            head,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means a panic elsewhere; the data is still consistent because
+        // every mutation below is a plain assignment.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn view(&self) -> DeploymentView {
+        let inner = self.lock();
+        DeploymentView {
+            record: inner.record.clone(),
+            done: inner.run.is_none() && inner.record.status.is_terminal(),
+        }
+    }
+}
+
+/// Sort key for listing: newest first.
+type ListKey = (i64, DeploymentId);
+
+/// The deployment service. Cheap to share behind an `Arc`.
+pub struct DeploymentService {
+    store: Arc<dyn DeploymentStore>,
+    provisioner: Arc<dyn Provisioner>,
+    config: ServiceConfig,
+    deployments: RwLock<HashMap<DeploymentId, Arc<Deployment>>>,
+    order: RwLock<BTreeSet<ListKey>>,
+    shutdown: CancellationToken,
+    metrics: ServiceMetrics,
+}
+
+fn list_key(record: &DeploymentRecord) -> ListKey {
+    (record.started_at.timestamp_micros(), record.id.clone())
+}
+
+/// An opaque listing cursor: the sort key of the last item of the previous page.
+pub fn encode_cursor(record: &DeploymentRecord) -> String {
+    let (t, id) = list_key(record);
+    format!("{t}-{id}")
+}
+
+/// Parses a cursor from [`encode_cursor`].
+pub fn decode_cursor(cursor: &str) -> Option<ListKey> {
+    let (t, id) = cursor.rsplit_once('-')?;
+    Some((t.parse().ok()?, DeploymentId::parse(id).ok()?))
+}
+
+impl DeploymentService {
+    /// Loads every stored deployment (failing the ones a previous process left in flight) and
+    /// returns the ready service.
+    pub async fn start(
+        store: Arc<dyn DeploymentStore>,
+        provisioner: Arc<dyn Provisioner>,
+        config: ServiceConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let loaded = store.load_all().await?;
+        for w in &loaded.warnings {
+            warn!(location = %w.location, problem = %w.message, "Skipped or repaired a stored deployment.");
+        }
+        let service = Arc::new(DeploymentService {
+            store,
+            provisioner,
+            config,
+            deployments: RwLock::new(HashMap::new()),
+            order: RwLock::new(BTreeSet::new()),
+            shutdown: CancellationToken::new(),
+            metrics: ServiceMetrics::default(),
+        });
+        let mut orphans = Vec::new();
+        {
+            let mut map = service.deployments.write().unwrap_or_else(|p| p.into_inner());
+            let mut order = service.order.write().unwrap_or_else(|p| p.into_inner());
+            for record in loaded.records {
+                order.insert(list_key(&record));
+                let orphan = !record.status.is_terminal();
+                let dep = Deployment::new(record, None);
+                if orphan {
+                    orphans.push(dep.clone());
+                }
+                map.insert(dep.id.clone(), dep);
+            }
+        }
+        let restored = service.deployments.read().map(|m| m.len()).unwrap_or(0);
+        for dep in orphans {
+            let now = Utc::now();
+            let mut record = dep.view().record;
+            record.fail_orphaned(now);
+            let message = record.error.clone().unwrap_or_default();
+            warn!(deployment = %dep.id, "Deployment was in flight when the control plane stopped; marked failed.");
+            let mut draft = EventDraft::new(now, "deployment", Level::Error, message);
+            draft.status = Some(DeploymentStatus::Failed);
+            service
+                .commit(&dep, vec![draft], move |r| {
+                    r.status = record.status;
+                    r.error = record.error.clone();
+                    r.finished_at = record.finished_at;
+                    true
+                })
+                .await?;
+        }
+        info!(count = restored, backend = service.store.backend(), "Restored deployments.");
+        Ok(service)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// The provisioner's name (`tofu`, `dry-run`).
+    pub fn provisioner_name(&self) -> &'static str {
+        self.provisioner.name()
+    }
+
+    /// Metrics counters.
+    pub fn metrics(&self) -> &ServiceMetrics {
+        &self.metrics
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn DeploymentStore> {
+        &self.store
+    }
+
+    fn get(&self, id: &DeploymentId) -> Result<Arc<Deployment>, ServiceError> {
+        self.deployments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// The deployment that holds `fqdn`, if any: one that has not failed or been cancelled.
+    pub fn fqdn_in_use(&self, fqdn: &str) -> Option<DeploymentId> {
+        let map = self.deployments.read().unwrap_or_else(|p| p.into_inner());
+        map.values().find_map(|dep| {
+            let inner = dep.lock();
+            let holds = !matches!(
+                inner.record.status,
+                DeploymentStatus::Failed | DeploymentStatus::Cancelled
+            );
+            (holds && inner.record.spec.sovereign_fqdn == fqdn).then(|| dep.id.clone())
+        })
+    }
+
+    /// Counts deployments by status.
+    pub fn count_by_status(&self) -> Vec<(DeploymentStatus, u64)> {
+        let map = self.deployments.read().unwrap_or_else(|p| p.into_inner());
+        let mut counts: HashMap<DeploymentStatus, u64> = HashMap::new();
+        for dep in map.values() {
+            *counts.entry(dep.lock().record.status).or_default() += 1;
+        }
+        DeploymentStatus::ALL
+            .iter()
+            .map(|s| (*s, counts.get(s).copied().unwrap_or(0)))
+            .collect()
+    }
+
+    /// Creates a deployment, stores it durably and starts its pipeline.
+    pub async fn create(
+        self: &Arc<Self>,
+        spec: DeploymentSpec,
+        token: Secret,
+    ) -> Result<DeploymentView, ServiceError> {
+        let record = {
+            let map = self.deployments.read().unwrap_or_else(|p| p.into_inner());
+            let id = loop {
+                let id = DeploymentId::from_random_bytes(rand::random());
+                if !map.contains_key(&id) {
+                    break id;
+                }
+            };
+            DeploymentRecord {
+                id,
+                status: DeploymentStatus::Pending,
+                spec,
+                result: None,
+                error: None,
+                started_at: Utc::now(),
+                finished_at: None,
+                last_seq: 0,
+                dry_run: self.provisioner.dry_run(),
+                reservation: None,
+            }
+        };
+        self.store.create(&record).await?;
+        let dep = Deployment::new(record.clone(), Some(token.clone()));
+        let start = self.begin_run(&mut dep.lock());
+        self.order
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(list_key(&record));
+        self.deployments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dep.id.clone(), dep.clone());
+        info!(deployment = %dep.id, fqdn = %record.spec.sovereign_fqdn, provisioner = self.provisioner.name(), "Deployment created.");
+        self.spawn_run(&dep, token, 1, start);
+        Ok(dep.view())
+    }
+
+    /// The current state.
+    pub fn view(&self, id: &DeploymentId) -> Result<DeploymentView, ServiceError> {
+        Ok(self.get(id)?.view())
+    }
+
+    /// Newest first, at most `limit`, after `cursor` (from [`encode_cursor`]).
+    pub fn list(&self, limit: usize, cursor: Option<&str>) -> Result<Vec<DeploymentView>, ServiceError> {
+        let keys: Vec<ListKey> = {
+            let order = self.order.read().unwrap_or_else(|p| p.into_inner());
+            match cursor {
+                Some(c) => {
+                    let Some(k) = decode_cursor(c) else {
+                        return Ok(Vec::new());
+                    };
+                    order.range(..k).rev().take(limit).cloned().collect()
+                }
+                None => order.iter().rev().take(limit).cloned().collect(),
+            }
+        };
+        Ok(keys
+            .into_iter()
+            .filter_map(|(_, id)| self.get(&id).ok().map(|d| d.view()))
+            .collect())
+    }
+
+    /// Events with `seq > after`, at most `limit`, from memory when possible, else the store.
+    pub async fn events_after(
+        &self,
+        id: &DeploymentId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let dep = self.get(id)?;
+        Ok(self.read(&dep, after, limit, true).await?.unwrap_or_default())
+    }
+
+    /// The most recent events (at most the window size) with the state, for `/events`.
+    pub async fn recent_events(
+        &self,
+        id: &DeploymentId,
+    ) -> Result<(DeploymentView, Vec<Event>), ServiceError> {
+        let dep = self.get(id)?;
+        let view = dep.view();
+        let last = view.record.last_seq;
+        let cap = self.config.event_window as u64;
+        let after = last.saturating_sub(cap);
+        let mut events = Vec::new();
+        let mut cursor = after;
+        while cursor < last {
+            let batch = self
+                .read(&dep, cursor, self.config.event_window, true)
+                .await?
+                .unwrap_or_default();
+            let Some(e) = batch.last() else { break };
+            cursor = e.seq;
+            events.extend(batch.into_iter().filter(|e| e.seq <= last));
+        }
+        Ok((view, events))
+    }
+
+    /// Reads events after `cursor`. `None` means the cursor fell out of the window and
+    /// `allow_store` was false (the caller is a lagging live subscriber).
+    async fn read(
+        &self,
+        dep: &Deployment,
+        cursor: u64,
+        limit: usize,
+        allow_store: bool,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        {
+            let inner = dep.lock();
+            let head = inner.record.last_seq;
+            if cursor >= head {
+                return Ok(Some(Vec::new()));
+            }
+            let first = inner.window.front().map(|e| e.seq).unwrap_or(head + 1);
+            if cursor + 1 >= first {
+                let skip = (cursor + 1 - first) as usize;
+                return Ok(Some(inner.window.iter().skip(skip).take(limit).cloned().collect()));
+            }
+            if !allow_store {
+                return Ok(None);
+            }
+        }
+        self.store.events_after(&dep.id, cursor, limit).await.map(Some)
+    }
+
+    /// Subscribes to a deployment's events after `after` (0 = from the beginning).
+    pub fn subscribe(self: &Arc<Self>, id: &DeploymentId, after: u64) -> Result<Subscription, ServiceError> {
+        let dep = self.get(id)?;
+        let rx = dep.head.subscribe();
+        Ok(Subscription {
+            service: self.clone(),
+            dep,
+            cursor: after,
+            rx,
+            caught_up: false,
+            finished: false,
+        })
+    }
+
+    /// Requests cancellation of an in-flight deployment and waits (up to `wait`) for it to stop.
+    pub async fn cancel(&self, id: &DeploymentId, wait: Duration) -> Result<DeploymentView, ServiceError> {
+        let dep = self.get(id)?;
+        let mut finished = {
+            let inner = dep.lock();
+            match &inner.run {
+                Some(run) => {
+                    let mut reason = run.reason.lock().unwrap_or_else(|p| p.into_inner());
+                    reason.get_or_insert(StopReason::User);
+                    run.cancel.cancel();
+                    run.finished.clone()
+                }
+                None => return Err(ServiceError::Finished(inner.record.status)),
+            }
+        };
+        info!(deployment = %id, "Cancellation requested.");
+        let _ = tokio::time::timeout(wait, finished.wait_for(|f| *f)).await;
+        Ok(dep.view())
+    }
+
+    /// Deletes a finished deployment and its events.
+    pub async fn delete(&self, id: &DeploymentId) -> Result<(), ServiceError> {
+        let dep = self.get(id)?;
+        {
+            let inner = dep.lock();
+            if inner.run.is_some() || !inner.record.status.is_terminal() {
+                return Err(ServiceError::NotFinished(inner.record.status));
+            }
+        }
+        let _w = dep.writer.lock().await;
+        self.store.delete(id).await?;
+        let record = dep.view().record;
+        self.order
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&list_key(&record));
+        self.deployments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        info!(deployment = %id, "Deployment deleted.");
+        Ok(())
+    }
+
+    /// Retries a phase. Phase-0 phases re-run the OpenTofu pipeline (it is idempotent);
+    /// phase-1 phases are Flux's business on the Sovereign and get an instruction event.
+    pub async fn retry(
+        self: &Arc<Self>,
+        id: &DeploymentId,
+        phase: &str,
+        token: Option<Secret>,
+    ) -> Result<RetryOutcome, ServiceError> {
+        let dep = self.get(id)?;
+        let phase0 = PHASE0_PHASES.contains(&phase);
+        if !phase0 && !PHASE1_PHASES.contains(&phase) {
+            return Err(ServiceError::UnknownPhase(phase.to_owned()));
+        }
+        if !phase0 {
+            let status = dep.lock().record.status;
+            if !status.is_terminal() {
+                return Err(ServiceError::InFlight);
+            }
+        }
+        if !phase0 {
+            let draft = EventDraft::new(
+                Utc::now(),
+                phase,
+                Level::Info,
+                format!(
+                    "Phase 1 retry: the {phase} HelmRelease is reconciled by Flux on the new Sovereign, not by this control plane. \
+                     Flux retries failed installs on its own (install.remediation.retries); once those are exhausted, run \
+                     `kubectl annotate --overwrite helmrelease/bp-{phase} -n flux-system reconcile.fluxcd.io/requestedAt=$(date +%s)` \
+                     against the Sovereign's cluster."
+                ),
+            );
+            self.commit(&dep, vec![draft], |_| false).await?;
+            return Ok(RetryOutcome::ManualActionRequired(dep.view()));
+        }
+        // Check and claim the run slot in one critical section, so two retries cannot both start.
+        let (start, token, status, attempt) = {
+            let mut inner = dep.lock();
+            if inner.run.is_some() || !inner.record.status.is_terminal() {
+                return Err(ServiceError::InFlight);
+            }
+            let Some(token) = token.filter(|t| !t.is_blank()).or(inner.credential.clone()) else {
+                return Err(ServiceError::CredentialRequired);
+            };
+            inner.credential = Some(token.clone());
+            inner.attempts += 1;
+            let status = inner.record.status;
+            let attempt = inner.attempts;
+            (self.begin_run(&mut inner), token, status, attempt)
+        };
+        let mut draft = EventDraft::new(
+            Utc::now(),
+            "retry",
+            Level::Info,
+            format!(
+                "Retry initiated for phase \"{phase}\" (previous status {status}) — re-running the OpenTofu pipeline against the existing working directory (idempotent)."
+            ),
+        );
+        draft.status = Some(DeploymentStatus::Pending);
+        let committed = self
+            .commit(&dep, vec![draft], |r| {
+                r.status = DeploymentStatus::Pending;
+                r.error = None;
+                r.result = None;
+                r.finished_at = None;
+                true
+            })
+            .await;
+        if let Err(e) = committed {
+            dep.lock().run = None;
+            return Err(e.into());
+        }
+        self.spawn_run(&dep, token, attempt, start);
+        Ok(RetryOutcome::Rerun(dep.view()))
+    }
+
+    /// Cancels every run (their status becomes failed with the restart message) and ends every
+    /// subscription; waits up to `wait` for the runs to record their end.
+    pub async fn shutdown(&self, wait: Duration) {
+        self.shutdown.cancel();
+        let deps: Vec<_> = self
+            .deployments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut waits = Vec::new();
+        for dep in deps {
+            let inner = dep.lock();
+            if let Some(run) = &inner.run {
+                run.reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(StopReason::Shutdown);
+                run.cancel.cancel();
+                waits.push(run.finished.clone());
+            }
+        }
+        let all = futures::future::join_all(waits.into_iter().map(|mut rx| async move {
+            let _ = rx.wait_for(|f| *f).await;
+        }));
+        let _ = tokio::time::timeout(wait, all).await;
+    }
+
+    fn begin_run(&self, inner: &mut Inner) -> RunStart {
+        let cancel = self.shutdown.child_token();
+        let reason = Arc::new(Mutex::new(None));
+        let (finished_tx, finished_rx) = watch::channel(false);
+        inner.run = Some(RunHandle {
+            cancel: cancel.clone(),
+            reason: reason.clone(),
+            finished: finished_rx,
+        });
+        RunStart {
+            cancel,
+            reason,
+            finished: finished_tx,
+        }
+    }
+
+    fn spawn_run(self: &Arc<Self>, dep: &Arc<Deployment>, token: Secret, attempt: u32, start: RunStart) {
+        let job = ProvisionJob {
+            id: dep.id.clone(),
+            spec: dep.lock().record.spec.clone(),
+            hetzner_token: token,
+            attempt,
+        };
+        let service = self.clone();
+        let dep = dep.clone();
+        tokio::spawn(async move {
+            service.run(&dep, job, start.cancel, start.reason).await;
+            dep.lock().run = None;
+            let _ = start.finished.send(true);
+            dep.head.send_modify(|_| {});
+        });
+    }
+
+    async fn run(
+        self: &Arc<Self>,
+        dep: &Arc<Deployment>,
+        job: ProvisionJob,
+        cancel: CancellationToken,
+        reason: Arc<Mutex<Option<StopReason>>>,
+    ) {
+        let (sink, rx) = EventSink::channel(4096);
+        let recorder = {
+            let service = self.clone();
+            let dep = dep.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move { service.record(&dep, rx, cancel).await })
+        };
+        let timer = {
+            let cancel = cancel.clone();
+            let reason = reason.clone();
+            let timeout = self.config.provision_timeout;
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(StopReason::Timeout);
+                cancel.cancel();
+            })
+        };
+        let fqdn = job.spec.sovereign_fqdn.clone();
+        let id = job.id.clone();
+        let outcome = self.provisioner.provision(job, sink, cancel.clone()).await;
+        timer.abort();
+        // Every sink clone is gone once `provision` returned; the recorder drains what is left.
+        let recorder_ok = recorder.await.unwrap_or(false);
+        let stop = *reason.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Utc::now();
+        let dry_run = self.provisioner.dry_run();
+        let (status, result, error, message) = match (outcome, recorder_ok) {
+            (_, false) => (
+                DeploymentStatus::Failed,
+                None,
+                Some("the event store could not write; the run was stopped so that no event is lost".to_owned()),
+                None,
+            ),
+            (Ok(out), true) => {
+                let result = ProvisionResult::for_fqdn(&fqdn, out.control_plane_ip, out.load_balancer_ip, dry_run);
+                let msg = if dry_run {
+                    format!("Dry run complete for {fqdn}: every phase ran, nothing was applied.")
+                } else {
+                    format!("Sovereign {fqdn} is provisioned; console at {}.", result.console_url)
+                };
+                (DeploymentStatus::Ready, Some(result), None, Some(msg))
+            }
+            (Err(ProvisionError::Cancelled), true) => match stop {
+                Some(StopReason::User) | None => (
+                    DeploymentStatus::Cancelled,
+                    None,
+                    Some(format!(
+                        "cancelled by request; cloud resources already created carry the label catalyst.openova.io/sovereign={fqdn}"
+                    )),
+                    None,
+                ),
+                Some(StopReason::Timeout) => (
+                    DeploymentStatus::Failed,
+                    None,
+                    Some(format!(
+                        "provisioning timed out after {}s; cloud resources already created carry the label catalyst.openova.io/sovereign={fqdn}",
+                        self.config.provision_timeout.as_secs()
+                    )),
+                    None,
+                ),
+                Some(StopReason::Shutdown) => (
+                    DeploymentStatus::Failed,
+                    None,
+                    Some(catalyst_core::deployment::restart_orphan_message(&id, &fqdn)),
+                    None,
+                ),
+            },
+            (Err(e), true) => (DeploymentStatus::Failed, None, Some(e.to_string()), None),
+        };
+        let level = if status == DeploymentStatus::Ready { Level::Info } else { Level::Error };
+        let text = message
+            .or_else(|| error.clone().map(|e| format!("Deployment {status}: {e}")))
+            .unwrap_or_default();
+        let mut draft = EventDraft::new(now, "deployment", level, text);
+        draft.status = Some(status);
+        let committed = self
+            .commit(dep, vec![draft], |r| {
+                r.status = status;
+                r.result = result.clone();
+                r.error = error.clone();
+                r.finished_at = Some(now);
+                true
+            })
+            .await;
+        match committed {
+            Ok(()) => info!(deployment = %id, status = %status, "Deployment finished."),
+            Err(e) => {
+                // The terminal state could not be stored: keep it in memory so readers see the
+                // truth; the next start-up will mark the stored record failed.
+                error!(deployment = %id, error = %e, "Storing the terminal state failed.");
+                let mut inner = dep.lock();
+                inner.record.status = status;
+                inner.record.result = result;
+                inner.record.error = error;
+                inner.record.finished_at = Some(now);
+            }
+        }
+    }
+
+    /// Drains the sink in batches; returns false when the store failed (the run is cancelled).
+    async fn record(
+        self: &Arc<Self>,
+        dep: &Arc<Deployment>,
+        mut rx: mpsc::Receiver<SinkMessage>,
+        cancel: CancellationToken,
+    ) -> bool {
+        let mut ok = true;
+        let mut buf = Vec::with_capacity(1024);
+        while rx.recv_many(&mut buf, 1024).await > 0 {
+            if !ok {
+                buf.clear();
+                continue;
+            }
+            let mut drafts = Vec::with_capacity(buf.len());
+            let mut new_status = None;
+            for msg in buf.drain(..) {
+                match msg {
+                    SinkMessage::Event(d) => drafts.push(d),
+                    SinkMessage::Status(s) => {
+                        let mut d = EventDraft::new(Utc::now(), "status", Level::Info, format!("Status: {s}"));
+                        d.status = Some(s);
+                        drafts.push(d);
+                        new_status = Some(s);
+                    }
+                }
+            }
+            let result = self
+                .commit(dep, drafts, |r| match new_status {
+                    Some(s) if r.status != s && r.status.can_move_to(s) => {
+                        r.status = s;
+                        true
+                    }
+                    _ => false,
+                })
+                .await;
+            if let Err(e) = result {
+                error!(deployment = %dep.id, error = %e, "Persisting events failed; stopping the run.");
+                ok = false;
+                cancel.cancel();
+            }
+        }
+        ok
+    }
+
+    /// Appends `drafts` durably, applies `update` to the snapshot (stored when it returns true),
+    /// then publishes both at once.
+    async fn commit(
+        &self,
+        dep: &Deployment,
+        drafts: Vec<EventDraft>,
+        update: impl FnOnce(&mut DeploymentRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let _w = dep.writer.lock().await;
+        let mut record = dep.lock().record.clone();
+        let first = record.last_seq + 1;
+        let dry_run = record.dry_run;
+        let events: Vec<Event> = drafts
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut d)| {
+                d.dry_run |= dry_run;
+                d.sequenced(first + i as u64)
+            })
+            .collect();
+        if !events.is_empty() {
+            if let Err(e) = self.store.append_events(&dep.id, &events).await {
+                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+            record.last_seq += events.len() as u64;
+        }
+        if update(&mut record) {
+            if let Err(e) = self.store.save_snapshot(&record).await {
+                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                // The events are durable; publish them even though the snapshot lags.
+                self.publish(dep, events, None);
+                return Err(e);
+            }
+        }
+        self.publish(dep, events, Some(record));
+        Ok(())
+    }
+
+    fn publish(&self, dep: &Deployment, events: Vec<Event>, record: Option<DeploymentRecord>) {
+        let n = events.len() as u64;
+        let head = {
+            let mut inner = dep.lock();
+            if let Some(last) = events.last() {
+                inner.record.last_seq = last.seq;
+            }
+            if let Some(r) = record {
+                inner.record = r;
+            }
+            inner.window.extend(events);
+            let excess = inner.window.len().saturating_sub(self.config.event_window);
+            inner.window.drain(..excess);
+            inner.record.last_seq
+        };
+        self.metrics.events_appended.fetch_add(n, Ordering::Relaxed);
+        dep.head.send_replace(head);
+    }
+}
+
+/// What a subscription yields next.
+#[derive(Debug)]
+pub enum SubscriptionItem {
+    /// The next events, in order.
+    Events(Vec<Event>),
+    /// The deployment has finished (its terminal state is stored); the stream ends.
+    Done(Box<DeploymentView>),
+    /// The subscriber fell behind the in-memory window while tailing; reconnect with
+    /// `Last-Event-ID` to resume from the store.
+    CutOff,
+    /// The control plane is shutting down.
+    Closed,
+}
+
+/// One subscriber's cursor into a deployment's log.
+pub struct Subscription {
+    service: Arc<DeploymentService>,
+    dep: Arc<Deployment>,
+    cursor: u64,
+    rx: watch::Receiver<u64>,
+    caught_up: bool,
+    finished: bool,
+}
+
+impl Subscription {
+    /// Sequence number of the last event handed out.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Waits for the next item; `None` after `Done`, `CutOff` or `Closed`.
+    pub async fn next(&mut self) -> Option<SubscriptionItem> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            self.rx.borrow_and_update();
+            let (done_view, head) = {
+                let inner = self.dep.lock();
+                let done = inner.run.is_none() && inner.record.status.is_terminal();
+                (
+                    done.then(|| DeploymentView {
+                        record: inner.record.clone(),
+                        done: true,
+                    }),
+                    inner.record.last_seq,
+                )
+            };
+            if self.cursor < head {
+                let batch = self.service.config.read_batch;
+                match self
+                    .service
+                    .read(&self.dep, self.cursor, batch, !self.caught_up)
+                    .await
+                {
+                    Ok(Some(events)) if !events.is_empty() => {
+                        self.cursor = events.last().map(|e| e.seq).unwrap_or(self.cursor);
+                        return Some(SubscriptionItem::Events(events));
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        self.finished = true;
+                        self.service
+                            .metrics
+                            .subscribers_cut_off
+                            .fetch_add(1, Ordering::Relaxed);
+                        warn!(deployment = %self.dep.id, cursor = self.cursor, head, "Slow subscriber cut off; it can resume with Last-Event-ID.");
+                        return Some(SubscriptionItem::CutOff);
+                    }
+                    Err(e) => {
+                        warn!(deployment = %self.dep.id, error = %e, "Reading events for a subscriber failed.");
+                        self.finished = true;
+                        return Some(SubscriptionItem::Closed);
+                    }
+                }
+            }
+            self.caught_up = self.cursor >= head;
+            if let Some(view) = done_view {
+                if self.cursor >= view.record.last_seq {
+                    self.finished = true;
+                    return Some(SubscriptionItem::Done(Box::new(view)));
+                }
+                continue;
+            }
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    if changed.is_err() {
+                        self.finished = true;
+                        return Some(SubscriptionItem::Closed);
+                    }
+                }
+                _ = self.service.shutdown.cancelled() => {
+                    self.finished = true;
+                    return Some(SubscriptionItem::Closed);
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,13 @@
 use async_trait::async_trait;
 use catalyst_core::{DeploymentId, DeploymentRecord, Event};
 
+pub mod file;
+pub mod postgres;
+mod upstream;
+
+pub use file::FileStore;
+pub use postgres::PgStore;
+
 /// Errors of a store backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

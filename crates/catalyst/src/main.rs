@@ -1,1 +1,288 @@
-fn main() {}
+//! `catalyst` — the Catalyst control plane and its CLI.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use catalyst_api::AppState;
+use catalyst_provision::dry_run::DryRunProvisioner;
+use catalyst_provision::hetzner::{HetznerClient, DEFAULT_BASE_URL};
+use catalyst_provision::render::TofuSettings;
+use catalyst_provision::service::{DeploymentService, ServiceConfig};
+use catalyst_provision::tofu::TofuProvisioner;
+use catalyst_provision::Provisioner;
+use catalyst_store::file::FileStore;
+use catalyst_store::postgres::PgStore;
+use catalyst_store::DeploymentStore;
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing::{info, warn};
+
+mod module;
+
+/// Catalyst: a self-hosted platform control plane.
+#[derive(Debug, Parser)]
+#[command(name = "catalyst", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane: the provisioning API, SSE streams, /healthz, /readyz and /metrics.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProvisionerKind {
+    /// Run OpenTofu (`--tofu-bin`) against the Hetzner module.
+    Tofu,
+    /// Run every phase, render what would be applied, apply nothing.
+    DryRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (host:port).
+    #[arg(long, env = "CATALYST_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Directory for everything kept on local disk: deployment records and event logs
+    /// (unless --database-url is set), OpenTofu working directories.
+    #[arg(long, env = "CATALYST_DATA_DIR", default_value = "./catalyst-data")]
+    data_dir: PathBuf,
+
+    /// PostgreSQL URL (e.g. postgres://user@127.0.0.1:5432/db). When set, deployments and their
+    /// events are stored there instead of under --data-dir.
+    #[arg(long, env = "CATALYST_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// Which provisioner runs deployments. Default: `tofu` when the --tofu-bin binary is found,
+    /// else `dry-run`.
+    #[arg(long, env = "CATALYST_PROVISIONER", value_enum)]
+    provisioner: Option<ProvisionerKind>,
+
+    /// OpenTofu binary (a name looked up on PATH, or a path).
+    #[arg(long, env = "CATALYST_TOFU_BIN", default_value = "tofu")]
+    tofu_bin: PathBuf,
+
+    /// OpenTofu module to apply. Default: the Hetzner module built into this binary, written
+    /// to <data-dir>/tofu/module at start-up.
+    #[arg(long, env = "CATALYST_TOFU_MODULE")]
+    tofu_module: Option<PathBuf>,
+
+    /// A deployment still running after this long is cancelled and fails (e.g. 30m, 90s, 2h).
+    #[arg(long, env = "CATALYST_PROVISION_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    provision_timeout: Duration,
+
+    /// Pool domains (comma-separated) under which pool-mode Sovereigns get their subdomain.
+    #[arg(long, env = "CATALYST_POOL_DOMAINS", default_value = "omani.works,openova.io", value_delimiter = ',')]
+    pool_domains: Vec<String>,
+
+    /// Base URL of the Hetzner Cloud API, used by /api/v1/credentials/validate.
+    #[arg(long, env = "CATALYST_HETZNER_API_URL", default_value = DEFAULT_BASE_URL)]
+    hetzner_api_url: String,
+
+    /// Git repository Flux on a new Sovereign reconciles from (written to the OpenTofu variables).
+    #[arg(long, env = "CATALYST_GITOPS_REPO_URL", default_value = "https://github.com/openova-io/openova")]
+    gitops_repo_url: String,
+
+    /// Branch of --gitops-repo-url.
+    #[arg(long, env = "CATALYST_GITOPS_BRANCH", default_value = "main")]
+    gitops_branch: String,
+
+    /// Log format.
+    #[arg(long, env = "CATALYST_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    /// How long a graceful shutdown (SIGTERM/SIGINT) waits for running deployments to record
+    /// their end.
+    #[arg(long, env = "CATALYST_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+}
+
+/// Parses `90s`, `30m`, `2h`, `500ms` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 2h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CATALYST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Finds `bin` on PATH (or checks it when it is a path).
+fn find_binary(bin: &Path) -> Option<PathBuf> {
+    if bin.components().count() > 1 {
+        return bin.is_file().then(|| bin.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(bin))
+            .find(|p| p.is_file())
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let store: Arc<dyn DeploymentStore> = match &args.database_url {
+        Some(url) => Arc::new(
+            PgStore::connect(url)
+                .await
+                .context("cannot open the PostgreSQL deployment store")?,
+        ),
+        None => Arc::new(
+            FileStore::open(args.data_dir.join("deployments"))
+                .context("cannot open the deployment store under --data-dir")?,
+        ),
+    };
+
+    let tofu_root = args.data_dir.join("tofu");
+    let module_dir = match &args.tofu_module {
+        Some(dir) => dir.clone(),
+        None => module::materialize(&tofu_root.join("module"))
+            .context("cannot write the built-in OpenTofu module")?,
+    };
+    let settings = TofuSettings {
+        module_dir,
+        work_root: tofu_root.join("runs"),
+        gitops_repo_url: args.gitops_repo_url.clone(),
+        gitops_branch: args.gitops_branch.clone(),
+    };
+    let tofu_path = find_binary(&args.tofu_bin);
+    let kind = match (args.provisioner, &tofu_path) {
+        (Some(k), _) => k,
+        (None, Some(_)) => ProvisionerKind::Tofu,
+        (None, None) => {
+            warn!(tofu_bin = %args.tofu_bin.display(), "OpenTofu not found; using the dry-run provisioner (nothing will be applied).");
+            ProvisionerKind::DryRun
+        }
+    };
+    let provisioner: Arc<dyn Provisioner> = match kind {
+        ProvisionerKind::Tofu => {
+            let Some(bin) = tofu_path else {
+                bail!(
+                    "--provisioner tofu needs OpenTofu, but {} was not found (set --tofu-bin)",
+                    args.tofu_bin.display()
+                );
+            };
+            Arc::new(TofuProvisioner::new(bin, settings))
+        }
+        ProvisionerKind::DryRun => Arc::new(DryRunProvisioner::new(settings)),
+    };
+
+    let pool_domains: Vec<String> = args
+        .pool_domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let config = ServiceConfig {
+        pool_domains,
+        provision_timeout: args.provision_timeout,
+        ..ServiceConfig::default()
+    };
+    let service = DeploymentService::start(store, provisioner, config)
+        .await
+        .context("cannot load stored deployments")?;
+    let hetzner = HetznerClient::new(args.hetzner_api_url.clone())
+        .context("invalid --hetzner-api-url")?;
+    let state = Arc::new(AppState::new(service.clone(), hetzner));
+    let app = catalyst_api::router(state);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    info!(
+        listen = %listener.local_addr()?,
+        data_dir = %args.data_dir.display(),
+        store = service.store().backend(),
+        provisioner = service.provisioner_name(),
+        "Catalyst is serving."
+    );
+    let grace = args.shutdown_grace;
+    let shutdown_service = service.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            info!("Shutting down: stopping running deployments and closing streams.");
+            shutdown_service.shutdown(grace).await;
+        })
+        .await
+        .context("server error")?;
+    info!("Stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing(args.log_format);
+            serve(args).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,92 @@
+//! Prometheus text metrics: requests, deployments by status, events appended, SSE subscribers.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// Counters kept by the HTTP layer.
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    subscribers: Arc<AtomicI64>,
+}
+
+/// Decrements the subscriber gauge when a stream ends.
+pub struct SubscriberGuard(Arc<AtomicI64>);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ApiMetrics {
+    /// Registers an SSE subscriber for as long as the guard lives.
+    pub fn subscriber(&self) -> SubscriberGuard {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        SubscriberGuard(self.subscribers.clone())
+    }
+
+    /// Current SSE subscribers.
+    pub fn subscribers(&self) -> i64 {
+        self.subscribers.load(Ordering::Relaxed)
+    }
+}
+
+/// Middleware counting requests by method, route template and status.
+pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let mut map = state.metrics.requests.lock().unwrap_or_else(|p| p.into_inner());
+    *map.entry((method, route, status)).or_default() += 1;
+    response
+}
+
+/// `GET /metrics`.
+pub async fn render(State(state): State<Arc<AppState>>) -> Response {
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP catalyst_http_requests_total HTTP requests by method, route and status.");
+    let _ = writeln!(out, "# TYPE catalyst_http_requests_total counter");
+    {
+        let map = state.metrics.requests.lock().unwrap_or_else(|p| p.into_inner());
+        for ((method, route, status), n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "catalyst_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                route.replace('"', "")
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP catalyst_deployments Deployments by status.");
+    let _ = writeln!(out, "# TYPE catalyst_deployments gauge");
+    for (status, n) in state.service.count_by_status() {
+        let _ = writeln!(out, "catalyst_deployments{{status=\"{status}\"}} {n}");
+    }
+    let m = state.service.metrics();
+    let _ = writeln!(out, "# HELP catalyst_events_appended_total Deployment events made durable and published.");
+    let _ = writeln!(out, "# TYPE catalyst_events_appended_total counter");
+    let _ = writeln!(out, "catalyst_events_appended_total {}", m.events_appended.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP catalyst_store_errors_total Failed store writes.");
+    let _ = writeln!(out, "# TYPE catalyst_store_errors_total counter");
+    let _ = writeln!(out, "catalyst_store_errors_total {}", m.store_errors.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP catalyst_sse_subscribers Open SSE log streams.");
+    let _ = writeln!(out, "# TYPE catalyst_sse_subscribers gauge");
+    let _ = writeln!(out, "catalyst_sse_subscribers {}", state.metrics.subscribers());
+    let _ = writeln!(out, "# HELP catalyst_sse_subscribers_cut_off_total Subscribers cut off for lagging behind.");
+    let _ = writeln!(out, "# TYPE catalyst_sse_subscribers_cut_off_total counter");
+    let _ = writeln!(out, "catalyst_sse_subscribers_cut_off_total {}", m.subscribers_cut_off.load(Ordering::Relaxed));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}

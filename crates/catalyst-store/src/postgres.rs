@@ -1,0 +1,382 @@
+//! PostgreSQL backend: a row per deployment (the snapshot as `jsonb`) and a row per event.
+//!
+//! Tables (created when missing, under an advisory lock so concurrent start-ups do not race):
+//! - `catalyst_deployments(id text primary key, created_at, updated_at, record jsonb)`;
+//! - `catalyst_deployment_events(deployment_id, seq, event jsonb, primary key(deployment_id, seq))`,
+//!   cascading on delete;
+//! - `catalyst_heartbeat(id, beat_at)`: the row `/readyz` updates.
+//!
+//! An append is one transaction: lock the deployment row, compare the first `seq` with the
+//! stored maximum, insert every event in one statement, commit. A duplicate `seq` is an error.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use catalyst_core::{DeploymentId, DeploymentRecord, Event};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use tokio_postgres::NoTls;
+
+use crate::{DeploymentStore, LoadWarning, Loaded, StoreError};
+
+/// Arbitrary constant key of the advisory lock that serialises schema creation.
+const MIGRATION_LOCK: i64 = 0x00ca_7a15_7000_0001;
+
+const MIGRATION: &str = "
+CREATE TABLE IF NOT EXISTS catalyst_deployments (
+    id          text PRIMARY KEY,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    record      jsonb NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalyst_deployment_events (
+    deployment_id text NOT NULL REFERENCES catalyst_deployments(id) ON DELETE CASCADE,
+    seq           bigint NOT NULL CHECK (seq > 0),
+    event         jsonb NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+);
+CREATE TABLE IF NOT EXISTS catalyst_heartbeat (
+    id      integer PRIMARY KEY,
+    beat_at timestamptz NOT NULL
+);
+";
+
+fn db_err(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(format!("{context}: {e}"))
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Encoding(format!("{what} {v} is out of range")))
+}
+
+/// True for a schema name we are willing to put in SQL: `[a-z_][a-z0-9_]{0,62}`.
+fn valid_schema(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// The PostgreSQL store (pooled connections, no TLS).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (a libpq-style URL or key=value string) and creates the tables when
+    /// missing, in the connection's default schema.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        Self::build(url, None).await
+    }
+
+    /// Like [`PgStore::connect`], but creates `schema` when missing and uses it (every pooled
+    /// connection starts with `search_path` set to it). The name must match
+    /// `[a-z_][a-z0-9_]{0,62}`.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<PgStore, StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Database(format!(
+                "invalid schema name {schema:?}: expected [a-z_][a-z0-9_]{{0,62}}"
+            )));
+        }
+        Self::build(url, Some(schema)).await
+    }
+
+    async fn build(url: &str, schema: Option<&str>) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| db_err("invalid database URL", e))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("catalyst");
+        }
+        if let Some(schema) = schema {
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| db_err("cannot build connection pool", e))?;
+        let store = PgStore { pool };
+        store.migrate(schema).await?;
+        tracing::info!(schema = schema.unwrap_or("(default)"), "postgres store connected");
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| db_err("cannot get a database connection", e))
+    }
+
+    async fn migrate(&self, schema: Option<&str>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin migration", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(|e| db_err("migration lock", e))?;
+        if let Some(schema) = schema {
+            // `schema` was checked by `valid_schema`, so it is a plain identifier.
+            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .map_err(|e| db_err("create schema", e))?;
+        }
+        tx.batch_execute(MIGRATION)
+            .await
+            .map_err(|e| db_err("create tables", e))?;
+        tx.commit().await.map_err(|e| db_err("commit migration", e))
+    }
+}
+
+fn encode_record(record: &DeploymentRecord) -> Result<Value, StoreError> {
+    serde_json::to_value(record).map_err(|e| StoreError::Encoding(e.to_string()))
+}
+
+#[async_trait]
+impl DeploymentStore for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create(&self, record: &DeploymentRecord) -> Result<(), StoreError> {
+        let value = encode_record(record)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO catalyst_deployments (id, created_at, record) VALUES ($1, $2, $3)",
+                &[&record.id.as_str(), &record.started_at, &value],
+            )
+            .await
+            .map_err(|e| db_err("create deployment", e))?;
+        tracing::debug!(deployment = %record.id, "deployment created in postgres store");
+        Ok(())
+    }
+
+    async fn save_snapshot(&self, record: &DeploymentRecord) -> Result<(), StoreError> {
+        let value = encode_record(record)?;
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE catalyst_deployments SET record = $2, updated_at = now() WHERE id = $1",
+                &[&record.id.as_str(), &value],
+            )
+            .await
+            .map_err(|e| db_err("save snapshot", e))?;
+        if n == 0 {
+            return Err(StoreError::NotFound(record.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn append_events(&self, id: &DeploymentId, events: &[Event]) -> Result<(), StoreError> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let mut seqs = Vec::with_capacity(events.len());
+        let mut values = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 && events[i - 1].seq.checked_add(1) != Some(e.seq) {
+                return Err(StoreError::SequenceGap {
+                    id: id.clone(),
+                    last: events[i - 1].seq,
+                    got: e.seq,
+                });
+            }
+            seqs.push(to_i64(e.seq, "sequence number")?);
+            values.push(serde_json::to_value(e).map_err(|e| StoreError::Encoding(e.to_string()))?);
+        }
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin append", e))?;
+        let locked = tx
+            .query_opt(
+                "SELECT 1 FROM catalyst_deployments WHERE id = $1 FOR UPDATE",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(|e| db_err("lock deployment", e))?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        let row = tx
+            .query_one(
+                "SELECT COALESCE(MAX(seq), 0) FROM catalyst_deployment_events \
+                 WHERE deployment_id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(|e| db_err("read last sequence", e))?;
+        let last: i64 = row.get(0);
+        let last = u64::try_from(last).unwrap_or(0);
+        if last.checked_add(1) != Some(first.seq) {
+            return Err(StoreError::SequenceGap {
+                id: id.clone(),
+                last,
+                got: first.seq,
+            });
+        }
+        tx.execute(
+            "INSERT INTO catalyst_deployment_events (deployment_id, seq, event) \
+             SELECT $1, s, e FROM unnest($2::bigint[], $3::jsonb[]) AS t(s, e)",
+            &[&id.as_str(), &seqs, &values],
+        )
+        .await
+        .map_err(|e| db_err("insert events", e))?;
+        tx.commit().await.map_err(|e| db_err("commit events", e))
+    }
+
+    async fn events_after(
+        &self,
+        id: &DeploymentId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let client = self.client().await?;
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM catalyst_deployments WHERE id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(|e| db_err("find deployment", e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT event FROM catalyst_deployment_events \
+                 WHERE deployment_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&id.as_str(), &after, &limit],
+            )
+            .await
+            .map_err(|e| db_err("read events", e))?;
+        rows.into_iter()
+            .map(|row| {
+                let v: Value = row.get(0);
+                serde_json::from_value(v).map_err(|e| {
+                    StoreError::Encoding(format!("undecodable stored event of {id}: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    async fn load_all(&self) -> Result<Loaded, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT d.id, d.record, \
+                   (SELECT COALESCE(MAX(e.seq), 0) FROM catalyst_deployment_events e \
+                     WHERE e.deployment_id = d.id) \
+                 FROM catalyst_deployments d ORDER BY d.created_at, d.id",
+                &[],
+            )
+            .await
+            .map_err(|e| db_err("load deployments", e))?;
+        let mut loaded = Loaded::default();
+        for row in rows {
+            let raw_id: String = row.get(0);
+            let location = format!("catalyst_deployments[{raw_id}]");
+            let record: Value = row.get(1);
+            let last: i64 = row.get(2);
+            let mut record: DeploymentRecord = match serde_json::from_value(record) {
+                Ok(r) => r,
+                Err(e) => {
+                    loaded.warnings.push(LoadWarning {
+                        location,
+                        message: format!("undecodable record: {e}; skipped"),
+                    });
+                    continue;
+                }
+            };
+            if record.id.as_str() != raw_id {
+                loaded.warnings.push(LoadWarning {
+                    location,
+                    message: format!("record is for deployment {}; skipped", record.id),
+                });
+                continue;
+            }
+            record.last_seq = u64::try_from(last).unwrap_or(0);
+            loaded.records.push(record);
+        }
+        for w in &loaded.warnings {
+            tracing::warn!(location = %w.location, problem = %w.message, "store load warning");
+        }
+        tracing::info!(
+            records = loaded.records.len(),
+            warnings = loaded.warnings.len(),
+            "postgres store loaded"
+        );
+        Ok(loaded)
+    }
+
+    async fn delete(&self, id: &DeploymentId) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM catalyst_deployments WHERE id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(|e| db_err("delete deployment", e))?;
+        tracing::debug!(deployment = %id, "deployment deleted from postgres store");
+        Ok(())
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO catalyst_heartbeat (id, beat_at) VALUES (1, now()) \
+                 ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
+                &[],
+            )
+            .await
+            .map_err(|e| db_err("heartbeat", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_schema;
+
+    #[test]
+    fn schema_names() {
+        assert!(valid_schema("catalyst_test_0a1b"));
+        assert!(!valid_schema(""));
+        assert!(!valid_schema("a; drop table x"));
+        assert!(!valid_schema("Upper"));
+        assert!(!valid_schema("1abc"));
+    }
+}

@@ -1,0 +1,291 @@
+//! One behaviour suite, run against every backend: the file store on a temp dir and PostgreSQL
+//! in a fresh schema per test (skipped when PostgreSQL is unreachable, unless
+//! `CATALYST_REQUIRE_SERVICES=1`, which makes that a failure).
+
+mod common;
+
+use std::sync::Arc;
+
+use catalyst_core::{DeploymentStatus, ProvisionResult};
+use catalyst_store::{DeploymentStore, FileStore, PgStore, StoreError};
+use common::{events, id, record};
+
+type Store = Arc<dyn DeploymentStore>;
+
+async fn create_load_round_trip(store: Store) {
+    let a = record(&id(1));
+    let mut b = record(&id(2));
+    b.status = DeploymentStatus::Ready;
+    b.result = Some(ProvisionResult::for_fqdn(
+        "k8s.omantel.example",
+        Some("10.0.0.1".into()),
+        None,
+        false,
+    ));
+    store.create(&a).await.unwrap();
+    store.create(&b).await.unwrap();
+    assert!(
+        store.create(&a).await.is_err(),
+        "creating an existing deployment must fail"
+    );
+    let loaded = store.load_all().await.unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let mut got = loaded.records;
+    got.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(got, vec![a, b]);
+    assert!(store.events_after(&id(1), 0, 10).await.unwrap().is_empty());
+}
+
+async fn append_batches_and_read_in_order(store: Store) {
+    let d = id(7);
+    store.create(&record(&d)).await.unwrap();
+    store.append_events(&d, &events(1, 5)).await.unwrap();
+    store.append_events(&d, &events(6, 6)).await.unwrap();
+    store.append_events(&d, &[]).await.unwrap();
+    store.append_events(&d, &events(7, 30)).await.unwrap();
+    assert_eq!(store.events_after(&d, 0, 100).await.unwrap(), events(1, 30));
+    assert_eq!(store.events_after(&d, 5, 10).await.unwrap(), events(6, 15));
+    assert_eq!(store.events_after(&d, 29, 10).await.unwrap(), events(30, 30));
+    assert!(store.events_after(&d, 30, 10).await.unwrap().is_empty());
+    assert!(store.events_after(&d, 0, 0).await.unwrap().is_empty());
+    let unknown = id(8);
+    assert!(matches!(
+        store.events_after(&unknown, 0, 10).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.append_events(&unknown, &events(1, 1)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn gaps_and_duplicates_rejected(store: Store) {
+    let d = id(9);
+    store.create(&record(&d)).await.unwrap();
+    let gap = |r: Result<(), StoreError>, last: u64, got: u64| match r {
+        Err(StoreError::SequenceGap { last: l, got: g, .. }) => {
+            assert_eq!((l, g), (last, got));
+        }
+        other => panic!("expected a sequence gap ({last}, {got}), got {other:?}"),
+    };
+    gap(store.append_events(&d, &events(2, 3)).await, 0, 2);
+    store.append_events(&d, &events(1, 3)).await.unwrap();
+    gap(store.append_events(&d, &events(5, 5)).await, 3, 5);
+    gap(store.append_events(&d, &events(3, 3)).await, 3, 3);
+    gap(store.append_events(&d, &events(2, 4)).await, 3, 2);
+    let mut skipping = events(4, 4);
+    skipping.extend(events(6, 6));
+    gap(store.append_events(&d, &skipping).await, 4, 6);
+    store.append_events(&d, &events(4, 4)).await.unwrap();
+    assert_eq!(store.events_after(&d, 0, 100).await.unwrap(), events(1, 4));
+}
+
+async fn snapshot_replace(store: Store) {
+    let d = id(10);
+    let mut r = record(&d);
+    store.create(&r).await.unwrap();
+    r.status = DeploymentStatus::Failed;
+    r.error = Some("tofu apply failed".into());
+    r.finished_at = Some(r.started_at + chrono::Duration::seconds(90));
+    store.save_snapshot(&r).await.unwrap();
+    let loaded = store.load_all().await.unwrap();
+    assert_eq!(loaded.records, vec![r]);
+    assert!(matches!(
+        store.save_snapshot(&record(&id(11))).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn delete_is_idempotent(store: Store) {
+    let d = id(12);
+    store.create(&record(&d)).await.unwrap();
+    store.append_events(&d, &events(1, 4)).await.unwrap();
+    store.delete(&d).await.unwrap();
+    store.delete(&d).await.unwrap();
+    store.delete(&id(13)).await.unwrap();
+    assert!(store.load_all().await.unwrap().records.is_empty());
+    assert!(matches!(
+        store.events_after(&d, 0, 10).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The id can be used again, with a fresh log.
+    store.create(&record(&d)).await.unwrap();
+    store.append_events(&d, &events(1, 2)).await.unwrap();
+    assert_eq!(store.events_after(&d, 0, 10).await.unwrap(), events(1, 2));
+}
+
+async fn concurrent_appends_stay_intact(store: Store) {
+    const DEPLOYMENTS: u64 = 20;
+    const EVENTS: u64 = 120;
+    for n in 0..DEPLOYMENTS {
+        store.create(&record(&id(100 + n))).await.unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..DEPLOYMENTS {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let d = id(100 + n);
+            let mut next = 1;
+            let mut batch = 1 + n % 5;
+            while next <= EVENTS {
+                let end = (next + batch - 1).min(EVENTS);
+                store.append_events(&d, &events(next, end)).await.unwrap();
+                next = end + 1;
+                batch = batch % 7 + 1;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    for n in 0..DEPLOYMENTS {
+        let d = id(100 + n);
+        assert_eq!(
+            store.events_after(&d, 0, 1000).await.unwrap(),
+            events(1, EVENTS)
+        );
+    }
+    let loaded = store.load_all().await.unwrap();
+    assert_eq!(loaded.records.len(), DEPLOYMENTS as usize);
+    assert!(loaded.records.iter().all(|r| r.last_seq == EVENTS));
+}
+
+async fn load_all_takes_last_seq_from_the_log(store: Store) {
+    let d = id(14);
+    let mut r = record(&d);
+    store.create(&r).await.unwrap();
+    store.append_events(&d, &events(1, 12)).await.unwrap();
+    // The snapshot is behind (as after a crash between an append and a snapshot).
+    r.last_seq = 3;
+    store.save_snapshot(&r).await.unwrap();
+    let loaded = store.load_all().await.unwrap();
+    assert_eq!(loaded.records.len(), 1);
+    assert_eq!(loaded.records[0].last_seq, 12);
+    store.append_events(&d, &events(13, 13)).await.unwrap();
+}
+
+async fn writable(store: Store) {
+    store.check_writable().await.unwrap();
+    store.check_writable().await.unwrap();
+    assert!(!store.backend().is_empty());
+}
+
+mod pg {
+    use super::*;
+    use std::hash::{BuildHasher, Hasher};
+
+    /// Drops the test's schema, even when the test panicked.
+    pub struct SchemaGuard {
+        url: String,
+        schema: String,
+    }
+
+    impl Drop for SchemaGuard {
+        fn drop(&mut self) {
+            let url = self.url.clone();
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok((client, conn)) =
+                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(conn);
+                        let _ = client.batch_execute(&sql).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
+    fn random_suffix() -> u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        h.finish()
+    }
+
+    /// A PgStore in a fresh schema, or `None` (after printing why) when PostgreSQL is not
+    /// reachable and services are not required.
+    pub async fn store() -> Option<(Store, SchemaGuard)> {
+        let (url, source) = match std::env::var("CATALYST_TEST_DATABASE_URL") {
+            Ok(u) if !u.trim().is_empty() => (u, "$CATALYST_TEST_DATABASE_URL".to_owned()),
+            _ => {
+                let u = "postgres://postgres@127.0.0.1:5432/test".to_owned();
+                (u.clone(), u)
+            }
+        };
+        let schema = format!("catalyst_test_{:016x}", random_suffix());
+        let guard = SchemaGuard {
+            url: url.clone(),
+            schema: schema.clone(),
+        };
+        match PgStore::connect_in_schema(&url, &schema).await {
+            Ok(s) => Some((Arc::new(s), guard)),
+            Err(e) => {
+                if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                    panic!(
+                        "PostgreSQL at {source} is unreachable and CATALYST_REQUIRE_SERVICES=1: {e}"
+                    );
+                }
+                eprintln!("SKIPPED: PostgreSQL at {source} is unreachable ({e}); set CATALYST_TEST_DATABASE_URL or start it");
+                None
+            }
+        }
+    }
+}
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod file_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = catalyst_store::FileStore::open(dir.path().join("store")).unwrap();
+                    super::$name(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some((store, _guard)) = super::pg::store().await else { return };
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    create_load_round_trip,
+    append_batches_and_read_in_order,
+    gaps_and_duplicates_rejected,
+    snapshot_replace,
+    delete_is_idempotent,
+    concurrent_appends_stay_intact,
+    load_all_takes_last_seq_from_the_log,
+    writable,
+);
+
+#[test]
+fn file_store_rejects_an_unusable_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(FileStore::open(file.join("store")).is_err());
+    assert!(FileStore::open("").is_err());
+}

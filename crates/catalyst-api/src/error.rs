@@ -102,8 +102,11 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "still-running", detail)
             }
             ServiceError::CredentialRequired => {
-                let mut err =
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "credential-required", detail);
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "credential-required",
+                    detail,
+                );
                 err.field = Some("hetznerToken".into());
                 err
             }

@@ -33,16 +33,24 @@ type AppResult<T> = Result<T, ApiError>;
 type St = State<Arc<AppState>>;
 
 /// Decodes a JSON body; an empty body decodes as `T::default()` when `allow_empty`.
-pub(crate) fn decode<T: DeserializeOwned + Default>(body: &Bytes, allow_empty: bool) -> AppResult<T> {
+pub(crate) fn decode<T: DeserializeOwned + Default>(
+    body: &Bytes,
+    allow_empty: bool,
+) -> AppResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return if allow_empty {
             Ok(T::default())
         } else {
-            Err(ApiError::invalid_body("request body is empty; expected a JSON object"))
+            Err(ApiError::invalid_body(
+                "request body is empty; expected a JSON object",
+            ))
         };
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid_body(format!("request body is not valid JSON for this route: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_body(format!(
+            "request body is not valid JSON for this route: {e}"
+        ))
+    })
 }
 
 /// A body, or the JSON error for one that is too large or unreadable.
@@ -59,7 +67,9 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
                 "request-too-large",
                 format!("request body must be at most {} bytes", crate::BODY_LIMIT),
             )),
-            Err(e) => Err(ApiError::invalid_body(format!("could not read the request body: {e}"))),
+            Err(e) => Err(ApiError::invalid_body(format!(
+                "could not read the request body: {e}"
+            ))),
         }
     }
 }
@@ -143,7 +153,10 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/deployments`: newest first.
-pub async fn list_deployments(State(state): St, Query(q): Query<ListQuery>) -> AppResult<Json<ListBody>> {
+pub async fn list_deployments(
+    State(state): St,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Json<ListBody>> {
     let limit = match q.limit.as_deref() {
         None | Some("") => 50,
         Some(s) => match s.parse::<usize>() {
@@ -177,7 +190,10 @@ pub async fn list_deployments(State(state): St, Query(q): Query<ListQuery>) -> A
 }
 
 /// `GET /api/v1/deployments/{id}`.
-pub async fn get_deployment(State(state): St, Path(id): Path<String>) -> AppResult<Json<StateBody>> {
+pub async fn get_deployment(
+    State(state): St,
+    Path(id): Path<String>,
+) -> AppResult<Json<StateBody>> {
     let view = state.service.view(&parse_id(&id)?)?;
     Ok(Json(StateBody::from(&view)))
 }
@@ -204,7 +220,11 @@ pub async fn cancel_deployment(State(state): St, Path(id): Path<String>) -> AppR
         .service
         .cancel(&parse_id(&id)?, Duration::from_secs(15))
         .await?;
-    let code = if view.done { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let code = if view.done {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((code, Json(StateBody::from(&view))).into_response())
 }
 
@@ -357,7 +377,8 @@ async fn subdomain_answer(state: &AppState, req: &SubdomainRequest) -> Subdomain
             available: false,
             reason: Some("invalid-format"),
             detail: Some(
-                "subdomain must be a-z, 0-9 and hyphens, start with a letter, max 63 characters".into(),
+                "subdomain must be a-z, 0-9 and hyphens, start with a letter, max 63 characters"
+                    .into(),
             ),
             fqdn: None,
         };
@@ -371,7 +392,10 @@ async fn subdomain_answer(state: &AppState, req: &SubdomainRequest) -> Subdomain
     };
     if state.service.config().pool_domains.contains(&pool) {
         if RESERVED_LABELS.contains(&sub.as_str()) {
-            return unavailable("reserved", format!("{sub} is reserved by the platform — pick a different name"));
+            return unavailable(
+                "reserved",
+                format!("{sub} is reserved by the platform — pick a different name"),
+            );
         }
         if let Some(id) = state.service.fqdn_in_use(&fqdn) {
             return unavailable(

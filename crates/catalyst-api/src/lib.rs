@@ -66,12 +66,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/deployments/{id}/events", get(handlers::get_events))
         .route("/deployments/{id}/logs", get(sse::stream_logs))
-        .route("/deployments/{id}/cancel", post(handlers::cancel_deployment))
+        .route(
+            "/deployments/{id}/cancel",
+            post(handlers::cancel_deployment),
+        )
         .route(
             "/deployments/{id}/phases/{phase}/retry",
             post(handlers::retry_phase),
         )
-        .route("/credentials/validate", post(handlers::validate_credentials))
+        .route(
+            "/credentials/validate",
+            post(handlers::validate_credentials),
+        )
         .route("/sshkey/generate", post(handlers::generate_ssh_key))
         .route("/subdomains/check", post(handlers::check_subdomain));
     Router::new()

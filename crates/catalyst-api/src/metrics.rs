@@ -50,7 +50,11 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(req).await;
     let status = response.status().as_u16();
-    let mut map = state.metrics.requests.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = state
+        .metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     *map.entry((method, route, status)).or_default() += 1;
     response
 }
@@ -58,10 +62,17 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
 /// `GET /metrics`.
 pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP catalyst_http_requests_total HTTP requests by method, route and status.");
+    let _ = writeln!(
+        out,
+        "# HELP catalyst_http_requests_total HTTP requests by method, route and status."
+    );
     let _ = writeln!(out, "# TYPE catalyst_http_requests_total counter");
     {
-        let map = state.metrics.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let map = state
+            .metrics
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for ((method, route, status), n) in map.iter() {
             let _ = writeln!(
                 out,
@@ -76,17 +87,49 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         let _ = writeln!(out, "catalyst_deployments{{status=\"{status}\"}} {n}");
     }
     let m = state.service.metrics();
-    let _ = writeln!(out, "# HELP catalyst_events_appended_total Deployment events made durable and published.");
+    let _ = writeln!(
+        out,
+        "# HELP catalyst_events_appended_total Deployment events made durable and published."
+    );
     let _ = writeln!(out, "# TYPE catalyst_events_appended_total counter");
-    let _ = writeln!(out, "catalyst_events_appended_total {}", m.events_appended.load(Ordering::Relaxed));
-    let _ = writeln!(out, "# HELP catalyst_store_errors_total Failed store writes.");
+    let _ = writeln!(
+        out,
+        "catalyst_events_appended_total {}",
+        m.events_appended.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP catalyst_store_errors_total Failed store writes."
+    );
     let _ = writeln!(out, "# TYPE catalyst_store_errors_total counter");
-    let _ = writeln!(out, "catalyst_store_errors_total {}", m.store_errors.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "catalyst_store_errors_total {}",
+        m.store_errors.load(Ordering::Relaxed)
+    );
     let _ = writeln!(out, "# HELP catalyst_sse_subscribers Open SSE log streams.");
     let _ = writeln!(out, "# TYPE catalyst_sse_subscribers gauge");
-    let _ = writeln!(out, "catalyst_sse_subscribers {}", state.metrics.subscribers());
-    let _ = writeln!(out, "# HELP catalyst_sse_subscribers_cut_off_total Subscribers cut off for lagging behind.");
+    let _ = writeln!(
+        out,
+        "catalyst_sse_subscribers {}",
+        state.metrics.subscribers()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP catalyst_sse_subscribers_cut_off_total Subscribers cut off for lagging behind."
+    );
     let _ = writeln!(out, "# TYPE catalyst_sse_subscribers_cut_off_total counter");
-    let _ = writeln!(out, "catalyst_sse_subscribers_cut_off_total {}", m.subscribers_cut_off.load(Ordering::Relaxed));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    let _ = writeln!(
+        out,
+        "catalyst_sse_subscribers_cut_off_total {}",
+        m.subscribers_cut_off.load(Ordering::Relaxed)
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }

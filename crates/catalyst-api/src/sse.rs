@@ -114,7 +114,8 @@ pub async fn stream_logs(
         ended: false,
         _guard: state.metrics.subscriber(),
     });
-    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.keepalive).text("keepalive"));
+    let sse =
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(state.keepalive).text("keepalive"));
     Ok((
         [
             (header::CACHE_CONTROL, "no-cache"),

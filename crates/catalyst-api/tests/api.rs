@@ -18,21 +18,33 @@ async fn create_follow_to_done_ready() {
     let dir = tempfile::tempdir().unwrap();
     let p = ScriptedProvisioner::new(Script::default());
     let s = Server::start(dir.path(), p.clone()).await;
-    let (status, body) = s.post("/api/v1/deployments", valid_request("omantel")).await;
+    let (status, body) = s
+        .post("/api/v1/deployments", valid_request("omantel"))
+        .await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 16);
-    assert_eq!(body["streamURL"], json!(format!("/api/v1/deployments/{id}/logs")));
+    assert_eq!(
+        body["streamURL"],
+        json!(format!("/api/v1/deployments/{id}/logs"))
+    );
 
     let frames = s.follow(&id, None).await;
     let done = frames.last().expect("frames");
     assert_eq!(done.event.as_deref(), Some("done"));
     assert_eq!(done.data["status"], "ready");
     assert_eq!(done.data["result"]["loadBalancerIP"], "203.0.113.20");
-    assert_eq!(done.data["result"]["consoleURL"], "https://console.omantel.omani.works");
+    assert_eq!(
+        done.data["result"]["consoleURL"],
+        "https://console.omantel.omani.works"
+    );
     let data = data_frames(&frames);
     let ids: Vec<u64> = data.iter().map(|f| f.id.unwrap()).collect();
-    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "ids are 1..n");
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "ids are 1..n"
+    );
     assert_eq!(done.data["numEvents"], json!(ids.len()));
     // Statuses are reported in pipeline order, ending in ready.
     let statuses: Vec<&str> = data
@@ -41,7 +53,12 @@ async fn create_follow_to_done_ready() {
         .collect();
     assert_eq!(
         statuses,
-        ["provisioning", "tofu-applying", "flux-bootstrapping", "ready"]
+        [
+            "provisioning",
+            "tofu-applying",
+            "flux-bootstrapping",
+            "ready"
+        ]
     );
     for f in &data {
         for key in ["time", "phase", "level", "message"] {
@@ -82,7 +99,11 @@ async fn validation_errors_name_the_field() {
         ("sovereignFQDN", json!("Not A Domain"), "sovereignFQDN"),
         ("sshPublicKey", json!("ssh-rsa garbage"), "sshPublicKey"),
         ("sovereignDomainMode", json!("magic"), "sovereignDomainMode"),
-        ("sovereignPoolDomain", json!("example.org"), "sovereignPoolDomain"),
+        (
+            "sovereignPoolDomain",
+            json!("example.org"),
+            "sovereignPoolDomain",
+        ),
         (
             "regions",
             json!([{"provider":"hetzner","cloudRegion":"mars1","controlPlaneSize":"cpx32"}]),
@@ -140,9 +161,17 @@ async fn validation_errors_name_the_field() {
     ] {
         let (status, body) = s.get(path).await;
         assert_eq!(status, 404, "{path}");
-        assert!(body["error"].is_string() && body["detail"].is_string(), "{path}: {body}");
+        assert!(
+            body["error"].is_string() && body["detail"].is_string(),
+            "{path}: {body}"
+        );
     }
-    let r = s.client.put(s.url("/api/v1/deployments")).send().await.unwrap();
+    let r = s
+        .client
+        .put(s.url("/api/v1/deployments"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
 }
 
@@ -181,13 +210,23 @@ async fn two_hundred_subscribers_see_identical_complete_sequences() {
         assert_eq!(seq, first, "every subscriber saw the same frames");
         let done = seq.last().unwrap();
         assert_eq!(done.event.as_deref(), Some("done"));
-        assert_eq!(done.data["status"], "ready", "done carries the stored terminal state");
+        assert_eq!(
+            done.data["status"], "ready",
+            "done carries the stored terminal state"
+        );
     }
     // Resume after event k: exactly k+1..n, no duplicates, no gaps.
     for k in [0u64, 1, 57, n as u64 - 1, n as u64] {
         let resumed = s.follow(&id, Some(k)).await;
-        let ids: Vec<u64> = data_frames(&resumed).iter().map(|f| f.id.unwrap()).collect();
-        assert_eq!(ids, ((k + 1)..=n as u64).collect::<Vec<_>>(), "resume after {k}");
+        let ids: Vec<u64> = data_frames(&resumed)
+            .iter()
+            .map(|f| f.id.unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ((k + 1)..=n as u64).collect::<Vec<_>>(),
+            "resume after {k}"
+        );
         assert_eq!(resumed.last().unwrap().event.as_deref(), Some("done"));
     }
     // ?lastEventId= works like the header.
@@ -223,7 +262,10 @@ async fn live_resume_mid_run_has_no_duplicates_or_gaps() {
     let mut buf = String::new();
     let mut seen = Vec::new();
     while seen.len() < 10 {
-        let chunk = futures::StreamExt::next(&mut stream).await.unwrap().unwrap();
+        let chunk = futures::StreamExt::next(&mut stream)
+            .await
+            .unwrap()
+            .unwrap();
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(pos) = buf.find("\n\n") {
             let block: String = buf.drain(..pos + 2).collect();
@@ -262,32 +304,52 @@ async fn cancel_retry_delete_and_conflicts() {
     }
     // In flight: retry and delete are 409.
     let (status, body) = s
-        .post(&format!("/api/v1/deployments/{id}/phases/tofu-apply/retry"), json!({}))
+        .post(
+            &format!("/api/v1/deployments/{id}/phases/tofu-apply/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("in-flight"));
-    let r = s.client.delete(s.url(&format!("/api/v1/deployments/{id}"))).send().await.unwrap();
+    let r = s
+        .client
+        .delete(s.url(&format!("/api/v1/deployments/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
     // Same FQDN while it holds the name: 409.
-    let (status, body) = s.post("/api/v1/deployments", valid_request("cancelme")).await;
+    let (status, body) = s
+        .post("/api/v1/deployments", valid_request("cancelme"))
+        .await;
     assert_eq!(status, 409);
     assert_eq!(body["error"], "subdomain-conflict");
 
-    let (status, body) = s.post(&format!("/api/v1/deployments/{id}/cancel"), json!({})).await;
+    let (status, body) = s
+        .post(&format!("/api/v1/deployments/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "cancelled");
-    let (status, _) = s.post(&format!("/api/v1/deployments/{id}/cancel"), json!({})).await;
+    let (status, _) = s
+        .post(&format!("/api/v1/deployments/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(status, 409, "cancel of a finished deployment");
 
     // Unknown phase.
     let (status, body) = s
-        .post(&format!("/api/v1/deployments/{id}/phases/moon-landing/retry"), json!({}))
+        .post(
+            &format!("/api/v1/deployments/{id}/phases/moon-landing/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unknown-phase");
     // Phase-1 phase: manual action.
     let (status, body) = s
-        .post(&format!("/api/v1/deployments/{id}/phases/cilium/retry"), json!({}))
+        .post(
+            &format!("/api/v1/deployments/{id}/phases/cilium/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "manual-retry-required");
@@ -295,16 +357,27 @@ async fn cancel_retry_delete_and_conflicts() {
     // Phase-0 retry re-runs with the credential still in memory.
     gate.add_permits(1);
     let (status, body) = s
-        .post(&format!("/api/v1/deployments/{id}/phases/tofu-apply/retry"), json!({}))
+        .post(
+            &format!("/api/v1/deployments/{id}/phases/tofu-apply/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["streamURL"], json!(format!("/api/v1/deployments/{id}/logs")));
+    assert_eq!(
+        body["streamURL"],
+        json!(format!("/api/v1/deployments/{id}/logs"))
+    );
     let events = s.wait_done(&id).await;
     assert_eq!(events["state"]["status"], "ready");
     assert_eq!(p.runs.load(Ordering::SeqCst), 2);
 
     // Delete a finished deployment: 204, then 404.
-    let r = s.client.delete(s.url(&format!("/api/v1/deployments/{id}"))).send().await.unwrap();
+    let r = s
+        .client
+        .delete(s.url(&format!("/api/v1/deployments/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let (status, _) = s.get(&format!("/api/v1/deployments/{id}")).await;
     assert_eq!(status, 404);
@@ -323,7 +396,10 @@ async fn failed_deployment_and_restart_needs_the_credential_again() {
         let frames = s.follow(&id, None).await;
         let done = frames.last().unwrap();
         assert_eq!(done.data["status"], "failed");
-        assert!(done.data["error"].as_str().unwrap().contains("invalid token"));
+        assert!(done.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid token"));
         id
     };
     // A new process on the same data dir: the deployment is there, the token is not.
@@ -333,7 +409,10 @@ async fn failed_deployment_and_restart_needs_the_credential_again() {
     assert_eq!(status, 200);
     assert_eq!(st["status"], "failed");
     let (status, body) = s
-        .post(&format!("/api/v1/deployments/{id}/phases/tofu-init/retry"), json!({}))
+        .post(
+            &format!("/api/v1/deployments/{id}/phases/tofu-init/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"], "credential-required");
@@ -377,7 +456,9 @@ async fn list_is_newest_first_with_cursor() {
         .collect();
     assert_eq!(got, &ids[..2]);
     let cursor = page1["nextCursor"].as_str().unwrap();
-    let (_, page2) = s.get(&format!("/api/v1/deployments?limit=10&cursor={cursor}")).await;
+    let (_, page2) = s
+        .get(&format!("/api/v1/deployments?limit=10&cursor={cursor}"))
+        .await;
     let got: Vec<&str> = page2["deployments"]
         .as_array()
         .unwrap()
@@ -403,48 +484,103 @@ async fn health_ready_metrics_sshkey_subdomains() {
     assert_eq!(r.status(), 200);
     let id = s.create("metrics").await;
     s.follow(&id, None).await;
-    let text = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("catalyst_deployments{status=\"ready\"} 1"), "{text}");
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("catalyst_deployments{status=\"ready\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("catalyst_events_appended_total"));
     assert!(text.contains("catalyst_sse_subscribers 0"));
-    assert!(text.contains("route=\"/api/v1/deployments\",status=\"201\""), "{text}");
+    assert!(
+        text.contains("route=\"/api/v1/deployments\",status=\"201\""),
+        "{text}"
+    );
 
     let (status, key) = s
-        .post("/api/v1/sshkey/generate", json!({"fqdn": "omantel.omani.works"}))
+        .post(
+            "/api/v1/sshkey/generate",
+            json!({"fqdn": "omantel.omani.works"}),
+        )
         .await;
     assert_eq!(status, 200);
-    assert!(key["publicKey"].as_str().unwrap().ends_with(" catalyst@omantel.omani.works"));
-    assert!(key["privateKey"].as_str().unwrap().starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+    assert!(key["publicKey"]
+        .as_str()
+        .unwrap()
+        .ends_with(" catalyst@omantel.omani.works"));
+    assert!(key["privateKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
     assert!(key["fingerprint"].as_str().unwrap().starts_with("SHA256:"));
-    let r = s.client.post(s.url("/api/v1/sshkey/generate")).send().await.unwrap();
+    let r = s
+        .client
+        .post(s.url("/api/v1/sshkey/generate"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "empty body is fine");
 
     let (status, body) = s
-        .post("/api/v1/subdomains/check", json!({"subdomain": "-bad-", "poolDomain": "omani.works"}))
+        .post(
+            "/api/v1/subdomains/check",
+            json!({"subdomain": "-bad-", "poolDomain": "omani.works"}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["reason"], "invalid-format");
     let (_, body) = s
-        .post("/api/v1/subdomains/check", json!({"subdomain": "Metrics", "poolDomain": "omani.works"}))
+        .post(
+            "/api/v1/subdomains/check",
+            json!({"subdomain": "Metrics", "poolDomain": "omani.works"}),
+        )
         .await;
-    assert_eq!(body["available"], false, "held by a ready deployment: {body}");
+    assert_eq!(
+        body["available"], false,
+        "held by a ready deployment: {body}"
+    );
     assert_eq!(body["reason"], "active-state");
     let (_, body) = s
-        .post("/api/v1/subdomains/check", json!({"subdomain": "fresh", "poolDomain": "omani.works"}))
+        .post(
+            "/api/v1/subdomains/check",
+            json!({"subdomain": "fresh", "poolDomain": "omani.works"}),
+        )
         .await;
-    assert_eq!(body, json!({"available": true, "fqdn": "fresh.omani.works"}));
+    assert_eq!(
+        body,
+        json!({"available": true, "fqdn": "fresh.omani.works"})
+    );
     let (_, body) = s
-        .post("/api/v1/subdomains/check", json!({"subdomain": "console", "poolDomain": "omani.works"}))
+        .post(
+            "/api/v1/subdomains/check",
+            json!({"subdomain": "console", "poolDomain": "omani.works"}),
+        )
         .await;
     assert_eq!(body["reason"], "reserved");
 
     let (status, body) = s
-        .post("/api/v1/credentials/validate", json!({"token": "short", "provider": "hetzner"}))
+        .post(
+            "/api/v1/credentials/validate",
+            json!({"token": "short", "provider": "hetzner"}),
+        )
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["valid"], false);
     let (status, body) = s
-        .post("/api/v1/credentials/validate", json!({"token": "x".repeat(64), "provider": "hetzner"}))
+        .post(
+            "/api/v1/credentials/validate",
+            json!({"token": "x".repeat(64), "provider": "hetzner"}),
+        )
         .await;
-    assert_eq!(status, 503, "nothing listens on the configured Hetzner URL: {body}");
+    assert_eq!(
+        status, 503,
+        "nothing listens on the configured Hetzner URL: {body}"
+    );
 }

@@ -42,12 +42,6 @@ pub const TOKEN_VARIABLE: &str = "hcloud_token";
 const FIRST_CONTROL_PLANE_IP: &str = "10.0.1.2";
 const FIRST_WORKER_IP: &str = "10.0.1.10";
 
-// The shipped templates, used when the configured directory has none (a development machine
-// running the dry run without the container's `/infra/hetzner`).
-const BUILTIN_CONTROL_PLANE: &str =
-    include_str!("../../../infra/hetzner/cloudinit-control-plane.tftpl");
-const BUILTIN_WORKER: &str = include_str!("../../../infra/hetzner/cloudinit-worker.tftpl");
-
 /// Where the OpenTofu configuration is, where it runs, and the operator-chosen values it is
 /// given besides the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +111,9 @@ pub enum RenderError {
         line: usize,
     },
     /// Something other than a plain variable name inside `${ … }`.
-    #[error("line {line}: `${{{expr}}}` is not a plain variable name; only ${{name}} is supported")]
+    #[error(
+        "line {line}: `${{{expr}}}` is not a plain variable name; only ${{name}} is supported"
+    )]
     Expression {
         /// The text between `${` and `}`.
         expr: String,
@@ -150,7 +146,7 @@ pub enum RenderError {
     },
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RenderError + '_ {
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> RenderError + 'a {
     move |source| RenderError::Io {
         action,
         path: path.to_owned(),
@@ -394,7 +390,10 @@ pub fn hcl_json_string(s: &str) -> String {
 }
 
 /// The variables `cloudinit.tf` gives the first control-plane node's template.
-pub fn control_plane_template_vars(job: &ProvisionJob, settings: &TofuSettings) -> Map<String, Value> {
+pub fn control_plane_template_vars(
+    job: &ProvisionJob,
+    settings: &TofuSettings,
+) -> Map<String, Value> {
     let spec = &job.spec;
     let primary = spec.primary();
     let vars = json!({
@@ -438,24 +437,6 @@ pub fn worker_template_vars(job: &ProvisionJob, settings: &TofuSettings) -> Map<
     }
 }
 
-/// Where the cloud-init templates were read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateSource {
-    /// The configured configuration directory.
-    Dir(PathBuf),
-    /// The copies built into this binary (the directory has no templates).
-    BuiltIn,
-}
-
-impl std::fmt::Display for TemplateSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TemplateSource::Dir(dir) => write!(f, "{}", dir.display()),
-            TemplateSource::BuiltIn => f.write_str("the templates built into catalyst"),
-        }
-    }
-}
-
 /// Rendered cloud-init user data of a run (the k3s join token shown as a placeholder).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudInit {
@@ -463,49 +444,26 @@ pub struct CloudInit {
     pub control_plane: String,
     /// User data of the first worker node.
     pub worker: String,
-    /// Where the templates came from.
-    pub source: TemplateSource,
 }
 
-/// Renders the cloud-init of the first control-plane node and the first worker of `job`, with
-/// the same variables `cloudinit.tf` passes to `templatefile()`. Reads the templates from
-/// `settings.module_dir`, or uses the built-in copies when that directory has none.
+/// Renders the cloud-init of the first control-plane node and the first worker of `job` from
+/// the templates in `settings.module_dir`, with the same variables `cloudinit.tf` passes to
+/// `templatefile()`.
 pub fn cloud_init(settings: &TofuSettings, job: &ProvisionJob) -> Result<CloudInit, RenderError> {
-    let (cp_text, worker_text, source) = match read_templates(&settings.module_dir)? {
-        Some((cp, worker)) => (cp, worker, TemplateSource::Dir(settings.module_dir.clone())),
-        None => (
-            BUILTIN_CONTROL_PLANE.to_owned(),
-            BUILTIN_WORKER.to_owned(),
-            TemplateSource::BuiltIn,
-        ),
+    let read = |name: &str| {
+        let path = settings.module_dir.join(name);
+        fs::read_to_string(&path).map_err(io_err("read", &path))
     };
     Ok(CloudInit {
-        control_plane: render_template(&cp_text, &control_plane_template_vars(job, settings))?,
-        worker: render_template(&worker_text, &worker_template_vars(job, settings))?,
-        source,
+        control_plane: render_template(
+            &read(CONTROL_PLANE_TEMPLATE)?,
+            &control_plane_template_vars(job, settings),
+        )?,
+        worker: render_template(
+            &read(WORKER_TEMPLATE)?,
+            &worker_template_vars(job, settings),
+        )?,
     })
-}
-
-/// Both templates from `dir`, or `None` when the directory has neither.
-fn read_templates(dir: &Path) -> Result<Option<(String, String)>, RenderError> {
-    let read = |name: &str| -> Result<Option<String>, RenderError> {
-        let path = dir.join(name);
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("read", &path)(e)),
-        }
-    };
-    match (read(CONTROL_PLANE_TEMPLATE)?, read(WORKER_TEMPLATE)?) {
-        (Some(cp), Some(worker)) => Ok(Some((cp, worker))),
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(io_err("read", &dir.join(CONTROL_PLANE_TEMPLATE))(
-            io::ErrorKind::NotFound.into(),
-        )),
-        (Some(_), None) => Err(io_err("read", &dir.join(WORKER_TEMPLATE))(
-            io::ErrorKind::NotFound.into(),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,9 @@ pub enum ServiceError {
     #[error("deployment not found")]
     NotFound,
     /// A run is in progress.
-    #[error("deployment is still in-flight — wait for the current phase to finish before retrying")]
+    #[error(
+        "deployment is still in-flight — wait for the current phase to finish before retrying"
+    )]
     InFlight,
     /// The deployment has already finished.
     #[error("deployment already finished with status {0}")]
@@ -253,7 +255,10 @@ impl DeploymentService {
         });
         let mut orphans = Vec::new();
         {
-            let mut map = service.deployments.write().unwrap_or_else(|p| p.into_inner());
+            let mut map = service
+                .deployments
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             let mut order = service.order.write().unwrap_or_else(|p| p.into_inner());
             for record in loaded.records {
                 order.insert(list_key(&record));
@@ -283,7 +288,11 @@ impl DeploymentService {
                 })
                 .await?;
         }
-        info!(count = restored, backend = service.store.backend(), "Restored deployments.");
+        info!(
+            count = restored,
+            backend = service.store.backend(),
+            "Restored deployments."
+        );
         Ok(service)
     }
 
@@ -391,7 +400,11 @@ impl DeploymentService {
     }
 
     /// Newest first, at most `limit`, after `cursor` (from [`encode_cursor`]).
-    pub fn list(&self, limit: usize, cursor: Option<&str>) -> Result<Vec<DeploymentView>, ServiceError> {
+    pub fn list(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Vec<DeploymentView>, ServiceError> {
         let keys: Vec<ListKey> = {
             let order = self.order.read().unwrap_or_else(|p| p.into_inner());
             match cursor {
@@ -418,7 +431,10 @@ impl DeploymentService {
         limit: usize,
     ) -> Result<Vec<Event>, ServiceError> {
         let dep = self.get(id)?;
-        Ok(self.read(&dep, after, limit, true).await?.unwrap_or_default())
+        Ok(self
+            .read(&dep, after, limit, true)
+            .await?
+            .unwrap_or_default())
     }
 
     /// The most recent events (at most the window size) with the state, for `/events`.
@@ -463,17 +479,32 @@ impl DeploymentService {
             let first = inner.window.front().map(|e| e.seq).unwrap_or(head + 1);
             if cursor + 1 >= first {
                 let skip = (cursor + 1 - first) as usize;
-                return Ok(Some(inner.window.iter().skip(skip).take(limit).cloned().collect()));
+                return Ok(Some(
+                    inner
+                        .window
+                        .iter()
+                        .skip(skip)
+                        .take(limit)
+                        .cloned()
+                        .collect(),
+                ));
             }
             if !allow_store {
                 return Ok(None);
             }
         }
-        self.store.events_after(&dep.id, cursor, limit).await.map(Some)
+        self.store
+            .events_after(&dep.id, cursor, limit)
+            .await
+            .map(Some)
     }
 
     /// Subscribes to a deployment's events after `after` (0 = from the beginning).
-    pub fn subscribe(self: &Arc<Self>, id: &DeploymentId, after: u64) -> Result<Subscription, ServiceError> {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        id: &DeploymentId,
+        after: u64,
+    ) -> Result<Subscription, ServiceError> {
         let dep = self.get(id)?;
         let rx = dep.head.subscribe();
         Ok(Subscription {
@@ -487,7 +518,11 @@ impl DeploymentService {
     }
 
     /// Requests cancellation of an in-flight deployment and waits (up to `wait`) for it to stop.
-    pub async fn cancel(&self, id: &DeploymentId, wait: Duration) -> Result<DeploymentView, ServiceError> {
+    pub async fn cancel(
+        &self,
+        id: &DeploymentId,
+        wait: Duration,
+    ) -> Result<DeploymentView, ServiceError> {
         let dep = self.get(id)?;
         let mut finished = {
             let inner = dep.lock();
@@ -650,7 +685,13 @@ impl DeploymentService {
         }
     }
 
-    fn spawn_run(self: &Arc<Self>, dep: &Arc<Deployment>, token: Secret, attempt: u32, start: RunStart) {
+    fn spawn_run(
+        self: &Arc<Self>,
+        dep: &Arc<Deployment>,
+        token: Secret,
+        attempt: u32,
+        start: RunStart,
+    ) {
         let job = ProvisionJob {
             id: dep.id.clone(),
             spec: dep.lock().record.spec.clone(),
@@ -746,7 +787,11 @@ impl DeploymentService {
             },
             (Err(e), true) => (DeploymentStatus::Failed, None, Some(e.to_string()), None),
         };
-        let level = if status == DeploymentStatus::Ready { Level::Info } else { Level::Error };
+        let level = if status == DeploymentStatus::Ready {
+            Level::Info
+        } else {
+            Level::Error
+        };
         let text = message
             .or_else(|| error.clone().map(|e| format!("Deployment {status}: {e}")))
             .unwrap_or_default();
@@ -796,7 +841,12 @@ impl DeploymentService {
                 match msg {
                     SinkMessage::Event(d) => drafts.push(d),
                     SinkMessage::Status(s) => {
-                        let mut d = EventDraft::new(Utc::now(), "status", Level::Info, format!("Status: {s}"));
+                        let mut d = EventDraft::new(
+                            Utc::now(),
+                            "status",
+                            Level::Info,
+                            format!("Status: {s}"),
+                        );
                         d.status = Some(s);
                         drafts.push(d);
                         new_status = Some(s);

@@ -33,6 +33,8 @@ const IMPORTED: &str = ".imported";
 const MAX_OPEN_LOGS: usize = 256;
 /// Most queued requests one group commit takes before it writes and syncs.
 const MAX_BATCH: usize = 4096;
+/// Most threads one group commit uses to fdatasync its files in parallel.
+const SYNC_THREADS: usize = 16;
 
 fn io_err(path: &Path, source: io::Error) -> StoreError {
     StoreError::Io {
@@ -201,6 +203,37 @@ fn truncate_log(path: &Path, len: u64) -> Result<(), StoreError> {
     f.sync_all().map_err(|e| io_err(path, e))
 }
 
+/// fdatasyncs files, several at once on scoped threads (inline when a thread cannot start).
+fn sync_data_all(files: &[(usize, &File)]) -> Vec<(usize, io::Result<()>)> {
+    let sync = |part: &[(usize, &File)]| -> Vec<(usize, io::Result<()>)> {
+        part.iter().map(|(i, f)| (*i, f.sync_data())).collect()
+    };
+    if files.len() <= 1 {
+        return sync(files);
+    }
+    let chunk = files.len().div_ceil(SYNC_THREADS);
+    std::thread::scope(|scope| {
+        let mut out = Vec::with_capacity(files.len());
+        let mut handles = Vec::new();
+        for part in files.chunks(chunk) {
+            match std::thread::Builder::new().spawn_scoped(scope, move || sync(part)) {
+                Ok(h) => handles.push((part, h)),
+                Err(_) => out.extend(sync(part)),
+            }
+        }
+        for (part, h) in handles {
+            match h.join() {
+                Ok(results) => out.extend(results),
+                Err(_) => out.extend(
+                    part.iter()
+                        .map(|(i, _)| (*i, Err(io::Error::other("fdatasync thread panicked")))),
+                ),
+            }
+        }
+        out
+    })
+}
+
 type Ack = oneshot::Sender<Result<(), StoreError>>;
 
 /// A log that `load_all` scanned; the writer cuts it (if torn) and adopts its sequence number.
@@ -279,7 +312,7 @@ impl Writer {
                         self.control(other);
                     }
                 }
-                if requests < MAX_BATCH {
+                if requests < MAX_BATCH && staged.len() < MAX_OPEN_LOGS {
                     next = rx.try_recv().ok();
                 }
             }
@@ -367,19 +400,55 @@ impl Writer {
             .ok_or_else(|| StoreError::NotFound(id.clone()))
     }
 
-    /// Writes and fsyncs every staged log once, then answers every request.
+    /// Writes every staged log, fdatasyncs each touched file once (several in parallel, so the
+    /// file system can fold them into one journal commit), then answers every request.
     fn commit(&mut self, staged: &mut HashMap<DeploymentId, Staged>) {
         if staged.is_empty() {
             return;
         }
-        let files = staged.len();
-        let mut requests = 0usize;
-        let mut bytes = 0usize;
-        for (id, s) in staged.drain() {
+        let batch: Vec<(DeploymentId, Staged)> = staged.drain().collect();
+        // The batch's logs are the most recently used, so opening one never closes another.
+        self.tick += 1;
+        for (id, _) in &batch {
+            if let Some(state) = self.logs.get_mut(id) {
+                state.used = self.tick;
+            }
+        }
+        // 1. Write (page cache only).
+        let mut outcome: Vec<Result<bool, (PathBuf, io::Error)>> = batch
+            .iter()
+            .map(|(id, s)| self.write_log(id, &s.bytes))
+            .collect();
+        // 2. fdatasync every file written.
+        let targets: Vec<(usize, &File)> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| outcome[*i].is_ok())
+            .filter_map(|(i, (id, _))| Some((i, self.logs.get(id)?.file.as_ref()?)))
+            .collect();
+        let synced = sync_data_all(&targets);
+        for (i, result) in synced {
+            if let (Err(e), Ok(_)) = (result, &outcome[i]) {
+                let path = self.root.join(batch[i].0.as_str()).join(EVENTS);
+                outcome[i] = Err((path, e));
+            }
+        }
+        // 3. Make newly created log files' directory entries durable.
+        for (i, (id, _)) in batch.iter().enumerate() {
+            if let Ok(true) = outcome[i] {
+                let dir = self.root.join(id.as_str());
+                if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
+                    outcome[i] = Err((dir, e));
+                }
+            }
+        }
+        // 4. Answer.
+        let (files, mut requests, mut bytes) = (batch.len(), 0usize, 0usize);
+        for ((id, s), result) in batch.into_iter().zip(outcome) {
             requests += s.acks.len();
             bytes += s.bytes.len();
-            match self.write_log(&id, &s.bytes) {
-                Ok(()) => {
+            match result {
+                Ok(_) => {
                     if let Some(state) = self.logs.get_mut(&id) {
                         state.last_seq = s.last;
                         state.len += s.bytes.len() as u64;
@@ -396,6 +465,14 @@ impl Writer {
                         error = %e,
                         "event-log append failed"
                     );
+                    // Cut whatever part of the batch reached the file, then forget the log so
+                    // the next append rescans it (and cuts it, should this cut have failed too).
+                    if let Some(state) = self.logs.remove(&id) {
+                        if let Some(file) = state.file {
+                            self.open -= 1;
+                            let _ = file.set_len(state.len).and_then(|()| file.sync_all());
+                        }
+                    }
                     for ack in s.acks {
                         let copy = io::Error::new(e.kind(), e.to_string());
                         let _ = ack.send(Err(io_err(&path, copy)));
@@ -406,12 +483,10 @@ impl Writer {
         tracing::trace!(files, requests, bytes, "event-log group commit");
     }
 
-    /// Appends `bytes` to a log and fdatasyncs it; on failure cuts the log back and forgets it.
-    fn write_log(&mut self, id: &DeploymentId, bytes: &[u8]) -> Result<(), (PathBuf, io::Error)> {
-        let dir = self.root.join(id.as_str());
-        let path = dir.join(EVENTS);
-        self.tick += 1;
-        let tick = self.tick;
+    /// Appends `bytes` to a log (opening it when needed, closing the least recently used log
+    /// beyond the cap). Returns whether the file had to be created.
+    fn write_log(&mut self, id: &DeploymentId, bytes: &[u8]) -> Result<bool, (PathBuf, io::Error)> {
+        let path = self.root.join(id.as_str()).join(EVENTS);
         let needs_open = self.logs.get(id).is_some_and(|s| s.file.is_none());
         let mut created = false;
         if needs_open {
@@ -437,35 +512,13 @@ impl Writer {
                 self.open += 1;
             }
         }
-        let Some(state) = self.logs.get_mut(id) else {
-            return Err((path, io::Error::other("log state lost")));
-        };
-        state.used = tick;
-        let Some(file) = state.file.as_mut() else {
-            return Err((path, io::Error::other("log file not open")));
-        };
-        let result = file
-            .write_all(bytes)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| (path.clone(), e))
-            .and_then(|()| {
-                if created {
-                    File::open(&dir)
-                        .and_then(|d| d.sync_all())
-                        .map_err(|e| (dir.clone(), e))
-                } else {
-                    Ok(())
-                }
-            });
-        if result.is_err() {
-            // Cut whatever part of the batch reached the file, then forget the log so the next
-            // append rescans it (and cuts it, should this cut have failed too).
-            let _ = file.set_len(state.len).and_then(|()| file.sync_all());
-            if self.logs.remove(id).is_some_and(|s| s.file.is_some()) {
-                self.open -= 1;
-            }
-        }
-        result
+        let file = self
+            .logs
+            .get_mut(id)
+            .and_then(|s| s.file.as_mut())
+            .ok_or_else(|| (path.clone(), io::Error::other("log file not open")))?;
+        file.write_all(bytes).map_err(|e| (path, e))?;
+        Ok(created)
     }
 
     fn close_least_recent(&mut self) {
@@ -606,16 +659,15 @@ impl FileStore {
         &self,
         f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| io_err(&self.dir, io::Error::other(format!("store task failed: {e}"))))?
+        tokio::task::spawn_blocking(f).await.map_err(|e| {
+            io_err(
+                &self.dir,
+                io::Error::other(format!("store task failed: {e}")),
+            )
+        })?
     }
 
-    async fn request<T>(
-        &self,
-        msg: Msg,
-        rx: oneshot::Receiver<T>,
-    ) -> Result<T, StoreError> {
+    async fn request<T>(&self, msg: Msg, rx: oneshot::Receiver<T>) -> Result<T, StoreError> {
         self.tx.send(msg).map_err(|_| writer_gone(&self.dir))?;
         rx.await.map_err(|_| writer_gone(&self.dir))
     }
@@ -962,7 +1014,11 @@ impl DeploymentStore for FileStore {
                     kept.push(record);
                 }
                 Some(Err(e)) => warnings.push(LoadWarning {
-                    location: self.deployment_dir(&record.id).join(EVENTS).display().to_string(),
+                    location: self
+                        .deployment_dir(&record.id)
+                        .join(EVENTS)
+                        .display()
+                        .to_string(),
                     message: format!("could not cut torn tail: {e}; skipped"),
                 }),
                 None => kept.push(record),
@@ -987,8 +1043,14 @@ impl DeploymentStore for FileStore {
 
     async fn delete(&self, id: &DeploymentId) -> Result<(), StoreError> {
         let (ack, rx) = oneshot::channel();
-        self.request(Msg::Delete { id: id.clone(), ack }, rx)
-            .await??;
+        self.request(
+            Msg::Delete {
+                id: id.clone(),
+                ack,
+            },
+            rx,
+        )
+        .await??;
         tracing::debug!(deployment = %id, "deployment deleted from file store");
         Ok(())
     }
@@ -1006,7 +1068,13 @@ mod tests {
     use catalyst_core::{EventDraft, Level};
 
     fn event(seq: u64) -> Event {
-        EventDraft::new(chrono::Utc::now(), "tofu", Level::Info, format!("line {seq}")).sequenced(seq)
+        EventDraft::new(
+            chrono::Utc::now(),
+            "tofu",
+            Level::Info,
+            format!("line {seq}"),
+        )
+        .sequenced(seq)
     }
 
     #[test]

@@ -41,8 +41,20 @@ CREATE TABLE IF NOT EXISTS catalyst_heartbeat (
 );
 ";
 
-fn db_err(context: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("{context}: {e}"))
+/// A database error with its whole cause chain (tokio-postgres puts the useful part, such as
+/// "connection refused", in the sources).
+fn db_err(context: &str, e: impl std::error::Error) -> StoreError {
+    let mut message = format!("{context}: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    StoreError::Database(message)
 }
 
 fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
@@ -91,9 +103,8 @@ impl PgStore {
     }
 
     async fn build(url: &str, schema: Option<&str>) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| db_err("invalid database URL", e))?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| db_err("invalid database URL", e))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -119,7 +130,10 @@ impl PgStore {
             .map_err(|e| db_err("cannot build connection pool", e))?;
         let store = PgStore { pool };
         store.migrate(schema).await?;
-        tracing::info!(schema = schema.unwrap_or("(default)"), "postgres store connected");
+        tracing::info!(
+            schema = schema.unwrap_or("(default)"),
+            "postgres store connected"
+        );
         Ok(store)
     }
 
@@ -232,7 +246,9 @@ impl DeploymentStore for PgStore {
             )
             .await
             .map_err(|e| db_err("read last sequence", e))?;
-        let last: i64 = row.get(0);
+        let last: i64 = row
+            .try_get(0)
+            .map_err(|e| db_err("read last sequence", e))?;
         let last = u64::try_from(last).unwrap_or(0);
         if last.checked_add(1) != Some(first.seq) {
             return Err(StoreError::SequenceGap {
@@ -283,7 +299,7 @@ impl DeploymentStore for PgStore {
             .map_err(|e| db_err("read events", e))?;
         rows.into_iter()
             .map(|row| {
-                let v: Value = row.get(0);
+                let v: Value = row.try_get(0).map_err(|e| db_err("read event", e))?;
                 serde_json::from_value(v).map_err(|e| {
                     StoreError::Encoding(format!("undecodable stored event of {id}: {e}"))
                 })
@@ -305,10 +321,12 @@ impl DeploymentStore for PgStore {
             .map_err(|e| db_err("load deployments", e))?;
         let mut loaded = Loaded::default();
         for row in rows {
-            let raw_id: String = row.get(0);
+            let raw_id: String = row.try_get(0).map_err(|e| db_err("read id", e))?;
             let location = format!("catalyst_deployments[{raw_id}]");
-            let record: Value = row.get(1);
-            let last: i64 = row.get(2);
+            let record: Value = row.try_get(1).map_err(|e| db_err("read record", e))?;
+            let last: i64 = row
+                .try_get(2)
+                .map_err(|e| db_err("read last sequence", e))?;
             let mut record: DeploymentRecord = match serde_json::from_value(record) {
                 Ok(r) => r,
                 Err(e) => {

@@ -4,11 +4,11 @@
 //! by field without validation: what is missing or mistyped becomes empty. Credential fields
 //! (`hetznerToken`, `dynadotKey`, `dynadotSecret`, `registrarToken`) are never read.
 
+use catalyst_core::deployment::PoolReservation;
 use catalyst_core::{
     DeploymentId, DeploymentRecord, DeploymentSpec, DeploymentStatus, DomainMode, Event,
     EventDraft, Level, ProvisionResult, RegionSpec,
 };
-use catalyst_core::deployment::PoolReservation;
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::Value;
 
@@ -42,7 +42,9 @@ fn flag(v: &Value, key: &str) -> bool {
 /// An RFC 3339 time; Go's zero time (`0001-01-01T00:00:00Z`) and garbage are `None`.
 fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     let s = v.get(key)?.as_str()?;
-    let t = DateTime::parse_from_rfc3339(s.trim()).ok()?.with_timezone(&Utc);
+    let t = DateTime::parse_from_rfc3339(s.trim())
+        .ok()?
+        .with_timezone(&Utc);
     (t.year() > 1).then_some(t)
 }
 
@@ -69,8 +71,8 @@ fn region(provider: String, r: &Value) -> RegionSpec {
 }
 
 fn spec(req: &Value) -> DeploymentSpec {
-    let domain_mode = DomainMode::parse(&text(req, "sovereignDomainMode"))
-        .unwrap_or(DomainMode::ByoManual);
+    let domain_mode =
+        DomainMode::parse(&text(req, "sovereignDomainMode")).unwrap_or(DomainMode::ByoManual);
     let mut regions: Vec<RegionSpec> = req
         .get("regions")
         .and_then(Value::as_array)
@@ -169,12 +171,15 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<(DeploymentRecord, Vec<Event>), St
     let token = text(&v, "pdmReservationToken");
     let pool_domain = text(&v, "pdmPoolDomain");
     let subdomain = text(&v, "pdmSubdomain");
-    let reservation = (!token.is_empty() || !pool_domain.is_empty() || !subdomain.is_empty())
-        .then(|| PoolReservation {
+    let reservation = if token.is_empty() && pool_domain.is_empty() && subdomain.is_empty() {
+        None
+    } else {
+        Some(PoolReservation {
             pool_domain,
             subdomain,
             reservation_token: token,
-        });
+        })
+    };
 
     let record = DeploymentRecord {
         id,

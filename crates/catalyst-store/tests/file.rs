@@ -20,7 +20,10 @@ async fn seeded(dir: &Path, n: u64, count: u64) -> PathBuf {
     let store = FileStore::open(&root).unwrap();
     store.create(&record(&id(n))).await.unwrap();
     if count > 0 {
-        store.append_events(&id(n), &events(1, count)).await.unwrap();
+        store
+            .append_events(&id(n), &events(1, count))
+            .await
+            .unwrap();
     }
     root
 }
@@ -50,7 +53,10 @@ async fn torn_half_line_is_cut_and_appends_continue() {
     let loaded = store.load_all().await.unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.records[0].last_seq, 7);
-    assert_eq!(store.events_after(&id(1), 0, 100).await.unwrap(), events(1, 7));
+    assert_eq!(
+        store.events_after(&id(1), 0, 100).await.unwrap(),
+        events(1, 7)
+    );
 }
 
 #[tokio::test]
@@ -80,7 +86,10 @@ async fn flipped_byte_cuts_from_the_damaged_line() {
     assert!(loaded.warnings[0].message.contains("checksum"));
     assert_eq!(fs::metadata(&log).unwrap().len(), line_starts[2] as u64);
     store.append_events(&id(2), &events(3, 4)).await.unwrap();
-    assert_eq!(store.events_after(&id(2), 0, 100).await.unwrap(), events(1, 4));
+    assert_eq!(
+        store.events_after(&id(2), 0, 100).await.unwrap(),
+        events(1, 4)
+    );
 }
 
 #[tokio::test]
@@ -93,7 +102,10 @@ async fn torn_tail_is_cut_by_an_append_without_a_load() {
     fs::write(&log, &bytes).unwrap();
     let store = FileStore::open(&root).unwrap();
     store.append_events(&id(3), &events(3, 3)).await.unwrap();
-    assert_eq!(store.events_after(&id(3), 0, 100).await.unwrap(), events(1, 3));
+    assert_eq!(
+        store.events_after(&id(3), 0, 100).await.unwrap(),
+        events(1, 3)
+    );
     assert!(!fs::read_to_string(&log).unwrap().contains("garbage"));
 }
 
@@ -219,7 +231,11 @@ async fn upstream_record_is_imported_once() {
     assert_eq!(loaded.records.len(), 1);
     let r = &loaded.records[0];
     assert_eq!(r.id.as_str(), "a1b2c3d4e5f60718");
-    assert_eq!(r.status, DeploymentStatus::TofuApplying, "upstream status kept");
+    assert_eq!(
+        r.status,
+        DeploymentStatus::TofuApplying,
+        "upstream status kept"
+    );
     assert_eq!(r.last_seq, 3);
     assert_eq!(r.spec.sovereign_fqdn, "omantel.omani.works");
     assert_eq!(r.spec.pool_domain.as_deref(), Some("omani.works"));
@@ -246,8 +262,17 @@ async fn upstream_record_is_imported_once() {
 
     // No credential, not even the marker, reached the new files.
     let written = String::from_utf8(all_bytes_under(&root.join(r.id.as_str()))).unwrap();
-    for needle in ["<redacted>", "redacted", "hetznerToken", "hetzner_token", "dynadot"] {
-        assert!(!written.contains(needle), "{needle} found in imported files");
+    for needle in [
+        "<redacted>",
+        "redacted",
+        "hetznerToken",
+        "hetzner_token",
+        "dynadot",
+    ] {
+        assert!(
+            !written.contains(needle),
+            "{needle} found in imported files"
+        );
     }
 
     // Appends continue the imported log.
@@ -273,12 +298,18 @@ async fn import_interrupted_before_the_move_is_finished_later() {
     // As if the process died after writing the new layout but before moving the original.
     fs::rename(root.join(".imported/x.json"), root.join("x.json")).unwrap();
     store
-        .append_events(&catalyst_core::DeploymentId::parse("a1b2c3d4e5f60718").unwrap(), &events(4, 4))
+        .append_events(
+            &catalyst_core::DeploymentId::parse("a1b2c3d4e5f60718").unwrap(),
+            &events(4, 4),
+        )
         .await
         .unwrap();
     let loaded = store.load_all().await.unwrap();
     assert_eq!(loaded.records.len(), 1);
-    assert_eq!(loaded.records[0].last_seq, 4, "the new log was not overwritten");
+    assert_eq!(
+        loaded.records[0].last_seq, 4,
+        "the new log was not overwritten"
+    );
     assert!(!root.join("x.json").exists());
 }
 
@@ -337,4 +368,32 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_logs_than_open_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = std::sync::Arc::new(FileStore::open(&root).unwrap());
+    const N: u64 = 300;
+    for n in 0..N {
+        store.create(&record(&id(1000 + n))).await.unwrap();
+    }
+    for round in 0..3u64 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..N {
+            let store = std::sync::Arc::clone(&store);
+            tasks.spawn(async move {
+                let s = round * 2 + 1;
+                store.append_events(&id(1000 + n), &events(s, s + 1)).await
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+        }
+    }
+    let loaded = FileStore::open(&root).unwrap().load_all().await.unwrap();
+    assert_eq!(loaded.records.len(), N as usize);
+    assert!(loaded.records.iter().all(|r| r.last_seq == 6));
+    assert!(loaded.warnings.is_empty());
 }

@@ -45,7 +45,10 @@ async fn append_batches_and_read_in_order(store: Store) {
     store.append_events(&d, &events(7, 30)).await.unwrap();
     assert_eq!(store.events_after(&d, 0, 100).await.unwrap(), events(1, 30));
     assert_eq!(store.events_after(&d, 5, 10).await.unwrap(), events(6, 15));
-    assert_eq!(store.events_after(&d, 29, 10).await.unwrap(), events(30, 30));
+    assert_eq!(
+        store.events_after(&d, 29, 10).await.unwrap(),
+        events(30, 30)
+    );
     assert!(store.events_after(&d, 30, 10).await.unwrap().is_empty());
     assert!(store.events_after(&d, 0, 0).await.unwrap().is_empty());
     let unknown = id(8);
@@ -63,7 +66,9 @@ async fn gaps_and_duplicates_rejected(store: Store) {
     let d = id(9);
     store.create(&record(&d)).await.unwrap();
     let gap = |r: Result<(), StoreError>, last: u64, got: u64| match r {
-        Err(StoreError::SequenceGap { last: l, got: g, .. }) => {
+        Err(StoreError::SequenceGap {
+            last: l, got: g, ..
+        }) => {
             assert_eq!((l, g), (last, got));
         }
         other => panic!("expected a sequence gap ({last}, {got}), got {other:?}"),

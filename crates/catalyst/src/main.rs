@@ -87,7 +87,12 @@ struct ServeArgs {
     provision_timeout: Duration,
 
     /// Pool domains (comma-separated) under which pool-mode Sovereigns get their subdomain.
-    #[arg(long, env = "CATALYST_POOL_DOMAINS", default_value = "omani.works,openova.io", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "CATALYST_POOL_DOMAINS",
+        default_value = "omani.works,openova.io",
+        value_delimiter = ','
+    )]
     pool_domains: Vec<String>,
 
     /// Base URL of the Hetzner Cloud API, used by /api/v1/credentials/validate.
@@ -95,7 +100,11 @@ struct ServeArgs {
     hetzner_api_url: String,
 
     /// Git repository Flux on a new Sovereign reconciles from (written to the OpenTofu variables).
-    #[arg(long, env = "CATALYST_GITOPS_REPO_URL", default_value = "https://github.com/openova-io/openova")]
+    #[arg(
+        long,
+        env = "CATALYST_GITOPS_REPO_URL",
+        default_value = "https://github.com/openova-io/openova"
+    )]
     gitops_repo_url: String,
 
     /// Branch of --gitops-repo-url.
@@ -133,7 +142,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CATALYST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -173,12 +184,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => module::materialize(&tofu_root.join("module"))
             .context("cannot write the built-in OpenTofu module")?,
     };
-    let settings = TofuSettings {
-        module_dir,
-        work_root: tofu_root.join("runs"),
-        gitops_repo_url: args.gitops_repo_url.clone(),
-        gitops_branch: args.gitops_branch.clone(),
-    };
+    let mut settings = TofuSettings::new(module_dir, tofu_root.join("runs"));
+    settings.gitops_repo_url = args.gitops_repo_url.clone();
+    settings.gitops_branch = args.gitops_branch.clone();
     let tofu_path = find_binary(&args.tofu_bin);
     let kind = match (args.provisioner, &tofu_path) {
         (Some(k), _) => k,
@@ -215,8 +223,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let service = DeploymentService::start(store, provisioner, config)
         .await
         .context("cannot load stored deployments")?;
-    let hetzner = HetznerClient::new(args.hetzner_api_url.clone())
-        .context("invalid --hetzner-api-url")?;
+    let hetzner =
+        HetznerClient::new(args.hetzner_api_url.clone()).context("invalid --hetzner-api-url")?;
     let state = Arc::new(AppState::new(service.clone(), hetzner));
     let app = catalyst_api::router(state);
 

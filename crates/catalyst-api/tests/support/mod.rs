@@ -84,7 +84,8 @@ impl Provisioner for ScriptedProvisioner {
             .push(job.hetzner_token.expose().to_owned());
         let script = self.script.lock().unwrap().clone();
         sink.status(DeploymentStatus::Provisioning).await;
-        sink.info("tofu-init", "Initialising OpenTofu working directory").await;
+        sink.info("tofu-init", "Initialising OpenTofu working directory")
+            .await;
         sink.status(DeploymentStatus::TofuApplying).await;
         sink.info("tofu-apply", "Applying").await;
         for i in 0..script.lines {
@@ -165,7 +166,13 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.client.post(self.url(path)).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -177,14 +184,18 @@ impl Server {
     }
 
     pub async fn create(&self, fqdn_label: &str) -> String {
-        let (status, body) = self.post("/api/v1/deployments", valid_request(fqdn_label)).await;
+        let (status, body) = self
+            .post("/api/v1/deployments", valid_request(fqdn_label))
+            .await;
         assert_eq!(status, 201, "create failed: {body}");
         body["id"].as_str().unwrap().to_owned()
     }
 
     /// Follows the SSE stream until it ends; returns the frames.
     pub async fn follow(&self, id: &str, last_event_id: Option<u64>) -> Vec<Frame> {
-        let mut req = self.client.get(self.url(&format!("/api/v1/deployments/{id}/logs")));
+        let mut req = self
+            .client
+            .get(self.url(&format!("/api/v1/deployments/{id}/logs")));
         if let Some(l) = last_event_id {
             req = req.header("Last-Event-ID", l.to_string());
         }

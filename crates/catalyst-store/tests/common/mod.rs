@@ -50,9 +50,15 @@ pub fn events(from: u64, to: u64) -> Vec<Event> {
     (from..=to)
         .map(|seq| {
             EventDraft::new(
-                Utc.timestamp_opt(1_735_787_045 + seq as i64, 0).single().unwrap(),
+                Utc.timestamp_opt(1_735_787_045 + seq as i64, 0)
+                    .single()
+                    .unwrap(),
                 "tofu",
-                if seq % 7 == 0 { Level::Warn } else { Level::Info },
+                if seq % 7 == 0 {
+                    Level::Warn
+                } else {
+                    Level::Info
+                },
                 format!("hcloud_server.control_plane[0]: Still creating... [{seq}s elapsed]"),
             )
             .sequenced(seq)

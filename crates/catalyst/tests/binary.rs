@@ -1,0 +1,374 @@
+//! End-to-end tests of the real `catalyst` binary: dry-run, OpenTofu through the test stand-in,
+//! SIGKILL mid-run and restart, SIGTERM, `--help`.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "hcloud-e2e-token-0123456789abcdef0123456789abcdef0123456789abcdef-SECRET";
+
+fn standin_tofu() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-provision/tests/standin/tofu")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Catalyst {
+    child: Child,
+    base: String,
+}
+
+impl Catalyst {
+    fn start(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Catalyst {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_catalyst"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env_remove("CATALYST_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("catalyst starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                use std::io::Read;
+                child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                panic!("catalyst exited early ({status}): {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "catalyst did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Catalyst { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "catalyst did not exit in {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Catalyst {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(label: &str) -> Value {
+    json!({
+        "orgName": "Acme Financial",
+        "orgEmail": "platform@acme.io",
+        "sovereignFQDN": format!("{label}.omani.works"),
+        "sovereignDomainMode": "pool",
+        "sovereignPoolDomain": "omani.works",
+        "sovereignSubdomain": label,
+        "hetznerToken": TOKEN,
+        "hetznerProjectID": "4711",
+        "regions": [{"provider": "hetzner", "cloudRegion": "fsn1", "controlPlaneSize": "cpx32", "workerSize": "cpx22", "workerCount": 2}],
+        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@acme"
+    })
+}
+
+async fn create(c: &Catalyst, label: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(c.url("/api/v1/deployments"))
+        .json(&request(label))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[derive(Debug, Clone)]
+struct Frame {
+    id: Option<u64>,
+    event: Option<String>,
+    data: Value,
+}
+
+fn parse_frames(buf: &mut String, out: &mut Vec<Frame>) {
+    while let Some(pos) = buf.find("\n\n") {
+        let block: String = buf.drain(..pos + 2).collect();
+        let (mut id, mut event, mut data) = (None, None, String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        if !data.is_empty() {
+            out.push(Frame {
+                id,
+                event,
+                data: serde_json::from_str(&data).unwrap(),
+            });
+        }
+    }
+}
+
+/// Follows the log stream until it closes or `stop` says so.
+async fn follow(c: &Catalyst, id: &str, stop: impl Fn(&[Frame]) -> bool) -> Vec<Frame> {
+    let resp = reqwest::Client::new()
+        .get(c.url(&format!("/api/v1/deployments/{id}/logs")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let (mut buf, mut frames) = (String::new(), Vec::new());
+    while let Some(Ok(chunk)) = stream.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        parse_frames(&mut buf, &mut frames);
+        if stop(&frames) {
+            break;
+        }
+    }
+    frames
+}
+
+async fn get(c: &Catalyst, path: &str) -> (u16, Value) {
+    let r = reqwest::get(c.url(path)).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn assert_no_token_on_disk(dir: &Path) {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, found);
+            } else if std::fs::read(&p)
+                .map(|b| String::from_utf8_lossy(&b).contains(TOKEN))
+                .unwrap_or(false)
+            {
+                found.push(p);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, &mut found);
+    assert!(found.is_empty(), "token on disk in {found:?}");
+}
+
+fn kill_standin(pidfile: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(pidfile) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn dry_run_follows_to_done_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
+    let id = create(&c, "dryrun").await;
+    let frames = follow(&c, &id, |_| false).await;
+    let done = frames.last().unwrap();
+    assert_eq!(done.event.as_deref(), Some("done"));
+    assert_eq!(done.data["status"], "ready");
+    assert_eq!(done.data["dryRun"], true);
+    assert_eq!(done.data["result"]["dryRun"], true);
+    assert!(
+        done.data["result"].get("loadBalancerIP").is_none(),
+        "no invented IPs"
+    );
+    assert!(
+        done.data["result"].get("controlPlaneIP").is_none(),
+        "no invented IPs"
+    );
+    for f in frames.iter().filter(|f| f.event.is_none()) {
+        assert_eq!(f.data["dryRun"], true, "{:?}", f.data);
+    }
+    let text = format!("{frames:?}");
+    assert!(
+        text.contains("tofu.auto.tfvars.json") || text.contains("tfvars"),
+        "tfvars rendered"
+    );
+    assert!(!text.contains(TOKEN));
+    assert_no_token_on_disk(dir.path());
+}
+
+#[tokio::test]
+async fn tofu_pipeline_through_the_standin() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = standin_tofu();
+    let c = Catalyst::start(
+        dir.path(),
+        &["--provisioner", "tofu", "--tofu-bin", bin.to_str().unwrap()],
+        &[("STANDIN_TOFU_APPLY_LINES", "300".into())],
+    );
+    let id = create(&c, "tofu").await;
+    let frames = follow(&c, &id, |_| false).await;
+    let done = frames.last().unwrap();
+    assert_eq!(done.data["status"], "ready", "{:?}", done.data);
+    assert_eq!(done.data["result"]["loadBalancerIP"], "203.0.113.20");
+    let data: Vec<&Frame> = frames.iter().filter(|f| f.event.is_none()).collect();
+    assert!(data
+        .iter()
+        .any(|f| f.data["resource"]["state"] == "applied"));
+    let ids: Vec<u64> = data.iter().map(|f| f.id.unwrap()).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+    assert_no_token_on_disk(dir.path());
+}
+
+#[tokio::test]
+async fn sigkill_mid_run_then_restart_keeps_every_event_and_fails_the_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("standin.pid");
+    let bin = standin_tofu();
+    let args = ["--provisioner", "tofu", "--tofu-bin", bin.to_str().unwrap()];
+    let env = [
+        ("STANDIN_TOFU_HANG_AT", "apply".to_owned()),
+        ("STANDIN_TOFU_PIDFILE", pidfile.display().to_string()),
+    ];
+    let mut c = Catalyst::start(dir.path(), &args, &env);
+    let id = create(&c, "killed").await;
+    // Follow until apply is under way (status tofu-applying and some apply output seen).
+    let seen = follow(&c, &id, |frames| {
+        frames.iter().any(|f| f.data["phase"] == "tofu-apply")
+            && frames.iter().filter(|f| f.data["phase"] == "tofu").count() >= 3
+    })
+    .await;
+    assert!(!seen.is_empty());
+    c.signal(nix::sys::signal::Signal::SIGKILL);
+    c.wait_exit(Duration::from_secs(5));
+    kill_standin(&pidfile);
+    drop(c);
+
+    let c = Catalyst::start(dir.path(), &args, &[]);
+    let (status, state) = get(&c, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(state["status"], "failed");
+    let err = state["error"].as_str().unwrap();
+    assert!(err.contains("restarted during provisioning"), "{err}");
+    assert!(
+        err.contains("catalyst.openova.io/sovereign=killed.omani.works"),
+        "{err}"
+    );
+    assert!(err.contains("orphan"), "{err}");
+    assert!(err.contains(&id), "{err}");
+    // Every event the subscriber saw is still there, identical.
+    let (_, events) = get(&c, &format!("/api/v1/deployments/{id}/events")).await;
+    assert_eq!(events["done"], true);
+    let stored = events["events"].as_array().unwrap();
+    for f in seen.iter().filter(|f| f.event.is_none()) {
+        let seq = f.id.unwrap();
+        let e = &stored[(seq - 1) as usize];
+        assert_eq!(e["seq"], json!(seq));
+        assert_eq!(e["message"], f.data["message"]);
+        assert_eq!(e["phase"], f.data["phase"]);
+    }
+    // The replayed stream ends with done/failed.
+    let frames = follow(&c, &id, |_| false).await;
+    assert_eq!(frames.last().unwrap().data["status"], "failed");
+    assert_no_token_on_disk(dir.path());
+}
+
+#[tokio::test]
+async fn sigterm_stops_runs_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("standin.pid");
+    let bin = standin_tofu();
+    let args = ["--provisioner", "tofu", "--tofu-bin", bin.to_str().unwrap()];
+    let env = [
+        ("STANDIN_TOFU_HANG_AT", "apply".to_owned()),
+        ("STANDIN_TOFU_PIDFILE", pidfile.display().to_string()),
+    ];
+    let mut c = Catalyst::start(dir.path(), &args, &env);
+    let id = create(&c, "termed").await;
+    follow(&c, &id, |frames| {
+        frames.iter().any(|f| f.data["phase"] == "tofu-apply")
+    })
+    .await;
+    c.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = c.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "graceful exit: {status}");
+    // The stand-in's process group was killed.
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while nix::sys::signal::kill(pid, None).is_ok() {
+            assert!(Instant::now() < deadline, "stand-in child still alive");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    drop(c);
+    let c = Catalyst::start(dir.path(), &args, &[]);
+    let (_, state) = get(&c, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(state["status"], "failed");
+    assert!(state["error"].as_str().unwrap().contains("orphan"));
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--provisioner",
+        "--tofu-bin",
+        "--provision-timeout",
+        "CATALYST_LISTEN",
+        "CATALYST_DATA_DIR",
+        "CATALYST_DATABASE_URL",
+        "CATALYST_PROVISIONER",
+        "CATALYST_TOFU_BIN",
+    ] {
+        assert!(text.contains(flag), "--help mentions {flag}:\n{text}");
+    }
+}

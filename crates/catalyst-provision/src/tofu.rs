@@ -78,19 +78,20 @@ const PLAN: Step = Step {
     name: "tofu plan",
     phase: phase::TOFU_PLAN,
     announce: "Planning Hetzner resources (network, firewall, SSH key, servers, load balancer)",
-    args: &["plan", "-input=false", "-no-color", "-json", "-out=tfplan"],
+    // No `-out`: a saved plan file holds every input variable in clear text, the token
+    // included, and the token must never reach disk. Apply plans again instead.
+    args: &["plan", "-input=false", "-no-color", "-json"],
 };
 const APPLY: Step = Step {
     name: "tofu apply",
     phase: phase::TOFU_APPLY,
-    announce: "Applying the plan: this creates real Hetzner resources and takes a few minutes",
+    announce: "Applying: this creates real Hetzner resources and takes a few minutes",
     args: &[
         "apply",
         "-input=false",
         "-no-color",
         "-json",
         "-auto-approve",
-        "tfplan",
     ],
 };
 const OUTPUT: Step = Step {

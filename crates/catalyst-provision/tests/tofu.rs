@@ -143,8 +143,8 @@ async fn success_reports_statuses_progress_and_outputs() {
         invocations.lines().collect::<Vec<_>>(),
         [
             "init -input=false -no-color -json",
-            "plan -input=false -no-color -json -out=tfplan",
-            "apply -input=false -no-color -json -auto-approve tfplan",
+            "plan -input=false -no-color -json",
+            "apply -input=false -no-color -json -auto-approve",
             "output -json -no-color",
         ]
     );

@@ -4,15 +4,16 @@
 //! resumes exactly after an event with `Last-Event-ID` (header) or `?lastEventId=`. The stream
 //! ends with `event: done` and the deployment's state once the terminal state is stored, or
 //! without it when the subscriber was cut off for lagging (it reconnects and resumes).
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use catalyst_core::DeploymentId;
+use bytes::{Bytes, BytesMut};
+use catalyst_core::{DeploymentId, Event};
 use catalyst_provision::service::{Subscription, SubscriptionItem};
 use futures::stream::{self, Stream};
 use serde::Deserialize;
@@ -49,7 +50,7 @@ fn resume_point(headers: &HeaderMap, query: &LogsQuery) -> Result<u64, ApiError>
 
 struct StreamState {
     sub: Subscription,
-    pending: VecDeque<SseEvent>,
+    keepalive: Duration,
     ended: bool,
     _guard: SubscriberGuard,
 }
@@ -60,41 +61,51 @@ fn json_frame<T: serde::Serialize>(value: &T) -> String {
     })
 }
 
-fn events_stream(state: StreamState) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+/// `id: <seq>\ndata: <json>\n\n` — the JSON never contains a raw newline, so one `data:` line
+/// carries it.
+fn encode_event(event: &Event) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\ndata: {}\n\n",
+        event.seq,
+        json_frame(&EventBody::from(event))
+    ))
+}
+
+/// One chunk per batch: every subscriber copies the same encoded frames, encoded once.
+fn events_stream(state: StreamState) -> impl Stream<Item = Result<Bytes, Infallible>> {
     stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(ev) = st.pending.pop_front() {
-                return Some((Ok(ev), st));
-            }
-            if st.ended {
-                return None;
-            }
-            match st.sub.next().await {
-                Some(SubscriptionItem::Events(events)) => {
-                    st.pending.extend(events.iter().map(|e| {
-                        SseEvent::default()
-                            .id(e.seq.to_string())
-                            .data(json_frame(&EventBody::from(e)))
-                    }));
-                }
-                Some(SubscriptionItem::Done(view)) => {
-                    st.ended = true;
-                    st.pending.push_back(
-                        SseEvent::default()
-                            .event("done")
-                            .data(json_frame(&StateBody::from(view.as_ref()))),
-                    );
-                }
-                Some(SubscriptionItem::CutOff) => {
-                    st.ended = true;
-                    st.pending.push_back(SseEvent::default().comment(format!(
-                        "cut off: this subscriber fell behind; reconnect with Last-Event-ID: {}",
-                        st.sub.cursor()
-                    )));
-                }
-                Some(SubscriptionItem::Closed) | None => return None,
-            }
+        if st.ended {
+            return None;
         }
+        let item = match tokio::time::timeout(st.keepalive, st.sub.next()).await {
+            Err(_) => return Some((Ok(Bytes::from_static(b": keepalive\n\n")), st)),
+            Ok(item) => item,
+        };
+        let chunk = match item {
+            Some(SubscriptionItem::Events(events)) => {
+                let mut buf = BytesMut::with_capacity(events.len() * 256);
+                for p in &events {
+                    buf.extend_from_slice(p.encoded(encode_event));
+                }
+                buf.freeze()
+            }
+            Some(SubscriptionItem::Done(view)) => {
+                st.ended = true;
+                Bytes::from(format!(
+                    "event: done\ndata: {}\n\n",
+                    json_frame(&StateBody::from(view.as_ref()))
+                ))
+            }
+            Some(SubscriptionItem::CutOff) => {
+                st.ended = true;
+                Bytes::from(format!(
+                    ": cut off: this subscriber fell behind; reconnect with Last-Event-ID: {}\n\n",
+                    st.sub.cursor()
+                ))
+            }
+            Some(SubscriptionItem::Closed) | None => return None,
+        };
+        Some((Ok(chunk), st))
     })
 }
 
@@ -110,18 +121,17 @@ pub async fn stream_logs(
     let sub = state.service.subscribe(&id, after)?;
     let stream = events_stream(StreamState {
         sub,
-        pending: VecDeque::new(),
+        keepalive: state.keepalive,
         ended: false,
         _guard: state.metrics.subscriber(),
     });
-    let sse =
-        Sse::new(stream).keep_alive(KeepAlive::new().interval(state.keepalive).text("keepalive"));
     Ok((
         [
+            (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
             (header::HeaderName::from_static("x-accel-buffering"), "no"),
         ],
-        sse,
+        Body::from_stream(stream),
     )
         .into_response())
 }

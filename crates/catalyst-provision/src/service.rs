@@ -13,7 +13,9 @@
 //! subscriber can see `done` with a non-terminal status.
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use bytes::Bytes;
 use std::time::Duration;
 
 use catalyst_core::{
@@ -149,7 +151,7 @@ struct RunHandle {
 struct Inner {
     record: DeploymentRecord,
     /// Contiguous most recent events, ending at `record.last_seq`.
-    window: VecDeque<Event>,
+    window: VecDeque<Arc<Published>>,
     credential: Option<Secret>,
     run: Option<RunHandle>,
     attempts: u32,
@@ -434,7 +436,10 @@ impl DeploymentService {
         Ok(self
             .read(&dep, after, limit, true)
             .await?
-            .unwrap_or_default())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.event.clone())
+            .collect())
     }
 
     /// The most recent events (at most the window size) with the state, for `/events`.
@@ -455,8 +460,14 @@ impl DeploymentService {
                 .await?
                 .unwrap_or_default();
             let Some(e) = batch.last() else { break };
-            cursor = e.seq;
-            events.extend(batch.into_iter().filter(|e| e.seq <= last));
+            cursor = e.event.seq;
+            events.extend(
+                batch
+                    .iter()
+                    .map(|p| &p.event)
+                    .filter(|e| e.seq <= last)
+                    .cloned(),
+            );
         }
         Ok((view, events))
     }
@@ -469,34 +480,26 @@ impl DeploymentService {
         cursor: u64,
         limit: usize,
         allow_store: bool,
-    ) -> Result<Option<Vec<Event>>, StoreError> {
+    ) -> Result<Option<Vec<Arc<Published>>>, StoreError> {
         {
             let inner = dep.lock();
             let head = inner.record.last_seq;
             if cursor >= head {
                 return Ok(Some(Vec::new()));
             }
-            let first = inner.window.front().map(|e| e.seq).unwrap_or(head + 1);
+            let first = inner.window.front().map(|e| e.event.seq).unwrap_or(head + 1);
             if cursor + 1 >= first {
                 let skip = (cursor + 1 - first) as usize;
                 return Ok(Some(
-                    inner
-                        .window
-                        .iter()
-                        .skip(skip)
-                        .take(limit)
-                        .cloned()
-                        .collect(),
+                    inner.window.range(skip..).take(limit).cloned().collect(),
                 ));
             }
             if !allow_store {
                 return Ok(None);
             }
         }
-        self.store
-            .events_after(&dep.id, cursor, limit)
-            .await
-            .map(Some)
+        let events = self.store.events_after(&dep.id, cursor, limit).await?;
+        Ok(Some(events.into_iter().map(Published::new).collect()))
     }
 
     /// Subscribes to a deployment's events after `after` (0 = from the beginning).
@@ -920,7 +923,7 @@ impl DeploymentService {
             if let Some(r) = record {
                 inner.record = r;
             }
-            inner.window.extend(events);
+            inner.window.extend(events.into_iter().map(Published::new));
             let excess = inner.window.len().saturating_sub(self.config.event_window);
             inner.window.drain(..excess);
             inner.record.last_seq
@@ -930,11 +933,35 @@ impl DeploymentService {
     }
 }
 
+/// A published event, shared by every subscriber, with a memo slot for its encoded form so
+/// that an event is encoded once however many subscribers send it (the service does not know
+/// the encoding; the caller supplies it).
+#[derive(Debug)]
+pub struct Published {
+    /// The event.
+    pub event: Event,
+    encoded: OnceLock<Bytes>,
+}
+
+impl Published {
+    fn new(event: Event) -> Arc<Self> {
+        Arc::new(Published {
+            event,
+            encoded: OnceLock::new(),
+        })
+    }
+
+    /// The encoded form, computed by `encode` the first time it is asked for.
+    pub fn encoded(&self, encode: impl FnOnce(&Event) -> Bytes) -> &Bytes {
+        self.encoded.get_or_init(|| encode(&self.event))
+    }
+}
+
 /// What a subscription yields next.
 #[derive(Debug)]
 pub enum SubscriptionItem {
     /// The next events, in order.
-    Events(Vec<Event>),
+    Events(Vec<Arc<Published>>),
     /// The deployment has finished (its terminal state is stored); the stream ends.
     Done(Box<DeploymentView>),
     /// The subscriber fell behind the in-memory window while tailing; reconnect with
@@ -986,7 +1013,7 @@ impl Subscription {
                     .await
                 {
                     Ok(Some(events)) if !events.is_empty() => {
-                        self.cursor = events.last().map(|e| e.seq).unwrap_or(self.cursor);
+                        self.cursor = events.last().map(|e| e.event.seq).unwrap_or(self.cursor);
                         return Some(SubscriptionItem::Events(events));
                     }
                     Ok(Some(_)) => {}

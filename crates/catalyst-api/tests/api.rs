@@ -584,3 +584,94 @@ async fn health_ready_metrics_sshkey_subdomains() {
         "nothing listens on the configured Hetzner URL: {body}"
     );
 }
+
+#[tokio::test]
+async fn keepalive_comments_flow_while_nothing_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let p = ScriptedProvisioner::new(Script {
+        gate: Some(gate.clone()),
+        ..Script::default()
+    });
+    let s = Server::start_full(
+        dir.path(),
+        p,
+        catalyst_provision::service::ServiceConfig::default(),
+        Duration::from_millis(100),
+    )
+    .await;
+    let id = s.create("keepalive").await;
+    let resp = s
+        .client
+        .get(s.url(&format!("/api/v1/deployments/{id}/logs")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut stream = futures::StreamExt::boxed(resp.bytes_stream());
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while text.matches(": keepalive").count() < 2 {
+        let chunk = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut stream))
+            .await
+            .expect("keepalives arrive")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    gate.add_permits(1);
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_is_cut_off_and_resumes_from_the_store() {
+    use catalyst_provision::service::{ServiceConfig, SubscriptionItem};
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let mid = Arc::new(Semaphore::new(0));
+    let p = ScriptedProvisioner::new(Script {
+        lines: 300,
+        gate: Some(gate.clone()),
+        mid_gate: Some((20, mid.clone())),
+        ..Script::default()
+    });
+    let config = ServiceConfig {
+        event_window: 50,
+        read_batch: 10,
+        ..ServiceConfig::default()
+    };
+    let s = Server::start_with(dir.path(), p, config).await;
+    let id_text = s.create("laggard").await;
+    let id = catalyst_core::DeploymentId::parse(&id_text).unwrap();
+    // Wait for the run to pause at line 20, then catch up to the head: the subscriber is live.
+    while s.service.view(&id).unwrap().record.last_seq < 24 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut sub = s.service.subscribe(&id, 0).unwrap();
+    let mut cursor = 0;
+    while cursor < s.service.view(&id).unwrap().record.last_seq {
+        match sub.next().await {
+            Some(SubscriptionItem::Events(batch)) => cursor = batch.last().unwrap().event.seq,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Stop reading while 280 more lines pass: it falls out of the 50-event window.
+    mid.add_permits(1);
+    while s.service.view(&id).unwrap().record.last_seq < cursor + 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    match sub.next().await {
+        Some(SubscriptionItem::CutOff) => {}
+        other => panic!("expected a cut-off, got {other:?}"),
+    }
+    assert!(sub.next().await.is_none());
+    // Resuming with its last id replays the rest from the store, without gaps.
+    gate.add_permits(1);
+    let rest = s.follow(&id_text, Some(cursor)).await;
+    let ids: Vec<u64> = data_frames(&rest).iter().map(|f| f.id.unwrap()).collect();
+    assert_eq!(ids.first().copied(), Some(cursor + 1));
+    assert_eq!(ids, ((cursor + 1)..=*ids.last().unwrap()).collect::<Vec<_>>());
+    assert_eq!(rest.last().unwrap().data["status"], "ready");
+}

@@ -1014,6 +1014,9 @@ impl Subscription {
                 {
                     Ok(Some(events)) if !events.is_empty() => {
                         self.cursor = events.last().map(|e| e.event.seq).unwrap_or(self.cursor);
+                        // Once it has reached the head, the subscriber is live: from now on it
+                        // must keep up with the window or be cut off.
+                        self.caught_up |= self.cursor >= head;
                         return Some(SubscriptionItem::Events(events));
                     }
                     Ok(Some(_)) => {}
@@ -1033,7 +1036,7 @@ impl Subscription {
                     }
                 }
             }
-            self.caught_up = self.cursor >= head;
+            self.caught_up |= self.cursor >= head;
             if let Some(view) = done_view {
                 if self.cursor >= view.record.last_seq {
                     self.finished = true;

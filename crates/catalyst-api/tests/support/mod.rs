@@ -30,6 +30,8 @@ pub struct Script {
     pub fail: Option<String>,
     /// Wait for a permit from `gate` before finishing (lets a test hold a run in flight).
     pub gate: Option<Arc<Semaphore>>,
+    /// Wait for a permit from this gate after that many lines.
+    pub mid_gate: Option<(usize, Arc<Semaphore>)>,
 }
 
 impl Default for Script {
@@ -39,6 +41,7 @@ impl Default for Script {
             pace: Duration::ZERO,
             fail: None,
             gate: None,
+            mid_gate: None,
         }
     }
 }
@@ -92,6 +95,11 @@ impl Provisioner for ScriptedProvisioner {
             if cancel.is_cancelled() {
                 return Err(ProvisionError::Cancelled);
             }
+            if let Some((at, gate)) = &script.mid_gate {
+                if i == *at {
+                    gate.acquire().await.expect("gate open").forget();
+                }
+            }
             sink.log("tofu", Level::Info, format!("line {i}")).await;
             if !script.pace.is_zero() {
                 tokio::time::sleep(script.pace).await;
@@ -139,14 +147,25 @@ impl Server {
         provisioner: Arc<dyn Provisioner>,
         config: ServiceConfig,
     ) -> Server {
+        Self::start_full(dir, provisioner, config, Duration::from_secs(15)).await
+    }
+
+    pub async fn start_full(
+        dir: &Path,
+        provisioner: Arc<dyn Provisioner>,
+        config: ServiceConfig,
+        keepalive: Duration,
+    ) -> Server {
         let store = Arc::new(FileStore::open(dir.join("deployments")).expect("store opens"));
         let service = DeploymentService::start(store, provisioner, config)
             .await
             .expect("service starts");
-        let state = Arc::new(AppState::new(
+        let mut state = AppState::new(
             service.clone(),
             HetznerClient::new("http://127.0.0.1:9").unwrap(),
-        ));
+        );
+        state.keepalive = keepalive;
+        let state = Arc::new(state);
         let app = catalyst_api::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

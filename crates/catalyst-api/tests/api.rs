@@ -675,3 +675,22 @@ async fn a_lagging_subscriber_is_cut_off_and_resumes_from_the_store() {
     assert_eq!(ids, ((cursor + 1)..=*ids.last().unwrap()).collect::<Vec<_>>());
     assert_eq!(rest.last().unwrap().data["status"], "ready");
 }
+
+#[tokio::test]
+async fn readyz_fails_when_the_store_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), ScriptedProvisioner::new(Script::default())).await;
+    let r = s.client.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Replace the store's directory with a plain file: nothing can be written there any more.
+    let store_dir = dir.path().join("deployments");
+    std::fs::remove_dir_all(&store_dir).unwrap();
+    std::fs::write(&store_dir, b"not a directory").unwrap();
+    let r = s.client.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "store-unavailable");
+    // Liveness is unaffected.
+    let r = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

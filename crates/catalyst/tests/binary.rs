@@ -372,3 +372,114 @@ fn help_explains_every_flag() {
         assert!(text.contains(flag), "--help mentions {flag}:\n{text}");
     }
 }
+
+fn database_url() -> String {
+    std::env::var("CATALYST_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Creates a fresh schema; `None` (after printing why) when PostgreSQL is not reachable outside CI.
+async fn fresh_schema() -> Option<String> {
+    let url = database_url();
+    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            let schema = format!("bin_{:016x}", rand_u64());
+            client
+                .batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
+            Some(schema)
+        }
+        Err(e) => {
+            if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!("PostgreSQL at {url} is required (CATALYST_REQUIRE_SERVICES=1): {e}");
+            }
+            eprintln!("SKIPPED: PostgreSQL at {url} is not reachable: {e}");
+            None
+        }
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+#[tokio::test]
+async fn postgres_backend_survives_a_sigkill() {
+    let Some(schema) = fresh_schema().await else {
+        return;
+    };
+    let url = format!("{}?options=-csearch_path%3D{schema}", database_url());
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("standin.pid");
+    let bin = standin_tofu();
+    let args = [
+        "--provisioner",
+        "tofu",
+        "--tofu-bin",
+        bin.to_str().unwrap(),
+        "--database-url",
+        url.as_str(),
+    ];
+    // One finished deployment, one killed mid-apply.
+    let mut c = Catalyst::start(dir.path(), &args, &[]);
+    let done_id = create(&c, "pgdone").await;
+    let frames = follow(&c, &done_id, |_| false).await;
+    assert_eq!(frames.last().unwrap().data["status"], "ready");
+    drop(c);
+    let env = [
+        ("STANDIN_TOFU_HANG_AT", "apply".to_owned()),
+        ("STANDIN_TOFU_PIDFILE", pidfile.display().to_string()),
+    ];
+    c = Catalyst::start(dir.path(), &args, &env);
+    let killed_id = create(&c, "pgkilled").await;
+    let seen = follow(&c, &killed_id, |f| f.iter().any(|f| f.data["phase"] == "tofu-apply")).await;
+    c.signal(nix::sys::signal::Signal::SIGKILL);
+    c.wait_exit(Duration::from_secs(5));
+    kill_standin(&pidfile);
+    drop(c);
+
+    let c = Catalyst::start(dir.path(), &args, &[]);
+    let (_, state) = get(&c, &format!("/api/v1/deployments/{done_id}")).await;
+    assert_eq!(state["status"], "ready");
+    let (_, state) = get(&c, &format!("/api/v1/deployments/{killed_id}")).await;
+    assert_eq!(state["status"], "failed");
+    assert!(state["error"].as_str().unwrap().contains("orphan"));
+    let (_, events) = get(&c, &format!("/api/v1/deployments/{killed_id}/events")).await;
+    let stored = events["events"].as_array().unwrap();
+    for f in seen.iter().filter(|f| f.event.is_none()) {
+        assert_eq!(stored[(f.id.unwrap() - 1) as usize]["message"], f.data["message"]);
+    }
+    // Nothing of the deployments landed under --data-dir, and no token anywhere on disk.
+    assert!(!dir.path().join("deployments").exists());
+    assert_no_token_on_disk(dir.path());
+    // The token is not in the database either.
+    let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT count(*) FROM {schema}.catalyst_deployment_events WHERE event::text LIKE $1"
+            ),
+            &[&format!("%{TOKEN}%")],
+        )
+        .await
+        .unwrap();
+    let n: i64 = rows[0].get(0);
+    assert_eq!(n, 0);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}

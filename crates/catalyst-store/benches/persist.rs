@@ -6,162 +6,22 @@
 //! Everything is written under `target/bench-tmp` (a real disk, not a tmpfs), with fsync on.
 //! Each measurement runs 3 times; medians are printed.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catalyst_core::{
-    DeploymentId, DeploymentRecord, DeploymentSpec, DeploymentStatus, DomainMode, Event,
-    EventDraft, Level, RegionSpec,
-};
+use catalyst_core::{DeploymentStatus, Event};
 use catalyst_store::{DeploymentStore, FileStore};
-use chrono::{TimeZone, Utc};
-use serde::Serialize;
+use chrono::Utc;
+use support::{events, fresh, id, median, record, run_baseline, BASELINE_BUDGET};
 
 const EVENTS: u64 = 10_000;
 const REPEATS: usize = 3;
-/// The baseline stops after this long and reports how far it got.
-const BASELINE_BUDGET: Duration = Duration::from_secs(180);
 const LOAD_DEPLOYMENTS: u64 = 10_000;
 const LOAD_EVENTS: u64 = 20;
-
-fn id(n: u64) -> DeploymentId {
-    DeploymentId::from_random_bytes(n.to_be_bytes())
-}
-
-fn record(id: &DeploymentId) -> DeploymentRecord {
-    DeploymentRecord {
-        id: id.clone(),
-        status: DeploymentStatus::TofuApplying,
-        spec: DeploymentSpec {
-            org_name: "Omantel".into(),
-            org_email: "ops@omantel.example".into(),
-            sovereign_fqdn: "omantel.omani.works".into(),
-            domain_mode: DomainMode::Pool,
-            pool_domain: Some("omani.works".into()),
-            subdomain: Some("omantel".into()),
-            hetzner_project_id: "proj-7".into(),
-            regions: vec![RegionSpec {
-                provider: "hetzner".into(),
-                cloud_region: "fsn1".into(),
-                control_plane_size: "cpx32".into(),
-                worker_size: "cpx42".into(),
-                worker_count: 3,
-            }],
-            ha_enabled: false,
-            ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxbenchkey bench".into(),
-        },
-        result: None,
-        error: None,
-        started_at: Utc::now(),
-        finished_at: None,
-        last_seq: 0,
-        dry_run: false,
-        reservation: None,
-    }
-}
-
-/// Realistic `tofu apply` output lines (~150 bytes of event JSON each).
-fn events(n: u64) -> Vec<Event> {
-    const RESOURCES: [&str; 6] = [
-        "hcloud_server.control_plane[0]",
-        "hcloud_server.worker[2]",
-        "hcloud_load_balancer.ingress",
-        "hcloud_network_subnet.nodes",
-        "hcloud_firewall.cluster",
-        "hcloud_ssh_key.sovereign_admin",
-    ];
-    let t0 = Utc
-        .with_ymd_and_hms(2025, 3, 4, 5, 6, 7)
-        .single()
-        .unwrap_or_else(Utc::now);
-    (1..=n)
-        .map(|seq| {
-            let r = RESOURCES[(seq % 6) as usize];
-            EventDraft::new(
-                t0 + chrono::Duration::seconds(seq as i64),
-                "tofu",
-                Level::Info,
-                format!(
-                    "{r}: Still creating... [{}m{}s elapsed]",
-                    seq / 60,
-                    seq % 60
-                ),
-            )
-            .sequenced(seq)
-        })
-        .collect()
-}
-
-/// The upstream record: everything, events included, in one pretty JSON file.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UpstreamRecord<'a> {
-    id: &'a str,
-    status: &'a str,
-    request: &'a DeploymentSpec,
-    started_at: String,
-    finished_at: &'a str,
-    events: Vec<UpstreamEvent<'a>>,
-}
-
-#[derive(Serialize)]
-struct UpstreamEvent<'a> {
-    time: String,
-    phase: &'a str,
-    level: &'a str,
-    message: &'a str,
-}
-
-/// Upstream's `Save`: encode the whole record, CreateTemp, write, fsync, close, rename.
-fn baseline_save(dir: &Path, id: &str, rec: &UpstreamRecord<'_>, n: u64) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    let tmp = dir.join(format!(".{id}.{n}.json.tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, dir.join(format!("{id}.json")))
-}
-
-/// Returns (events written, elapsed).
-fn run_baseline(dir: &Path, evs: &[Event]) -> std::io::Result<(u64, Duration)> {
-    fs::create_dir_all(dir)?;
-    let d = id(1);
-    let r = record(&d);
-    let mut rec = UpstreamRecord {
-        id: d.as_str(),
-        status: "tofu-applying",
-        request: &r.spec,
-        started_at: r.started_at.to_rfc3339(),
-        finished_at: "0001-01-01T00:00:00Z",
-        events: Vec::new(),
-    };
-    let start = Instant::now();
-    let mut done = 0;
-    for e in evs {
-        rec.events.push(UpstreamEvent {
-            time: e.draft.time.to_rfc3339(),
-            phase: &e.draft.phase,
-            level: e.draft.level.as_str(),
-            message: &e.draft.message,
-        });
-        done += 1;
-        baseline_save(dir, d.as_str(), &rec, done)?;
-        if start.elapsed() > BASELINE_BUDGET {
-            break;
-        }
-    }
-    Ok((done, start.elapsed()))
-}
 
 async fn run_ours(dir: &Path, evs: &[Event], batch: usize) -> Result<Duration, String> {
     let store = FileStore::open(dir).map_err(|e| e.to_string())?;
@@ -245,17 +105,6 @@ async fn run_load(root: &Path) -> Result<(Duration, usize), String> {
     let store = FileStore::open(root).map_err(|e| e.to_string())?;
     let loaded = store.load_all().await.map_err(|e| e.to_string())?;
     Ok((start.elapsed(), loaded.records.len()))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn fresh(base: &Path, name: &str) -> PathBuf {
-    let p = base.join(name);
-    let _ = fs::remove_dir_all(&p);
-    p
 }
 
 fn main() -> Result<(), String> {

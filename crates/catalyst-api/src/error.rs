@@ -113,6 +113,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::UnknownPhase(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unknown-phase", detail)
             }
+            ServiceError::SubdomainConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "subdomain-conflict", detail)
+            }
+            ServiceError::NamesUnavailable(_) => {
+                tracing::warn!(error = %detail, "The pool-domain manager could not reserve a name.");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "pdm-unavailable",
+                    "the pool-domain manager could not reserve the name; nothing was created — try again",
+                )
+            }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "Store failure while serving a request.");
                 ApiError::new(

@@ -390,6 +390,27 @@ async fn subdomain_answer(state: &AppState, req: &SubdomainRequest) -> Subdomain
         detail: Some(detail),
         fqdn: Some(fqdn.clone()),
     };
+    if let Some(p) = state
+        .pool
+        .as_deref()
+        .filter(|p| p.allocator.is_managed(&pool))
+    {
+        return match p.allocator.check(&pool, &sub).await {
+            Ok(c) => SubdomainBody {
+                available: c.available,
+                reason: c.reason,
+                detail: c.detail,
+                fqdn: c.fqdn,
+            },
+            Err(e) => {
+                warn!(error = %e, "Pool-domain check failed.");
+                unavailable(
+                    "pdm-unavailable",
+                    "the pool-domain manager could not answer; try again".into(),
+                )
+            }
+        };
+    }
     if state.service.config().pool_domains.contains(&pool) {
         if RESERVED_LABELS.contains(&sub.as_str()) {
             return unavailable(

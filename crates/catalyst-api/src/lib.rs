@@ -9,6 +9,7 @@
 pub mod error;
 mod handlers;
 pub mod metrics;
+pub mod pool;
 mod sse;
 pub mod wire;
 
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use catalyst_provision::hetzner::HetznerClient;
 use catalyst_provision::service::DeploymentService;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub keepalive: Duration,
     /// How DNS lookups for BYO subdomain checks are made.
     pub resolver: handlers::Resolver,
+    /// The pool-domain manager and registrar adapters (`None`: those routes answer 503).
+    pub pool: Option<Arc<pool::PoolApi>>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             metrics: metrics::ApiMetrics::default(),
             keepalive: Duration::from_secs(15),
             resolver: handlers::Resolver::system(),
+            pool: None,
         }
     }
 }
@@ -79,7 +83,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(handlers::validate_credentials),
         )
         .route("/sshkey/generate", post(handlers::generate_ssh_key))
-        .route("/subdomains/check", post(handlers::check_subdomain));
+        .route("/subdomains/check", post(handlers::check_subdomain))
+        .route("/pool", get(pool::status))
+        .route("/reserved", get(pool::reserved))
+        .route("/pool/{domain}/check", get(pool::check))
+        .route("/pool/{domain}/reserve", post(pool::reserve))
+        .route("/pool/{domain}/commit", post(pool::commit))
+        .route("/pool/{domain}/release", delete(pool::release))
+        .route("/pool/{domain}/list", get(pool::list))
+        .route(
+            "/registrar/{registrar}/validate",
+            post(pool::registrar_validate),
+        )
+        .route(
+            "/registrar/{registrar}/set-ns",
+            post(pool::registrar_set_ns),
+        );
     Router::new()
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))

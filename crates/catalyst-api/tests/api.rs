@@ -672,7 +672,10 @@ async fn a_lagging_subscriber_is_cut_off_and_resumes_from_the_store() {
     let rest = s.follow(&id_text, Some(cursor)).await;
     let ids: Vec<u64> = data_frames(&rest).iter().map(|f| f.id.unwrap()).collect();
     assert_eq!(ids.first().copied(), Some(cursor + 1));
-    assert_eq!(ids, ((cursor + 1)..=*ids.last().unwrap()).collect::<Vec<_>>());
+    assert_eq!(
+        ids,
+        ((cursor + 1)..=*ids.last().unwrap()).collect::<Vec<_>>()
+    );
     assert_eq!(rest.last().unwrap().data["status"], "ready");
 }
 

@@ -9,6 +9,7 @@
 
 pub mod dry_run;
 pub mod hetzner;
+pub mod names;
 pub mod provisioner;
 pub mod render;
 pub mod service;

@@ -28,7 +28,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::names::{NameAllocator, NameError};
 use crate::provisioner::{EventSink, ProvisionError, ProvisionJob, Provisioner, SinkMessage};
+use catalyst_core::deployment::PoolReservation;
+use catalyst_core::request::DomainMode;
 
 /// Phase ids a phase-0 retry accepts (the whole OpenTofu pipeline runs again).
 pub const PHASE0_PHASES: [&str; 5] = [
@@ -104,6 +107,12 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The pool subdomain is held by another allocation.
+    #[error("{0} is already reserved or active — pick a different name")]
+    SubdomainConflict(String),
+    /// The pool-domain manager could not reserve the name.
+    #[error("{0}")]
+    NamesUnavailable(String),
 }
 
 /// A deployment's state as shown to readers.
@@ -216,6 +225,8 @@ pub struct DeploymentService {
     order: RwLock<BTreeSet<ListKey>>,
     shutdown: CancellationToken,
     metrics: ServiceMetrics,
+    /// Pool-domain allocator; when unset, pool names are not reserved.
+    names: OnceLock<Arc<dyn NameAllocator>>,
 }
 
 fn list_key(record: &DeploymentRecord) -> ListKey {
@@ -254,6 +265,7 @@ impl DeploymentService {
             order: RwLock::new(BTreeSet::new()),
             shutdown: CancellationToken::new(),
             metrics: ServiceMetrics::default(),
+            names: OnceLock::new(),
         });
         let mut orphans = Vec::new();
         {
@@ -298,6 +310,54 @@ impl DeploymentService {
         Ok(service)
     }
 
+    /// Wires the pool-domain allocator in (once; later calls are ignored).
+    pub fn set_name_allocator(&self, names: Arc<dyn NameAllocator>) {
+        let _ = self.names.set(names);
+    }
+
+    /// Reserves the pool name of a `pool`-mode spec, when an allocator is wired in.
+    async fn reserve_name(
+        &self,
+        spec: &DeploymentSpec,
+        id: &DeploymentId,
+    ) -> Result<Option<PoolReservation>, ServiceError> {
+        let (Some(names), DomainMode::Pool, Some(pool), Some(sub)) = (
+            self.names.get(),
+            spec.domain_mode,
+            &spec.pool_domain,
+            &spec.subdomain,
+        ) else {
+            return Ok(None);
+        };
+        match names
+            .reserve(pool, sub, &format!("catalyst/deployment-{id}"))
+            .await
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(NameError::Conflict) => {
+                Err(ServiceError::SubdomainConflict(spec.sovereign_fqdn.clone()))
+            }
+            Err(NameError::Unavailable(e)) => Err(ServiceError::NamesUnavailable(e)),
+        }
+    }
+
+    /// Releases a held pool name; failures are logged (the allocator's sweeper or a later
+    /// release finishes the job).
+    async fn release_name(
+        &self,
+        id: &DeploymentId,
+        reservation: &PoolReservation,
+    ) -> Option<String> {
+        let names = self.names.get()?;
+        match names.release(reservation).await {
+            Ok(()) => None,
+            Err(e) => {
+                warn!(deployment = %id, error = %e, "Releasing the pool name failed.");
+                Some(e.to_string())
+            }
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ServiceConfig {
         &self.config
@@ -306,6 +366,11 @@ impl DeploymentService {
     /// The provisioner's name (`tofu`, `dry-run`).
     pub fn provisioner_name(&self) -> &'static str {
         self.provisioner.name()
+    }
+
+    /// True when the provisioner applies nothing (the console offers to skip token checks).
+    pub fn dry_run(&self) -> bool {
+        self.provisioner.dry_run()
     }
 
     /// Metrics counters.
@@ -359,14 +424,17 @@ impl DeploymentService {
         spec: DeploymentSpec,
         token: Secret,
     ) -> Result<DeploymentView, ServiceError> {
-        let record = {
+        let id = {
             let map = self.deployments.read().unwrap_or_else(|p| p.into_inner());
-            let id = loop {
+            loop {
                 let id = DeploymentId::from_random_bytes(rand::random());
                 if !map.contains_key(&id) {
                     break id;
                 }
-            };
+            }
+        };
+        let reservation = self.reserve_name(&spec, &id).await?;
+        let record = {
             DeploymentRecord {
                 id,
                 status: DeploymentStatus::Pending,
@@ -377,10 +445,15 @@ impl DeploymentService {
                 finished_at: None,
                 last_seq: 0,
                 dry_run: self.provisioner.dry_run(),
-                reservation: None,
+                reservation,
             }
         };
-        self.store.create(&record).await?;
+        if let Err(e) = self.store.create(&record).await {
+            if let Some(r) = &record.reservation {
+                self.release_name(&record.id, r).await;
+            }
+            return Err(e.into());
+        }
         let dep = Deployment::new(record.clone(), Some(token.clone()));
         let start = self.begin_run(&mut dep.lock());
         self.order
@@ -487,7 +560,11 @@ impl DeploymentService {
             if cursor >= head {
                 return Ok(Some(Vec::new()));
             }
-            let first = inner.window.front().map(|e| e.event.seq).unwrap_or(head + 1);
+            let first = inner
+                .window
+                .front()
+                .map(|e| e.event.seq)
+                .unwrap_or(head + 1);
             if cursor + 1 >= first {
                 let skip = (cursor + 1 - first) as usize;
                 return Ok(Some(
@@ -556,6 +633,9 @@ impl DeploymentService {
         let _w = dep.writer.lock().await;
         self.store.delete(id).await?;
         let record = dep.view().record;
+        if let Some(r) = &record.reservation {
+            self.release_name(id, r).await;
+        }
         self.order
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -602,6 +682,16 @@ impl DeploymentService {
             self.commit(&dep, vec![draft], |_| false).await?;
             return Ok(RetryOutcome::ManualActionRequired(dep.view()));
         }
+        // A failed or cancelled run released its pool name; take it again before re-running.
+        let reservation = {
+            let record = dep.view().record;
+            match (&record.reservation, record.status) {
+                (None, DeploymentStatus::Failed | DeploymentStatus::Cancelled) => {
+                    self.reserve_name(&record.spec, id).await?
+                }
+                _ => None,
+            }
+        };
         // Check and claim the run slot in one critical section, so two retries cannot both start.
         let (start, token, status, attempt) = {
             let mut inner = dep.lock();
@@ -632,6 +722,9 @@ impl DeploymentService {
                 r.error = None;
                 r.result = None;
                 r.finished_at = None;
+                if reservation.is_some() {
+                    r.reservation = reservation.clone();
+                }
                 true
             })
             .await;
@@ -646,7 +739,6 @@ impl DeploymentService {
     /// Cancels every run (their status becomes failed with the restart message) and ends every
     /// subscription; waits up to `wait` for the runs to record their end.
     pub async fn shutdown(&self, wait: Duration) {
-        self.shutdown.cancel();
         let deps: Vec<_> = self
             .deployments
             .read()
@@ -666,6 +758,9 @@ impl DeploymentService {
                 waits.push(run.finished.clone());
             }
         }
+        // Only now the parent token: a run that saw its cancellation before its stop reason
+        // was set would record `cancelled` (a user's cancel) instead of the restart message.
+        self.shutdown.cancel();
         let all = futures::future::join_all(waits.into_iter().map(|mut rx| async move {
             let _ = rx.wait_for(|f| *f).await;
         }));
@@ -790,6 +885,9 @@ impl DeploymentService {
             },
             (Err(e), true) => (DeploymentStatus::Failed, None, Some(e.to_string()), None),
         };
+        let (name_draft, keep_reservation) = self
+            .settle_name(dep, status, result.as_ref(), &fqdn, now)
+            .await;
         let level = if status == DeploymentStatus::Ready {
             Level::Info
         } else {
@@ -800,12 +898,16 @@ impl DeploymentService {
             .unwrap_or_default();
         let mut draft = EventDraft::new(now, "deployment", level, text);
         draft.status = Some(status);
+        let drafts: Vec<EventDraft> = name_draft.into_iter().chain([draft]).collect();
         let committed = self
-            .commit(dep, vec![draft], |r| {
+            .commit(dep, drafts, |r| {
                 r.status = status;
                 r.result = result.clone();
                 r.error = error.clone();
                 r.finished_at = Some(now);
+                if !keep_reservation {
+                    r.reservation = None;
+                }
                 true
             })
             .await;
@@ -822,6 +924,49 @@ impl DeploymentService {
                 inner.record.finished_at = Some(now);
             }
         }
+    }
+
+    /// At the end of a run: commit the pool name with the load-balancer address (ready) or
+    /// release it (failed, cancelled, or a dry run with no address). Returns the event to record
+    /// and whether the reservation is still held.
+    async fn settle_name(
+        &self,
+        dep: &Deployment,
+        status: DeploymentStatus,
+        result: Option<&ProvisionResult>,
+        fqdn: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> (Option<EventDraft>, bool) {
+        let Some(names) = self.names.get() else {
+            return (None, true);
+        };
+        let Some(reservation) = dep.lock().record.reservation.clone() else {
+            return (None, true);
+        };
+        let lb_ip = result.and_then(|r| r.load_balancer_ip.clone());
+        if let (DeploymentStatus::Ready, Some(ip)) = (status, &lb_ip) {
+            let (level, text) = match names.commit(&reservation, fqdn, ip).await {
+                Ok(()) => (
+                    Level::Info,
+                    format!("{fqdn} now points at the load balancer {ip}."),
+                ),
+                Err(e) => {
+                    warn!(deployment = %dep.id, error = %e, "Committing the pool name failed.");
+                    (Level::Warn, format!("Could not publish {fqdn} → {ip}: {e}"))
+                }
+            };
+            return (Some(EventDraft::new(now, "pool-domain", level, text)), true);
+        }
+        let text = match self.release_name(&dep.id, &reservation).await {
+            None => format!("Released the pool name {fqdn}."),
+            Some(e) => {
+                format!("Releasing the pool name {fqdn} failed ({e}); it lapses on its own.")
+            }
+        };
+        (
+            Some(EventDraft::new(now, "pool-domain", Level::Info, text)),
+            false,
+        )
     }
 
     /// Drains the sink in batches; returns false when the store failed (the run is cancelled).

@@ -20,7 +20,10 @@ use catalyst_store::DeploymentStore;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing::{info, warn};
 
+mod artifact_cli;
+mod blueprint_cli;
 mod module;
+mod pool;
 
 /// Catalyst: a self-hosted platform control plane.
 #[derive(Debug, Parser)]
@@ -32,8 +35,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: the provisioning API, SSE streams, /healthz, /readyz and /metrics.
+    /// Run the control plane: the provisioning API, SSE streams, the web console, /healthz,
+    /// /readyz and /metrics.
     Serve(ServeArgs),
+    /// Blueprints: lint, fmt, validate-values, list, resolve, render, plan-upgrade, plan-uninstall,
+    /// package, push, pull, sign, verify, mirror, inspect.
+    Blueprint(blueprint_cli::BlueprintArgs),
+    /// Signing keys for Blueprint artifacts: generate.
+    Key(artifact_cli::KeyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +104,9 @@ struct ServeArgs {
     )]
     pool_domains: Vec<String>,
 
+    #[command(flatten)]
+    pool: pool::PoolArgs,
+
     /// Base URL of the Hetzner Cloud API, used by /api/v1/credentials/validate.
     #[arg(long, env = "CATALYST_HETZNER_API_URL", default_value = DEFAULT_BASE_URL)]
     hetzner_api_url: String,
@@ -119,10 +131,16 @@ struct ServeArgs {
     /// their end.
     #[arg(long, env = "CATALYST_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+
+    /// Blueprint catalog root for the console's marketplace and the wizard's Components step
+    /// (a folder of Blueprint folders or of *.blueprint.yaml files). Repeatable; the
+    /// environment variable takes a comma-separated list.
+    #[arg(long, env = "CATALYST_CATALOG", value_delimiter = ',')]
+    catalog: Vec<PathBuf>,
 }
 
 /// Parses `90s`, `30m`, `2h`, `500ms` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -215,6 +233,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .map(|d| d.trim().to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .collect();
+    let allocator = pool::start(
+        &args.pool,
+        pool_domains.clone(),
+        &args.data_dir,
+        args.database_url.as_deref(),
+    )
+    .await?;
     let config = ServiceConfig {
         pool_domains,
         provision_timeout: args.provision_timeout,
@@ -225,8 +250,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .context("cannot load stored deployments")?;
     let hetzner =
         HetznerClient::new(args.hetzner_api_url.clone()).context("invalid --hetzner-api-url")?;
-    let state = Arc::new(AppState::new(service.clone(), hetzner));
-    let app = catalyst_api::router(state);
+    service.set_name_allocator(Arc::new(catalyst_api::pool::PoolNames(allocator.clone())));
+    let sweeper_stop = tokio_util::sync::CancellationToken::new();
+    allocator.spawn_sweeper(Duration::from_secs(30), sweeper_stop.clone());
+    let mut state = AppState::new(service.clone(), hetzner);
+    state.pool = Some(Arc::new(catalyst_api::pool::PoolApi {
+        allocator,
+        registrars: pool::registrars(),
+    }));
+    let catalog =
+        catalyst_console::Catalog::load(&args.catalog).context("cannot load --catalog")?;
+    for problem in catalog.warnings() {
+        warn!(%problem, "Skipped a Blueprint in the catalog.");
+    }
+    let console = catalyst_console::ConsoleState::new(service.clone(), catalog);
+    let app =
+        catalyst_api::router(Arc::new(state)).merge(catalyst_console::router(Arc::new(console)));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -244,6 +283,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             info!("Shutting down: stopping running deployments and closing streams.");
+            sweeper_stop.cancel();
             shutdown_service.shutdown(grace).await;
         })
         .await
@@ -268,6 +308,8 @@ async fn shutdown_signal() {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Blueprint(args) => blueprint_cli::run(args),
+        Command::Key(args) => artifact_cli::run_key(args),
         Command::Serve(args) => {
             init_tracing(args.log_format);
             serve(args).await

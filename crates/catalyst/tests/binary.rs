@@ -442,7 +442,10 @@ async fn postgres_backend_survives_a_sigkill() {
     ];
     c = Catalyst::start(dir.path(), &args, &env);
     let killed_id = create(&c, "pgkilled").await;
-    let seen = follow(&c, &killed_id, |f| f.iter().any(|f| f.data["phase"] == "tofu-apply")).await;
+    let seen = follow(&c, &killed_id, |f| {
+        f.iter().any(|f| f.data["phase"] == "tofu-apply")
+    })
+    .await;
     c.signal(nix::sys::signal::Signal::SIGKILL);
     c.wait_exit(Duration::from_secs(5));
     kill_standin(&pidfile);
@@ -457,7 +460,10 @@ async fn postgres_backend_survives_a_sigkill() {
     let (_, events) = get(&c, &format!("/api/v1/deployments/{killed_id}/events")).await;
     let stored = events["events"].as_array().unwrap();
     for f in seen.iter().filter(|f| f.event.is_none()) {
-        assert_eq!(stored[(f.id.unwrap() - 1) as usize]["message"], f.data["message"]);
+        assert_eq!(
+            stored[(f.id.unwrap() - 1) as usize]["message"],
+            f.data["message"]
+        );
     }
     // Nothing of the deployments landed under --data-dir, and no token anywhere on disk.
     assert!(!dir.path().join("deployments").exists());

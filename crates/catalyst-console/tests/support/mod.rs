@@ -1,0 +1,489 @@
+//! Test support: a full `catalyst serve` app (API + console) on a loopback port, a paced
+//! dry-run provisioner, a Hetzner stand-in, and a headless Chromium driven over WebDriver.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::routing::get;
+use axum::Router;
+use catalyst_api::AppState;
+use catalyst_console::{Catalog, ConsoleState};
+use catalyst_core::{DeploymentStatus, EventDraft, Level, ResourceProgress, ResourceState};
+use catalyst_provision::dry_run::DryRunProvisioner;
+use catalyst_provision::hetzner::HetznerClient;
+use catalyst_provision::render::TofuSettings;
+use catalyst_provision::service::{DeploymentService, ServiceConfig};
+use catalyst_provision::{EventSink, ProvisionError, ProvisionJob, ProvisionOutput, Provisioner};
+use catalyst_store::file::FileStore;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The example catalog the README's run command uses.
+pub fn example_catalog() -> Catalog {
+    let c = Catalog::load(&[repo_root().join("examples/catalog")]).expect("example catalog loads");
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    c
+}
+
+/// The dry-run provisioner, slowed down: it first reports `lines` paced lines with per-resource
+/// progress (as a real apply would), then runs the real dry run.
+pub struct PacedDryRun {
+    inner: DryRunProvisioner,
+    lines: usize,
+    pace: Duration,
+}
+
+impl PacedDryRun {
+    /// `lines` lines, `pace` apart.
+    pub fn new(dir: &Path, lines: usize, pace: Duration) -> Arc<Self> {
+        let settings = TofuSettings::new(repo_root().join("infra/hetzner"), dir.join("runs"));
+        Arc::new(PacedDryRun {
+            inner: DryRunProvisioner::new(settings),
+            lines,
+            pace,
+        })
+    }
+}
+
+#[async_trait]
+impl Provisioner for PacedDryRun {
+    fn name(&self) -> &'static str {
+        "paced-dry-run"
+    }
+
+    fn dry_run(&self) -> bool {
+        true
+    }
+
+    async fn provision(
+        &self,
+        job: ProvisionJob,
+        sink: EventSink,
+        cancel: CancellationToken,
+    ) -> Result<ProvisionOutput, ProvisionError> {
+        sink.status(DeploymentStatus::Provisioning).await;
+        sink.info("tofu-init", "Preparing (paced test run)").await;
+        for i in 0..self.lines {
+            let address = format!("hcloud_server.node[{}]", i % 3);
+            let state = if i < 3 {
+                ResourceState::Applying
+            } else {
+                ResourceState::Applied
+            };
+            let mut draft = EventDraft::new(
+                chrono::Utc::now(),
+                "tofu-apply",
+                Level::Info,
+                format!("paced line {i}: {address}"),
+            );
+            draft.resource = Some(ResourceProgress {
+                address,
+                resource_type: "hcloud_server".into(),
+                action: "create".into(),
+                state,
+                elapsed_seconds: Some(i as u64),
+            });
+            sink.emit(draft).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.pace) => {}
+                _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
+            }
+        }
+        self.inner.provision(job, sink, cancel).await
+    }
+}
+
+/// Answers Hetzner's `GET /v1/servers` with 200, so every token checks as valid.
+pub async fn hetzner_stub() -> String {
+    let app = Router::new().route(
+        "/v1/servers",
+        get(|| async { axum::Json(json!({"servers": []})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// The app `catalyst serve` runs: the API router merged with the console router.
+pub fn app(service: Arc<DeploymentService>, hetzner_url: &str, catalog: Catalog) -> Router {
+    let mut state = AppState::new(service.clone(), HetznerClient::new(hetzner_url).unwrap());
+    state.keepalive = Duration::from_secs(2);
+    catalyst_api::router(Arc::new(state)).merge(catalyst_console::router(Arc::new(
+        ConsoleState::new(service, catalog),
+    )))
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub service: Arc<DeploymentService>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts on `addr` (port 0 for any) over the store in `dir`.
+    pub async fn start(
+        dir: &Path,
+        addr: SocketAddr,
+        provisioner: Arc<dyn Provisioner>,
+        hetzner_url: &str,
+    ) -> Server {
+        let store = Arc::new(FileStore::open(dir.join("deployments")).expect("store opens"));
+        let service = DeploymentService::start(store, provisioner, ServiceConfig::default())
+            .await
+            .expect("service starts");
+        let app = app(service.clone(), hetzner_url, example_catalog());
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        let mut bound = None;
+        for _ in 0..100 {
+            if socket.bind(addr).is_ok() {
+                bound = Some(());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bound.expect("the address can be bound");
+        let listener = socket.listen(128).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let shutdown_service = service.clone();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                    shutdown_service.shutdown(Duration::from_secs(5)).await;
+                })
+                .await;
+        });
+        Server {
+            addr,
+            service,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// `http://addr/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops as `catalyst serve` does on SIGTERM: runs cancelled and recorded, streams closed.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                panic!("the server did not stop within 10 s");
+            }
+        }
+    }
+
+    /// Creates a deployment through the API; returns its id.
+    pub async fn create(&self, label: &str, token: &str) -> String {
+        let r = reqwest::Client::new()
+            .post(self.url("/api/v1/deployments"))
+            .json(&valid_request(label, token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let body: Value = r.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET` a JSON path.
+    pub async fn get_json(&self, path: &str) -> Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the deployment is done.
+    pub async fn wait_done(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let body = self
+                .get_json(&format!("/api/v1/deployments/{id}/events"))
+                .await;
+            if body["done"] == json!(true) {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("deployment {id} did not finish");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A create request that validates.
+pub fn valid_request(label: &str, token: &str) -> Value {
+    json!({
+        "orgName": "Acme", "orgEmail": "platform@acme.io",
+        "sovereignFQDN": format!("{label}.omani.works"), "sovereignDomainMode": "pool",
+        "sovereignPoolDomain": "omani.works", "sovereignSubdomain": label,
+        "hetznerToken": token, "hetznerProjectID": "1",
+        "regions": [{"provider": "hetzner", "cloudRegion": "fsn1", "controlPlaneSize": "cpx32", "workerSize": "cpx32", "workerCount": 1}],
+        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop"
+    })
+}
+
+// ---- a TCP proxy that can cut every connection ------------------------------------------
+
+/// Stands between the browser and a server: every connection can be cut at once (a network
+/// blip, or a process that died), and the backend can change (a restarted server).
+pub struct Proxy {
+    /// Where the browser connects.
+    pub addr: SocketAddr,
+    backend: Arc<std::sync::Mutex<Option<SocketAddr>>>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+impl Proxy {
+    /// Listens on a free port and forwards to `backend`.
+    pub async fn start(backend: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let backend = Arc::new(std::sync::Mutex::new(Some(backend)));
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (b, c) = (backend.clone(), conns.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Some(to) = *b.lock().unwrap() else {
+                    drop(inbound); // "down": the connection is refused
+                    continue;
+                };
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().unwrap().push(handle.abort_handle());
+            }
+        });
+        Proxy {
+            addr,
+            backend,
+            conns,
+            task,
+        }
+    }
+
+    /// `http://addr/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Drops every open connection.
+    pub fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    /// Where new connections go (`None`: they are dropped).
+    pub fn set_backend(&self, to: Option<SocketAddr>) {
+        *self.backend.lock().unwrap() = to;
+    }
+}
+
+// ---- browser ---------------------------------------------------------------------------
+
+fn which(names: &[&str]) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    for name in names {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Headless Chromium behind a chromedriver this test started.
+pub struct Browser {
+    pub client: fantoccini::Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Starts Chromium, or says why not: `None` (with a printed reason) when Chromium or
+/// chromedriver is missing, unless `CATALYST_REQUIRE_SERVICES=1`, which makes that a failure.
+pub async fn browser() -> Option<Browser> {
+    let chromium = which(&["chromium", "chromium-browser", "google-chrome"]);
+    let driver = which(&["chromedriver"]);
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        let msg = "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver; .ci/services.sh does it)";
+        if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{msg}, and CATALYST_REQUIRE_SERVICES=1");
+        }
+        eprintln!("skipping browser test: {msg}");
+        return None;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    }))
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last_err = String::new();
+    for _ in 0..100 {
+        let mut builder = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        );
+        builder.capabilities(caps.clone());
+        match builder.connect(&url).await {
+            Ok(client) => {
+                return Some(Browser {
+                    client,
+                    driver: child,
+                    _profile: profile,
+                })
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot start a Chromium session: {last_err}");
+}
+
+impl Browser {
+    /// Runs `script` (a function body) and returns its value.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
+    }
+
+    /// Waits until `expr` (a JS expression) is truthy.
+    pub async fn wait_for(&self, expr: &str, what: &str) {
+        let script = format!("return !!({expr});");
+        for _ in 0..300 {
+            if self.js(&script).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self
+            .screenshot(&format!("timeout-{}", what.replace(' ', "-")))
+            .await;
+        panic!("timed out waiting for {what} ({expr})");
+    }
+
+    /// Sets an input's value the way typing does (fires `input`).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self
+            .client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![serde_json::to_value(&el).unwrap()],
+            )
+            .await
+            .unwrap();
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks an element (scrolled to the middle of the viewport first, clear of the
+    /// wizard's sticky footer).
+    pub async fn click(&self, css: &str) {
+        let el = self
+            .client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![serde_json::to_value(&el).unwrap()],
+            )
+            .await
+            .unwrap();
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Saves a PNG under `target/console-screenshots/<name>.png`; returns the path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join("target"))
+            .join("console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(&path, png).unwrap();
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+}

@@ -391,9 +391,18 @@ impl Allocator {
                     .iter()
                     .map(|n| RrSet::replace(n, "A", model::A_TTL, &records))
                     .collect();
-                let written = {
-                    let _one_writer = self.dns_writes.lock().await;
-                    dns.patch(&zone, &changes).await
+                // A repeated commit is the recovery path: make sure the zone and its delegation
+                // are there too before the records go in.
+                let ensured = match action {
+                    CommitAction::Republish => self.publish_zone(dns, &name.pool, &zone).await,
+                    CommitAction::Activate => Ok(()),
+                };
+                let written = match ensured {
+                    Ok(()) => {
+                        let _one_writer = self.dns_writes.lock().await;
+                        dns.patch(&zone, &changes).await
+                    }
+                    Err(e) => Err(e),
                 };
                 match written {
                     Ok(()) => DnsOutcome::Done,

@@ -112,6 +112,23 @@ async fn full_cycle_is_served_signed_delegated_and_removed(store: Store) {
         (again.action, again.dns),
         (CommitAction::Republish, DnsOutcome::Done)
     );
+    // A repeated commit also restores a zone PowerDNS lost.
+    pdns.client()
+        .delete_zone("omantel.omani.works")
+        .await
+        .unwrap();
+    let restored = a
+        .commit(POOL, "omantel", &token, "omantel.omani.works", "10.1.2.3")
+        .await
+        .unwrap();
+    assert_eq!(restored.dns, DnsOutcome::Done);
+    let out = pdns.dig("api.omantel.omani.works", "A");
+    assert!(
+        has(&out, "A") && has(&out, "RRSIG"),
+        "restored and signed:\n{out}"
+    );
+    let ds = pdns.dig("omantel.omani.works", "DS");
+    assert!(has(&ds, "DS"), "the new key's DS is in the parent:\n{ds}");
     assert!(matches!(
         a.commit(POOL, "omantel", &token, "omantel.omani.works", "10.9.9.9")
             .await,

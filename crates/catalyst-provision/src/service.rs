@@ -693,19 +693,30 @@ impl DeploymentService {
             }
         };
         // Check and claim the run slot in one critical section, so two retries cannot both start.
-        let (start, token, status, attempt) = {
+        let claimed = {
             let mut inner = dep.lock();
             if inner.run.is_some() || !inner.record.status.is_terminal() {
-                return Err(ServiceError::InFlight);
+                Err(ServiceError::InFlight)
+            } else if let Some(token) = token.filter(|t| !t.is_blank()).or(inner.credential.clone())
+            {
+                inner.credential = Some(token.clone());
+                inner.attempts += 1;
+                let status = inner.record.status;
+                let attempt = inner.attempts;
+                Ok((self.begin_run(&mut inner), token, status, attempt))
+            } else {
+                Err(ServiceError::CredentialRequired)
             }
-            let Some(token) = token.filter(|t| !t.is_blank()).or(inner.credential.clone()) else {
-                return Err(ServiceError::CredentialRequired);
-            };
-            inner.credential = Some(token.clone());
-            inner.attempts += 1;
-            let status = inner.record.status;
-            let attempt = inner.attempts;
-            (self.begin_run(&mut inner), token, status, attempt)
+        };
+        let (start, token, status, attempt) = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                // Do not hold the name for a retry that is not going to run.
+                if let Some(r) = &reservation {
+                    self.release_name(id, r).await;
+                }
+                return Err(e);
+            }
         };
         let mut draft = EventDraft::new(
             Utc::now(),

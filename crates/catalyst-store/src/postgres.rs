@@ -62,7 +62,7 @@ fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
 }
 
 /// True for a schema name we are willing to put in SQL: `[a-z_][a-z0-9_]{0,62}`.
-fn valid_schema(s: &str) -> bool {
+pub fn valid_schema(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
@@ -103,38 +103,20 @@ impl PgStore {
     }
 
     async fn build(url: &str, schema: Option<&str>) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| db_err("invalid database URL", e))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("catalyst");
-        }
-        if let Some(schema) = schema {
-            config.options(format!("-c search_path={schema}"));
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| db_err("cannot build connection pool", e))?;
-        let store = PgStore { pool };
-        store.migrate(schema).await?;
+        let pool = connect_and_migrate(&PgSettings {
+            url,
+            schema,
+            application_name: "catalyst",
+            max_size: 16,
+            migration_lock: MIGRATION_LOCK,
+            migration: MIGRATION,
+        })
+        .await?;
         tracing::info!(
             schema = schema.unwrap_or("(default)"),
             "postgres store connected"
         );
-        Ok(store)
+        Ok(PgStore { pool })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -143,27 +125,91 @@ impl PgStore {
             .await
             .map_err(|e| db_err("cannot get a database connection", e))
     }
+}
 
-    async fn migrate(&self, schema: Option<&str>) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| db_err("begin migration", e))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(|e| db_err("migration lock", e))?;
-        if let Some(schema) = schema {
-            // `schema` was checked by `valid_schema`, so it is a plain identifier.
-            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .await
-                .map_err(|e| db_err("create schema", e))?;
+/// How a Catalyst adapter connects to PostgreSQL: one place for pooling, timeouts, the schema
+/// and the start-up migration, shared by every PostgreSQL-backed store.
+#[derive(Debug, Clone, Copy)]
+pub struct PgSettings<'a> {
+    /// libpq-style URL or key=value string.
+    pub url: &'a str,
+    /// Schema to create and use (checked with [`valid_schema`]); `None` = the default.
+    pub schema: Option<&'a str>,
+    /// `application_name` unless the URL sets one.
+    pub application_name: &'static str,
+    /// Most pooled connections.
+    pub max_size: usize,
+    /// Advisory lock key that serialises concurrent migrations of this store.
+    pub migration_lock: i64,
+    /// Idempotent SQL (`CREATE TABLE IF NOT EXISTS …`) run at connect.
+    pub migration: &'a str,
+}
+
+/// Builds a connection pool (no TLS; 5 s connect, 10 s wait/create timeouts) and runs the
+/// migration in one transaction under the advisory lock, creating the schema first.
+pub async fn connect_and_migrate(settings: &PgSettings<'_>) -> Result<Pool, StoreError> {
+    if let Some(schema) = settings.schema {
+        if !valid_schema(schema) {
+            return Err(StoreError::Database(format!(
+                "invalid schema name {schema:?}: expected [a-z_][a-z0-9_]{{0,62}}"
+            )));
         }
-        tx.batch_execute(MIGRATION)
-            .await
-            .map_err(|e| db_err("create tables", e))?;
-        tx.commit().await.map_err(|e| db_err("commit migration", e))
     }
+    let mut config: tokio_postgres::Config = settings
+        .url
+        .parse()
+        .map_err(|e| db_err("invalid database URL", e))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(settings.application_name);
+    }
+    if let Some(schema) = settings.schema {
+        config.options(format!("-c search_path={schema}"));
+    }
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(settings.max_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| db_err("cannot build connection pool", e))?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| db_err("cannot get a database connection", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db_err("begin migration", e))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&settings.migration_lock],
+    )
+    .await
+    .map_err(|e| db_err("migration lock", e))?;
+    if let Some(schema) = settings.schema {
+        // `schema` was checked by `valid_schema`, so it is a plain identifier.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .map_err(|e| db_err("create schema", e))?;
+    }
+    tx.batch_execute(settings.migration)
+        .await
+        .map_err(|e| db_err("create tables", e))?;
+    tx.commit()
+        .await
+        .map_err(|e| db_err("commit migration", e))?;
+    drop(client);
+    Ok(pool)
 }
 
 fn encode_record(record: &DeploymentRecord) -> Result<Value, StoreError> {

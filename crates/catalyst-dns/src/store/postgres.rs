@@ -1,11 +1,11 @@
 //! PostgreSQL backend: the same table, `timestamptz` columns, `now()` as the only clock.
 //! A reserve is one `INSERT … ON CONFLICT DO UPDATE … WHERE <lapsed>` statement, so concurrent
 //! reserves of one name are decided by the primary key; a commit locks its row (`FOR UPDATE`).
-use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::{NoTls, Row};
+use catalyst_store::postgres::{connect_and_migrate, PgSettings};
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 
 use super::commit_refusal;
 use super::{ttl_millis, AllocationStore, CommitRequest, NewReservation};
@@ -67,15 +67,6 @@ fn to_allocation(r: &Row) -> Result<Allocation> {
     })
 }
 
-fn valid_schema(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_lowercase() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
-}
-
 /// The PostgreSQL allocation store (pooled connections, no TLS).
 #[derive(Clone)]
 pub struct PgAllocationStore {
@@ -97,54 +88,21 @@ impl PgAllocationStore {
     /// Like [`PgAllocationStore::connect`] in `schema` (created when missing;
     /// `[a-z_][a-z0-9_]{0,62}`).
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
-        if !valid_schema(schema) {
-            return Err(DnsError::Store(format!("invalid schema name {schema:?}")));
-        }
         Self::build(url, Some(schema)).await
     }
 
     async fn build(url: &str, schema: Option<&str>) -> Result<Self> {
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e| db("invalid database URL", e))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("catalyst-dns");
-        }
-        if let Some(schema) = schema {
-            config.options(format!("-c search_path={schema}"));
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(8)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| db("cannot build connection pool", e))?;
-        let store = PgAllocationStore { pool };
-        let mut client = store.client().await?;
-        let tx = client.transaction().await.map_err(|e| db("migration", e))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(|e| db("migration lock", e))?;
-        if let Some(schema) = schema {
-            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .await
-                .map_err(|e| db("create schema", e))?;
-        }
-        tx.batch_execute(MIGRATION)
-            .await
-            .map_err(|e| db("migration", e))?;
-        tx.commit().await.map_err(|e| db("migration", e))?;
-        Ok(store)
+        let pool = connect_and_migrate(&PgSettings {
+            url,
+            schema,
+            application_name: "catalyst-dns",
+            max_size: 8,
+            migration_lock: MIGRATION_LOCK,
+            migration: MIGRATION,
+        })
+        .await
+        .map_err(|e| DnsError::Store(e.to_string()))?;
+        Ok(PgAllocationStore { pool })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {

@@ -50,10 +50,13 @@ async fn main() {
     let runs = env_or("BURST_RUNS", 5);
     let dir = common::scratch();
     let bin = common::standin_tofu();
-    let c = common::Catalyst::spawn(
+    let c = common::Catalyst::start(
         dir.path(),
         &["--provisioner", "tofu", "--tofu-bin", bin.to_str().unwrap()],
-        &[("STANDIN_TOFU_APPLY_LINES", lines.to_string())],
+        &[
+            ("STANDIN_TOFU_APPLY_LINES", lines.to_string()),
+            common::quiet(),
+        ],
     );
     c.wait_ready(Instant::now());
     let client = reqwest::Client::new();

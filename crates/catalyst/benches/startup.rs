@@ -100,7 +100,11 @@ async fn main() {
     let mut runs = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let c = common::Catalyst::spawn(dir.path(), &["--provisioner", "dry-run"], &[]);
+        let c = common::Catalyst::start(
+            dir.path(),
+            &["--provisioner", "dry-run"],
+            &[common::quiet()],
+        );
         runs.push(c.wait_ready(started));
         drop(c);
     }

@@ -1,98 +1,16 @@
 //! End-to-end tests of the real `catalyst` binary: dry-run, OpenTofu through the test stand-in,
 //! SIGKILL mid-run and restart, SIGTERM, `--help`.
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{serve_help, standin_tofu, Catalyst};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "hcloud-e2e-token-0123456789abcdef0123456789abcdef0123456789abcdef-SECRET";
-
-fn standin_tofu() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-provision/tests/standin/tofu")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Catalyst {
-    child: Child,
-    base: String,
-}
-
-impl Catalyst {
-    fn start(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Catalyst {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_catalyst"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(args)
-            .env_remove("CATALYST_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("catalyst starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                use std::io::Read;
-                child.stderr.take().unwrap().read_to_string(&mut err).ok();
-                panic!("catalyst exited early ({status}): {err}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "catalyst did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Catalyst { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "catalyst did not exit in {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Catalyst {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn request(label: &str) -> Value {
     json!({
@@ -351,11 +269,7 @@ async fn sigterm_stops_runs_and_exits_cleanly() {
 
 #[test]
 fn help_explains_every_flag() {
-    let out = Command::new(env!("CARGO_BIN_EXE_catalyst"))
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = serve_help();
     for flag in [
         "--listen",
         "--data-dir",

@@ -1,64 +1,20 @@
 //! The web console served by the real binary, started the way the README says
 //! (`catalyst serve --catalog examples/catalog`), and through `CATALYST_CATALOG`.
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::Path;
 
-struct Served {
-    child: Child,
-    base: String,
-}
+use support::{repo, Catalyst};
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_catalyst"));
-    cmd.current_dir(repo())
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--provisioner")
-        .arg("dry-run")
-        .args(args)
-        .env_remove("CATALYST_DATABASE_URL")
-        .env_remove("CATALYST_CATALOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("catalyst starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("catalyst exited early ({status})");
+fn serve(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Catalyst {
+    let mut all = vec!["--provisioner", "dry-run"];
+    all.extend_from_slice(args);
+    Catalyst::start_with(data_dir, &all, |cmd| {
+        cmd.current_dir(repo());
+        for (k, v) in env {
+            cmd.env(k, v);
         }
-        assert!(
-            Instant::now() < deadline,
-            "catalyst did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Served {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    })
 }
 
 fn client() -> reqwest::Client {

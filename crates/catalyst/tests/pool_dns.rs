@@ -5,67 +5,29 @@
 #[path = "../../catalyst-dns/tests/support/mod.rs"]
 mod dns_support;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use dns_support::{answers, dig_status, free_port, Pdns};
+use dns_support::{answers, dig_status, Pdns};
 use serde_json::{json, Value};
-
-struct Catalyst {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Catalyst {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{serve_help, Catalyst};
 
 fn start(data_dir: &std::path::Path, pdns: &Pdns) -> Catalyst {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_catalyst"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--provisioner",
-            "dry-run",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args([
-            "--pdns-url",
-            &pdns.api_url,
-            "--nameservers",
-            "ns1.example.net,ns2.example.net",
-        ])
-        .env_remove("CATALYST_DATABASE_URL")
-        .env("CATALYST_PDNS_API_KEY", &pdns.api_key)
-        .env("CATALYST_RESERVATION_TTL", "2m")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("catalyst starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).ok();
-            panic!("catalyst exited early ({status}): {err}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "catalyst did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Catalyst {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    let args = [
+        "--provisioner",
+        "dry-run",
+        "--pdns-url",
+        pdns.api_url.as_str(),
+        "--nameservers",
+        "ns1.example.net,ns2.example.net",
+    ];
+    Catalyst::start(
+        data_dir,
+        &args,
+        &[
+            ("CATALYST_PDNS_API_KEY", pdns.api_key.clone()),
+            ("CATALYST_RESERVATION_TTL", "2m".to_owned()),
+        ],
+    )
 }
 
 #[tokio::test]
@@ -134,10 +96,8 @@ async fn serve_reserves_commits_and_the_name_resolves() {
         "NXDOMAIN"
     );
 
-    let _ = c.child.kill();
-    let _ = c.child.wait();
-    let mut log = String::new();
-    c.child.stderr.take().unwrap().read_to_string(&mut log).ok();
+    c.stop();
+    let log = c.log();
     assert!(
         !log.contains(&pdns.api_key),
         "the PowerDNS API key reached the log"
@@ -146,11 +106,7 @@ async fn serve_reserves_commits_and_the_name_resolves() {
 
 #[test]
 fn help_lists_the_pool_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_catalyst"))
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = serve_help();
     for flag in [
         "--pool-domains",
         "--nameservers",

@@ -1,0 +1,164 @@
+//! Shared by the binary's integration tests and benches: start the real `catalyst serve` on a
+//! free loopback port, wait until it listens, stop it; its log goes to a file the test can read.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The OpenTofu stand-in of the provisioning tests.
+pub fn standin_tofu() -> PathBuf {
+    repo().join("crates/catalyst-provision/tests/standin/tofu")
+}
+
+/// `catalyst serve --help`.
+pub fn serve_help() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `catalyst serve`; killed when dropped.
+pub struct Catalyst {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The port.
+    pub port: u16,
+    /// Where its stderr (the log) goes.
+    pub log_path: PathBuf,
+}
+
+impl Catalyst {
+    /// `catalyst serve --listen 127.0.0.1:<free> --data-dir DIR ARGS…` with `env`, without any
+    /// `CATALYST_DATABASE_URL`/`CATALYST_CATALOG` of the caller's environment.
+    pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Catalyst {
+        Self::start_with(data_dir, args, |cmd| {
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+        })
+    }
+
+    /// Like [`Catalyst::start`], with the command adjusted by `configure` before it runs.
+    pub fn start_with(
+        data_dir: &Path,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Catalyst {
+        let port = free_port();
+        let log_path =
+            std::env::temp_dir().join(format!("catalyst-test-{}-{port}.log", std::process::id()));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_catalyst"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env_remove("CATALYST_DATABASE_URL")
+            .env_remove("CATALYST_CATALOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        configure(&mut cmd);
+        let mut child = cmd.spawn().expect("catalyst starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("catalyst exited early ({status}): {log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "catalyst did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Catalyst {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            log_path,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "catalyst did not exit in {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls `/readyz` until it answers 200; returns how long that took since `since`.
+    pub fn wait_ready(&self, since: Instant) -> Duration {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ =
+                    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut buf = String::new();
+                let _ = s.read_to_string(&mut buf);
+                if buf.starts_with("HTTP/1.1 200") {
+                    return since.elapsed();
+                }
+            }
+            assert!(Instant::now() < deadline, "catalyst never became ready");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Kills it and waits.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Catalyst {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}

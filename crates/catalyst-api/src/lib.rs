@@ -9,6 +9,7 @@
 pub mod error;
 mod handlers;
 pub mod metrics;
+pub mod orgs;
 pub mod pool;
 mod sse;
 pub mod wire;

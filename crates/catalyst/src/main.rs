@@ -23,6 +23,7 @@ use tracing::{info, warn};
 mod artifact_cli;
 mod blueprint_cli;
 mod module;
+mod org_cli;
 mod pool;
 
 /// Catalyst: a self-hosted platform control plane.
@@ -43,6 +44,14 @@ enum Command {
     Blueprint(blueprint_cli::BlueprintArgs),
     /// Signing keys for Blueprint artifacts: generate.
     Key(artifact_cli::KeyArgs),
+    /// API tokens: create (offline, against --data-dir; stored hashed).
+    Token(org_cli::TokenArgs),
+    /// Organizations: create, list, get, delete (through the API).
+    Org(org_cli::OrgArgs),
+    /// Environments of an Organization: create, list, get, delete (through the API).
+    Env(org_cli::EnvArgs),
+    /// Applications: install, list, get, set-values, upgrade, uninstall, rollback, approve, promote.
+    App(org_cli::AppArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,8 +141,8 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     shutdown_grace: Duration,
 
-    /// Blueprint catalog root for the console's marketplace and the wizard's Components step
-    /// (a folder of Blueprint folders or of *.blueprint.yaml files). Repeatable; the
+    /// Blueprint catalog root for the console's marketplace, the wizard's Components step and
+    /// Application installs (a folder of Blueprint folders or of *.blueprint.yaml files). Repeatable; the
     /// environment variable takes a comma-separated list.
     #[arg(long, env = "CATALYST_CATALOG", value_delimiter = ',')]
     catalog: Vec<PathBuf>,
@@ -264,8 +273,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         warn!(%problem, "Skipped a Blueprint in the catalog.");
     }
     let console = catalyst_console::ConsoleState::new(service.clone(), catalog);
-    let app =
-        catalyst_api::router(Arc::new(state)).merge(catalyst_console::router(Arc::new(console)));
+    let orgs = org_api(&args)?;
+    let app = catalyst_api::router(Arc::new(state))
+        .merge(catalyst_console::router(Arc::new(console)))
+        .merge(catalyst_api::orgs::router(orgs));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -292,6 +303,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The GitOps write path (`<data-dir>/git`) with the --catalog Blueprints, and the token store.
+fn org_api(args: &ServeArgs) -> Result<Arc<catalyst_api::orgs::OrgApi>> {
+    let roots: Vec<_> = args
+        .catalog
+        .iter()
+        .map(|r| (catalyst_blueprint::Source::Sovereign, r.clone()))
+        .collect();
+    let (catalog, _) =
+        catalyst_blueprint::load::load_catalog(&roots).context("cannot load --catalog")?;
+    let sovereign = catalyst_gitops::Sovereign::open(
+        args.data_dir.join("git"),
+        Arc::new(catalog),
+        catalyst_blueprint::render::RenderOptions::default(),
+    )
+    .context("cannot open the Git repositories under --data-dir/git")?;
+    Ok(Arc::new(catalyst_api::orgs::OrgApi {
+        sovereign: Arc::new(sovereign),
+        tokens: Arc::new(catalyst_api::orgs::auth::TokenStore::open(&args.data_dir)),
+    }))
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
@@ -310,6 +342,10 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Blueprint(args) => blueprint_cli::run(args),
         Command::Key(args) => artifact_cli::run_key(args),
+        Command::Token(args) => org_cli::run_token(args),
+        Command::Org(args) => org_cli::run_org(args).await,
+        Command::Env(args) => org_cli::run_env(args).await,
+        Command::App(args) => org_cli::run_app(args).await,
         Command::Serve(args) => {
             init_tracing(args.log_format);
             serve(args).await

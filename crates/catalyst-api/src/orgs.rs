@@ -1,0 +1,739 @@
+//! Organizations, Environments, members and Applications over `/api/v1/orgs`, plus read-only
+//! Git smart HTTP under `/git`. Every mutation is one Git commit per repository touched
+//! (`catalyst-gitops`); this module only authenticates, authorizes, speaks wire JSON and maps
+//! errors.
+//!
+//! Wire rules: `?dryRun=true` on any mutation answers 200 with the diff it would commit;
+//! `If-Match: <commit>` makes the write conditional (409 `stale` otherwise); `X-Request-Id`
+//! becomes the `Catalyst-Request-Id` trailer (a random id when absent); the caller's token name
+//! is the commit author and the `Catalyst-Actor` trailer. A member of one Organization gets 404
+//! for another's objects; a missing right in one's own Organization is 403.
+pub mod auth;
+pub mod git_http;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use catalyst_gitops::{
+    Actor, AppName, Call, EnvType, GitopsError, InstallRequest, OrgName, Sovereign, Written,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use self::auth::{org_not_found, HasTokens, Identity, Right, Role, TokenStore};
+use crate::ApiError;
+
+/// Largest Git request body (16 MiB; clones send only wants and haves).
+pub const GIT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// What the handlers need.
+pub struct OrgApi {
+    /// The GitOps state.
+    pub sovereign: Arc<Sovereign>,
+    /// The token store.
+    pub tokens: Arc<TokenStore>,
+}
+
+impl HasTokens for OrgApi {
+    fn tokens(&self) -> &TokenStore {
+        &self.tokens
+    }
+}
+
+/// The routes: `/api/v1/orgs…` and `/git/…` (merge into the main router; no fallback here).
+pub fn router(state: Arc<OrgApi>) -> Router {
+    let api = Router::new()
+        .route("/orgs", get(list_orgs).post(create_org))
+        .route("/orgs/{org}", get(get_org).delete(delete_org))
+        .route("/orgs/{org}/environments", get(list_envs).post(create_env))
+        .route(
+            "/orgs/{org}/environments/{env}",
+            get(get_env).delete(delete_env),
+        )
+        .route("/orgs/{org}/members", get(list_members).post(add_member))
+        .route(
+            "/orgs/{org}/members/{name}",
+            axum::routing::delete(remove_member),
+        )
+        .route("/orgs/{org}/events", get(events))
+        .route("/orgs/{org}/applications", get(list_apps).post(install))
+        .route(
+            "/orgs/{org}/applications/{app}",
+            get(get_app).delete(uninstall),
+        )
+        .route("/orgs/{org}/applications/{app}/values", put(set_values))
+        .route("/orgs/{org}/applications/{app}/upgrade", post(upgrade))
+        .route("/orgs/{org}/applications/{app}/rollback", post(rollback))
+        .route("/orgs/{org}/applications/{app}/approvals", post(approve))
+        .route("/orgs/{org}/applications/{app}/promote", post(promote))
+        .layer(DefaultBodyLimit::max(crate::BODY_LIMIT));
+    let git = Router::new()
+        .route("/git/{org}/{repo}/info/refs", get(git_http::info_refs))
+        .route(
+            "/git/{org}/{repo}/git-upload-pack",
+            post(git_http::upload_pack_rpc),
+        )
+        .route(
+            "/git/{org}/{repo}/git-receive-pack",
+            post(git_http::receive_pack),
+        )
+        .layer(DefaultBodyLimit::max(GIT_BODY_LIMIT));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(git)
+        .method_not_allowed_fallback(crate::handlers::method_not_allowed)
+        .with_state(state)
+}
+
+/// Maps write-path errors onto statuses and stable codes.
+pub fn gitops_error(e: GitopsError) -> ApiError {
+    let detail = e.to_string();
+    match e {
+        GitopsError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", detail),
+        GitopsError::AlreadyExists(_) => {
+            ApiError::new(StatusCode::CONFLICT, "already-exists", detail)
+        }
+        GitopsError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "stale", detail),
+        GitopsError::Name(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", detail)
+        }
+        GitopsError::Invalid(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail)
+        }
+        GitopsError::InvalidValues(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-values", detail)
+        }
+        GitopsError::Resolve(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unresolvable", detail)
+        }
+        GitopsError::PolicyUnmet { rule, .. } => {
+            let mut err = ApiError::new(StatusCode::CONFLICT, "policy-unmet", detail);
+            err.field = Some(rule);
+            err
+        }
+        GitopsError::HasDependents(_) => {
+            ApiError::new(StatusCode::CONFLICT, "has-dependents", detail)
+        }
+        GitopsError::Corrupt(_) | GitopsError::Git(_) | GitopsError::Io(_) => {
+            tracing::error!(error = %detail, "The GitOps write path failed.");
+            ApiError::internal("the Git write path failed; nothing was changed — try again")
+        }
+    }
+}
+
+/// `?dryRun=true`, `?environment=dev`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Flags {
+    #[serde(default)]
+    dry_run: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    cascade: Option<String>,
+}
+
+fn truthy(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("true" | "1" | ""))
+}
+
+fn call(id: &Identity, headers: &HeaderMap, flags: &Flags) -> Call {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        })
+        .filter(|v| !v.is_empty() && v != "*");
+    let domain = id.org.as_deref().unwrap_or("sovereign");
+    Call {
+        actor: Actor {
+            name: id.name.clone(),
+            email: format!("{}@{domain}.catalyst.invalid", id.name),
+        },
+        request_id,
+        dry_run: truthy(&flags.dry_run),
+        if_match,
+    }
+}
+
+async fn run<T: Send + 'static>(
+    api: &Arc<OrgApi>,
+    f: impl FnOnce(&Sovereign) -> Result<T, GitopsError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let s = api.sovereign.clone();
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .map_err(|_| ApiError::internal("the write path stopped unexpectedly"))?
+        .map_err(gitops_error)
+}
+
+fn body(bytes: &Bytes) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Ok(json!({}));
+    }
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_body(format!("the body is not JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::invalid_body("the body must be a JSON object"));
+    }
+    Ok(v)
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    v.get(name).and_then(Value::as_str).ok_or_else(|| {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            format!("{name} is required (a string)"),
+        );
+        e.field = Some(name.to_string());
+        e
+    })
+}
+
+fn org_name(s: &str) -> Result<OrgName, ApiError> {
+    // An unparseable name cannot exist: same 404 as a missing one.
+    OrgName::parse(s).map_err(|_| org_not_found())
+}
+
+fn app_name(s: &str) -> Result<AppName, ApiError> {
+    AppName::parse(s)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Application not found"))
+}
+
+/// `dev` or `acme-dev`.
+fn env_type(org: &OrgName, s: &str, what: &str) -> Result<EnvType, ApiError> {
+    let code = s.strip_prefix(&format!("{org}-")).unwrap_or(s);
+    EnvType::parse(code).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            format!("{what}: {e}"),
+        );
+        err.field = Some(what.to_string());
+        err
+    })
+}
+
+fn written(status: StatusCode, w: Written, extra: Value) -> Response {
+    let status = if w.dry_run { StatusCode::OK } else { status };
+    let etag = w.commits.last().map(|c| format!("\"{}\"", c.commit));
+    let mut out = serde_json::to_value(&w).unwrap_or(json!({}));
+    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
+        o.extend(e);
+    }
+    let mut r = (status, Json(out)).into_response();
+    if let Some(tag) = etag.filter(|_| !w.dry_run) {
+        if let Ok(v) = header::HeaderValue::from_str(&tag) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+    }
+    r
+}
+
+fn with_etag(v: Value, commit: Option<String>) -> Response {
+    let mut r = Json(v).into_response();
+    if let Some(Ok(h)) = commit.map(|c| header::HeaderValue::from_str(&format!("\"{c}\""))) {
+        r.headers_mut().insert(header::ETAG, h);
+    }
+    r
+}
+
+type Res = Result<Response, ApiError>;
+
+// ---- Organizations ----------------------------------------------------------------------
+
+async fn list_orgs(State(api): State<Arc<OrgApi>>, id: Identity) -> Res {
+    let orgs = run(&api, |s| s.list_orgs()).await?;
+    let visible: Vec<Value> = orgs
+        .into_iter()
+        .filter(|o| {
+            id.role == Role::SovereignAdmin
+                || o.pointer("/metadata/name").and_then(Value::as_str) == id.org.as_deref()
+        })
+        .collect();
+    Ok(Json(json!({ "organizations": visible })).into_response())
+}
+
+async fn create_org(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    b: Bytes,
+) -> Res {
+    id.authorize_sovereign()?;
+    let v = body(&b)?;
+    let name = field(&v, "name")?;
+    let org = OrgName::parse(name).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            e.to_string(),
+        );
+        err.field = Some("name".into());
+        err
+    })?;
+    let c = call(&id, &headers, &f);
+    let o = org.clone();
+    let w = run(&api, move |s| s.create_org(&c, &o, &v)).await?;
+    Ok(written(
+        StatusCode::CREATED,
+        w,
+        json!({ "name": org.as_str() }),
+    ))
+}
+
+async fn get_org(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?;
+    let (doc, head) = run(&api, move |s| Ok((s.get_org(&org)?, s.config_head()?))).await?;
+    Ok(with_etag(
+        json!({ "organization": doc, "commit": head }),
+        head,
+    ))
+}
+
+async fn delete_org(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path(org): Path<String>,
+) -> Res {
+    id.authorize(&org, Right::ManageOrgs)?;
+    let org = org_name(&org)?;
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.delete_org(&c, &org)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+// ---- Environments -----------------------------------------------------------------------
+
+async fn list_envs(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?;
+    let envs = run(&api, move |s| s.list_envs(&org)).await?;
+    Ok(Json(json!({ "environments": envs })).into_response())
+}
+
+async fn create_env(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path(org): Path<String>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::ManageEnvs)?;
+    let org = org_name(&org)?;
+    let v = body(&b)?;
+    let env = env_type(
+        &org,
+        field(&v, "envType").or_else(|_| field(&v, "name"))?,
+        "envType",
+    )?;
+    let rules = v.pointer("/policy/rules").cloned().unwrap_or(json!([]));
+    let c = call(&id, &headers, &f);
+    let o = org.clone();
+    let w = run(&api, move |s| s.create_env(&c, &o, env, &rules)).await?;
+    Ok(written(
+        StatusCode::CREATED,
+        w,
+        json!({ "name": format!("{org}-{env}") }),
+    ))
+}
+
+async fn get_env(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, env)): Path<(String, String)>,
+) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?;
+    let env = env_type(&org, &env, "environment")
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))?;
+    let v = run(&api, move |s| s.get_env(&org, env)).await?;
+    Ok(Json(v).into_response())
+}
+
+async fn delete_env(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, env)): Path<(String, String)>,
+) -> Res {
+    id.authorize(&org, Right::ManageEnvs)?;
+    let org = org_name(&org)?;
+    let env = env_type(&org, &env, "environment")
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))?;
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.delete_env(&c, &org, env)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+// ---- Members ----------------------------------------------------------------------------
+
+async fn list_members(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path(org): Path<String>,
+) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?;
+    let m = run(&api, move |s| s.members(&org)).await?;
+    Ok(Json(json!({ "members": m })).into_response())
+}
+
+/// Adds a member and issues their token (returned once, stored hashed).
+async fn add_member(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path(org): Path<String>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::ManageMembers)?;
+    let org = org_name(&org)?;
+    let v = body(&b)?;
+    let name = field(&v, "name")?.to_string();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "name: 1-64 characters of a-z, 0-9, '-', '_', '.', '@'",
+        ));
+    }
+    let role = Role::parse(field(&v, "role")?)
+        .filter(|r| *r != Role::SovereignAdmin)
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "role: one of org-admin, org-developer, org-viewer, security-officer, billing-admin"))?;
+    let c = call(&id, &headers, &f);
+    let (o, n) = (org.clone(), name.clone());
+    let w = run(&api, move |s| s.set_member(&c, &o, &n, role.as_str())).await?;
+    if w.dry_run {
+        return Ok(written(StatusCode::OK, w, json!({})));
+    }
+    let tokens = api.tokens.clone();
+    let (o, n) = (org.to_string(), name.clone());
+    let token = tokio::task::spawn_blocking(move || tokens.create(role, Some(&o), &n))
+        .await
+        .map_err(|_| ApiError::internal("token store stopped"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "Cannot store a member token.");
+            ApiError::internal(
+                "the member was added but no token could be stored; add the member again",
+            )
+        })?;
+    Ok(written(
+        StatusCode::CREATED,
+        w,
+        json!({ "name": name, "role": role.as_str(), "token": token }),
+    ))
+}
+
+async fn remove_member(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, name)): Path<(String, String)>,
+) -> Res {
+    id.authorize(&org, Right::ManageMembers)?;
+    let org = org_name(&org)?;
+    let c = call(&id, &headers, &f);
+    let (o, n) = (org.clone(), name.clone());
+    let w = run(&api, move |s| s.remove_member(&c, &o, &n)).await?;
+    if !w.dry_run {
+        let tokens = api.tokens.clone();
+        let o = org.to_string();
+        let _ = tokio::task::spawn_blocking(move || tokens.revoke(&o, &name)).await;
+    }
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+// ---- Applications -----------------------------------------------------------------------
+
+async fn list_apps(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
+    id.authorize(&org, Right::ReadApps)?;
+    let org = org_name(&org)?;
+    let apps = run(&api, move |s| {
+        s.get_org(&org)?;
+        s.list_apps(&org)
+    })
+    .await?;
+    Ok(Json(json!({ "applications": apps })).into_response())
+}
+
+async fn install(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path(org): Path<String>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::WriteApps)?;
+    let org = org_name(&org)?;
+    let v = body(&b)?;
+    let app = AppName::parse(field(&v, "name")?).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            e.to_string(),
+        );
+        err.field = Some("name".into());
+        err
+    })?;
+    let env = env_type(&org, field(&v, "environment")?, "environment")?;
+    let mut blueprint = field(&v, "blueprint")?.to_string();
+    if let Some(version) = v.get("version").and_then(Value::as_str) {
+        blueprint = format!("{blueprint}@{version}");
+    }
+    let values = v.get("values").cloned().unwrap_or(json!({}));
+    let use_existing: BTreeMap<String, String> = match v.get("useExisting") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(u) => serde_json::from_value(u.clone()).map_err(|_| {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "useExisting: an object of Blueprint name → Application name",
+            );
+            e.field = Some("useExisting".into());
+            e
+        })?,
+    };
+    let dependency_values: BTreeMap<String, Value> = match v.get("dependencyValues") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(u) => serde_json::from_value(u.clone()).map_err(|_| {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "dependencyValues: an object of Blueprint name → values",
+            );
+            e.field = Some("dependencyValues".into());
+            e
+        })?,
+    };
+    let req = InstallRequest {
+        app: app.clone(),
+        env,
+        blueprint,
+        values,
+        use_existing,
+        dependency_values,
+    };
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.install(&c, &org, &req)).await?;
+    Ok(written(
+        StatusCode::CREATED,
+        w,
+        json!({ "name": app.as_str() }),
+    ))
+}
+
+async fn get_app(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, app)): Path<(String, String)>,
+) -> Res {
+    id.authorize(&org, Right::ReadApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let v = run(&api, move |s| s.get_app(&org, &app)).await?;
+    Ok(Json(v).into_response())
+}
+
+fn env_of(org: &OrgName, v: &Value, f: &Flags) -> Result<EnvType, ApiError> {
+    match v
+        .get("environment")
+        .and_then(Value::as_str)
+        .or(f.environment.as_deref())
+    {
+        Some(e) => env_type(org, e, "environment"),
+        None => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "environment is required (dev, stg, …)",
+        )),
+    }
+}
+
+async fn uninstall(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, app)): Path<(String, String)>,
+) -> Res {
+    id.authorize(&org, Right::WriteApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let env = env_of(&org, &json!({}), &f)?;
+    let cascade = truthy(&f.cascade);
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.uninstall(&c, &org, &app, env, cascade)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+async fn set_values(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, app)): Path<(String, String)>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::WriteApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let v = body(&b)?;
+    let env = env_of(&org, &v, &f)?;
+    let values = v
+        .get("values")
+        .cloned()
+        .filter(Value::is_object)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "values is required (an object)",
+            )
+        })?;
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.set_values(&c, &org, &app, env, &values)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+async fn upgrade(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, app)): Path<(String, String)>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::WriteApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let v = body(&b)?;
+    let env = env_of(&org, &v, &f)?;
+    let version = field(&v, "version")?.to_string();
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.upgrade(&c, &org, &app, env, &version)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+async fn rollback(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, app)): Path<(String, String)>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::WriteApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let v = body(&b)?;
+    let env = env_of(&org, &v, &f)?;
+    let to = field(&v, "to")?.to_string();
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.rollback(&c, &org, &app, env, &to)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
+    Ok((
+        env_type(org, field(v, "from")?, "from")?,
+        env_type(org, field(v, "to")?, "to")?,
+    ))
+}
+
+async fn approve(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, app)): Path<(String, String)>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::Approve)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let (from, to) = from_to(&org, &body(&b)?)?;
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.approve(&c, &org, &app, from, to)).await?;
+    Ok(written(StatusCode::CREATED, w, json!({})))
+}
+
+async fn promote(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    headers: HeaderMap,
+    Query(f): Query<Flags>,
+    Path((org, app)): Path<(String, String)>,
+    b: Bytes,
+) -> Res {
+    id.authorize(&org, Right::WriteApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let (from, to) = from_to(&org, &body(&b)?)?;
+    let c = call(&id, &headers, &f);
+    let w = run(&api, move |s| s.promote(&c, &org, &app, from, to)).await?;
+    Ok(written(StatusCode::OK, w, json!({})))
+}
+
+// ---- Domain events ----------------------------------------------------------------------
+
+/// `GET /api/v1/orgs/{org}/events`: the Organization's domain events from now on, as SSE
+/// (`id` = the event id, `event` = its CloudEvents type, `data` = the whole event). A
+/// subscriber too slow to keep up gets `event: lagged` with the number of events it missed
+/// (re-read the state) rather than a silent gap.
+async fn events(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+    use tokio_stream::wrappers::BroadcastStream;
+
+    id.authorize(&org, Right::ReadOrg)?;
+    let name = org_name(&org)?;
+    let source = format!("/catalyst/orgs/{name}");
+    let rx = api.sovereign.events().subscribe();
+    let stream = BroadcastStream::new(rx).filter_map(move |item| {
+        let source = source.clone();
+        async move {
+            match item {
+                Ok(e) if e.source == source => Some(Ok::<_, std::convert::Infallible>(
+                    Event::default()
+                        .id(e.id.clone())
+                        .event(e.kind.clone())
+                        .json_data(&e)
+                        .unwrap_or_else(|_| Event::default().comment("unencodable event")),
+                )),
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
+                    .event("lagged")
+                    .data(format!("{n} events were dropped; reconnect")))),
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
+}

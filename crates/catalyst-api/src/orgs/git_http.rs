@@ -1,0 +1,188 @@
+//! Read-only Git smart HTTP (`git-upload-pack` only) for `/git/<org>/<app>.git` and
+//! `/git/system/catalyst-config.git`: the API token is the basic-auth password. The protocol is
+//! spoken by `git upload-pack --stateless-rpc`, the reference implementation; this module only
+//! frames the advertisement and pipes bodies. Pushes are refused.
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::auth::{Identity, Right};
+use super::OrgApi;
+use crate::ApiError;
+
+/// `?service=…` of `info/refs`.
+#[derive(Debug, Deserialize)]
+pub struct ServiceQuery {
+    service: Option<String>,
+}
+
+fn read_only() -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "read-only",
+        "these repositories are read-only over HTTP; change them through /api/v1",
+    )
+    .into_response()
+}
+
+fn repo_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "repository not found")
+}
+
+/// Which repository, if the caller may read it.
+fn resolve(api: &OrgApi, id: &Identity, org: &str, repo: &str) -> Result<PathBuf, ApiError> {
+    let name = repo.strip_suffix(".git").unwrap_or(repo);
+    if org == "system" {
+        id.authorize_sovereign().map_err(|_| repo_not_found())?;
+    } else {
+        id.authorize(org, Right::ReadApps).map_err(|e| {
+            if e.status == StatusCode::FORBIDDEN {
+                e
+            } else {
+                repo_not_found()
+            }
+        })?;
+    }
+    api.sovereign.git_dir(org, name).ok_or_else(repo_not_found)
+}
+
+fn pkt_line(s: &str) -> Vec<u8> {
+    let mut v = format!("{:04x}", s.len() + 4).into_bytes();
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+async fn upload_pack(dir: PathBuf, advertise: bool, input: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg("upload-pack").arg("--stateless-rpc");
+    if advertise {
+        cmd.arg("--advertise-refs");
+    }
+    cmd.arg(&dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("cannot run git: {e}")))?;
+    let mut stdin = child.stdin.take();
+    // Feed stdin while stdout is drained, so a large request cannot deadlock on full pipes.
+    let feeder = tokio::spawn(async move {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&input).await;
+        }
+        drop(stdin);
+    });
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| ApiError::internal(format!("git upload-pack: {e}")))?;
+    let _ = feeder.await;
+    if !out.status.success() && out.stdout.is_empty() {
+        tracing::warn!(stderr = %String::from_utf8_lossy(&out.stderr), "git upload-pack failed.");
+        return Err(ApiError::internal("git upload-pack failed"));
+    }
+    Ok(out.stdout)
+}
+
+/// `GET /git/{org}/{repo}/info/refs?service=git-upload-pack`.
+pub async fn info_refs(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, repo)): Path<(String, String)>,
+    Query(q): Query<ServiceQuery>,
+) -> Response {
+    match q.service.as_deref() {
+        Some("git-upload-pack") => {}
+        Some("git-receive-pack") => return read_only(),
+        _ => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "dumb-http-unsupported",
+                "only the smart HTTP protocol is served (git-upload-pack)",
+            )
+            .into_response()
+        }
+    }
+    let dir = match resolve(&api, &id, &org, &repo) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    match upload_pack(dir, true, Vec::new()).await {
+        Ok(refs) => {
+            let mut body = pkt_line("# service=git-upload-pack\n");
+            body.extend_from_slice(b"0000");
+            body.extend_from_slice(&refs);
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/x-git-upload-pack-advertisement",
+                    ),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                Body::from(body),
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /git/{org}/{repo}/git-upload-pack`.
+pub async fn upload_pack_rpc(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let dir = match resolve(&api, &id, &org, &repo) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let input = if gzip {
+        let mut out = Vec::new();
+        let limit = (super::GIT_BODY_LIMIT as u64) * 4;
+        if flate2::read::GzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            return ApiError::invalid_body("the gzip body does not decode").into_response();
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    match upload_pack(dir, false, input).await {
+        Ok(out) => (
+            [
+                (header::CONTENT_TYPE, "application/x-git-upload-pack-result"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from(out),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /git/{org}/{repo}/git-receive-pack`: refused.
+pub async fn receive_pack() -> Response {
+    read_only()
+}

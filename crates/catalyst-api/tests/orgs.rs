@@ -1,0 +1,693 @@
+//! Organizations, Environments, Applications and Git over HTTP: the RBAC matrix, real `git
+//! clone`/`fsck` over smart HTTP, exact commits and trailers per call, secrets never at rest.
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use catalyst_api::orgs::auth::{Role, TokenStore};
+use catalyst_api::orgs::{router, OrgApi};
+use catalyst_blueprint::render::RenderOptions;
+use catalyst_blueprint::Source;
+use catalyst_gitops::Sovereign;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Env {
+    dir: tempfile::TempDir,
+    app: axum::Router,
+    tokens: Vec<(&'static str, String)>,
+}
+
+impl Env {
+    fn token(&self, who: &str) -> &str {
+        &self.tokens.iter().find(|(n, _)| *n == who).unwrap().1
+    }
+}
+
+fn catalog() -> catalyst_blueprint::Catalog {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-gitops/testdata/catalog");
+    catalyst_blueprint::load::load_catalog(&[(Source::Public, dir)])
+        .unwrap()
+        .0
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-request-id", "req-1");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    };
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    )
+}
+
+async fn setup() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let sovereign = Sovereign::open(
+        dir.path().join("git"),
+        Arc::new(catalog()),
+        RenderOptions::default(),
+    )
+    .unwrap();
+    let store = TokenStore::open(dir.path());
+    let mut tokens = vec![(
+        "admin",
+        store.create(Role::SovereignAdmin, None, "root").unwrap(),
+    )];
+    for (who, role) in [
+        ("org-admin", Role::OrgAdmin),
+        ("org-developer", Role::OrgDeveloper),
+        ("org-viewer", Role::OrgViewer),
+        ("security-officer", Role::SecurityOfficer),
+        ("billing-admin", Role::BillingAdmin),
+    ] {
+        tokens.push((who, store.create(role, Some("acme"), who).unwrap()));
+    }
+    tokens.push((
+        "other-org-admin",
+        store
+            .create(Role::OrgAdmin, Some("globex"), "mallory")
+            .unwrap(),
+    ));
+    let app = router(Arc::new(OrgApi {
+        sovereign: Arc::new(sovereign),
+        tokens: Arc::new(store),
+    }));
+    let env = Env { dir, app, tokens };
+    let admin = env.token("admin").to_string();
+    for (uri, body) in [
+        (
+            "/api/v1/orgs",
+            json!({"name": "acme", "contact": "ops@acme.example"}),
+        ),
+        ("/api/v1/orgs", json!({"name": "globex"})),
+        ("/api/v1/orgs/acme/environments", json!({"envType": "dev"})),
+        ("/api/v1/orgs/acme/environments", json!({"envType": "stg"})),
+        (
+            "/api/v1/orgs/acme/applications",
+            json!({"name": "web", "environment": "dev", "blueprint": "bp-shop", "values": {"replicas": 2}}),
+        ),
+    ] {
+        let (s, v, _) = send(&env.app, "POST", uri, Some(&admin), Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{uri}: {v}");
+    }
+    env
+}
+
+const ROLES: [&str; 7] = [
+    "admin",
+    "org-admin",
+    "org-developer",
+    "org-viewer",
+    "security-officer",
+    "billing-admin",
+    "other-org-admin",
+];
+
+#[tokio::test]
+async fn rbac_matrix() {
+    let env = setup().await;
+    // Mutations run as dry runs, so every cell sees the same state.
+    use StatusCode as S;
+    const OK: S = S::OK;
+    const NO: S = S::FORBIDDEN;
+    const NF: S = S::NOT_FOUND;
+    let read_org = [OK, OK, OK, OK, OK, OK, NF];
+    let read_apps = [OK, OK, OK, OK, OK, NO, NF];
+    let write_apps = [OK, OK, OK, NO, NO, NO, NF];
+    let manage = [OK, OK, NO, NO, NO, NO, NF];
+    let approve = [OK, OK, NO, NO, OK, NO, NF];
+    let cases: Vec<(&str, &str, Option<Value>, [S; 7])> = vec![
+        ("GET", "/api/v1/orgs", None, [OK; 7]),
+        (
+            "POST",
+            "/api/v1/orgs?dryRun=true",
+            Some(json!({"name": "initech"})),
+            [OK, NO, NO, NO, NO, NO, NO],
+        ),
+        ("GET", "/api/v1/orgs/acme", None, read_org),
+        (
+            "DELETE",
+            "/api/v1/orgs/acme?dryRun=true",
+            None,
+            [S::CONFLICT, NO, NO, NO, NO, NO, NF],
+        ),
+        ("GET", "/api/v1/orgs/acme/environments", None, read_org),
+        (
+            "POST",
+            "/api/v1/orgs/acme/environments?dryRun=true",
+            Some(json!({"envType": "prod"})),
+            manage,
+        ),
+        ("GET", "/api/v1/orgs/acme/environments/dev", None, read_org),
+        (
+            "DELETE",
+            "/api/v1/orgs/acme/environments/stg?dryRun=true",
+            None,
+            manage,
+        ),
+        ("GET", "/api/v1/orgs/acme/members", None, read_org),
+        (
+            "POST",
+            "/api/v1/orgs/acme/members?dryRun=true",
+            Some(json!({"name": "bob", "role": "org-viewer"})),
+            manage,
+        ),
+        ("GET", "/api/v1/orgs/acme/applications", None, read_apps),
+        (
+            "POST",
+            "/api/v1/orgs/acme/applications?dryRun=true",
+            Some(json!({"name": "db2", "environment": "dev", "blueprint": "bp-db"})),
+            write_apps,
+        ),
+        ("GET", "/api/v1/orgs/acme/applications/web", None, read_apps),
+        (
+            "PUT",
+            "/api/v1/orgs/acme/applications/web/values?dryRun=true",
+            Some(json!({"environment": "dev", "values": {"replicas": 5}})),
+            write_apps,
+        ),
+        (
+            "POST",
+            "/api/v1/orgs/acme/applications/web/upgrade?dryRun=true",
+            Some(json!({"environment": "dev", "version": "1.0.0"})),
+            write_apps,
+        ),
+        (
+            "POST",
+            "/api/v1/orgs/acme/applications/web/approvals?dryRun=true",
+            Some(json!({"from": "dev", "to": "stg"})),
+            approve,
+        ),
+        (
+            "POST",
+            "/api/v1/orgs/acme/applications/web-db/promote?dryRun=true",
+            Some(json!({"from": "dev", "to": "stg"})),
+            write_apps,
+        ),
+        (
+            "DELETE",
+            "/api/v1/orgs/acme/applications/web?environment=dev&dryRun=true",
+            None,
+            write_apps,
+        ),
+        (
+            "GET",
+            "/git/acme/web.git/info/refs?service=git-upload-pack",
+            None,
+            read_apps,
+        ),
+        (
+            "GET",
+            "/git/system/catalyst-config.git/info/refs?service=git-upload-pack",
+            None,
+            [OK, NF, NF, NF, NF, NF, NF],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, uri, body, expected) in &cases {
+        let (s, _, _) = send(&env.app, method, uri, None, body.clone()).await;
+        if s != S::UNAUTHORIZED {
+            failures.push(format!("{method} {uri} without a token: {s}"));
+        }
+        let (s, _, _) = send(&env.app, method, uri, Some("cat_0000"), body.clone()).await;
+        if s != S::UNAUTHORIZED {
+            failures.push(format!("{method} {uri} with a bad token: {s}"));
+        }
+        for (i, role) in ROLES.iter().enumerate() {
+            let (s, v, _) = send(&env.app, method, uri, Some(env.token(role)), body.clone()).await;
+            if s != expected[i] {
+                failures.push(format!(
+                    "{method} {uri} as {role}: {s} (want {}) {v}",
+                    expected[i]
+                ));
+            }
+            if !s.is_success() && !uri.starts_with("/git") {
+                assert!(
+                    v["error"].is_string() && v["detail"].is_string(),
+                    "{method} {uri}: {v}"
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    // Another Organization's objects do not exist for the caller; a listing shows only its own.
+    let (_, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs",
+        Some(env.token("org-viewer")),
+        None,
+    )
+    .await;
+    assert_eq!(v["organizations"].as_array().unwrap().len(), 1);
+    let (_, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs",
+        Some(env.token("admin")),
+        None,
+    )
+    .await;
+    assert_eq!(v["organizations"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn errors_names_if_match_dry_run_and_members() {
+    let env = setup().await;
+    let admin = env.token("admin");
+    for bad in ["system", "ab", "Acme", "kube-x", "hetzner", "dev"] {
+        let (s, v, _) = send(
+            &env.app,
+            "POST",
+            "/api/v1/orgs",
+            Some(admin),
+            Some(json!({"name": bad})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+        assert_eq!(v["error"], "invalid-name");
+    }
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs",
+        Some(admin),
+        Some(json!({"name": "acme"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::CONFLICT, Some("already-exists"))
+    );
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs",
+        Some(admin),
+        Some(json!("x")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v, _) = send(&env.app, "PATCH", "/api/v1/orgs/acme", Some(admin), None).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method-not-allowed"))
+    );
+    // Values are validated against the configSchema before anything is written.
+    let (s, v, _) = send(&env.app, "POST", "/api/v1/orgs/acme/applications", Some(admin), Some(json!({"name": "bad", "environment": "dev", "blueprint": "bp-shop", "values": {"replicas": 0}}))).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-values")),
+        "{v}"
+    );
+    assert!(!env.dir.path().join("git/acme/bad.git").exists());
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/acme/applications",
+        Some(admin),
+        Some(json!({"name": "xyz1", "environment": "dev", "blueprint": "bp-nope"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unresolvable")),
+        "{v}"
+    );
+
+    // If-Match: the ETag of a read, stale after a write.
+    let (_, app, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications/web",
+        Some(admin),
+        None,
+    )
+    .await;
+    let head = app["environments"][0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let put = |replicas: u32, tag: &str| {
+        Request::builder()
+            .method("PUT")
+            .uri("/api/v1/orgs/acme/applications/web/values")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("if-match", format!("\"{tag}\""))
+            .header("x-request-id", format!("put-{replicas}"))
+            .body(Body::from(
+                json!({"environment": "dev", "values": {"replicas": replicas}}).to_string(),
+            ))
+            .unwrap()
+    };
+    let r = env.app.clone().oneshot(put(3, &head)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let etag = r.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let r = env.app.clone().oneshot(put(4, &head)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value =
+        serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["error"], "stale");
+
+    // The commit carries the caller as author and the trailers.
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(env.dir.path().join("git/acme/web.git"))
+        .args(["show", "-s", "--format=%an%n%B", &etag])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("root\n"), "{text}");
+    assert!(
+        text.contains("Catalyst-Request-Id: put-3\nCatalyst-Actor: root"),
+        "{text}"
+    );
+
+    // Dry run: the diff, nothing written.
+    let (s, v, _) = send(
+        &env.app,
+        "PUT",
+        "/api/v1/orgs/acme/applications/web/values?dryRun=true",
+        Some(admin),
+        Some(json!({"environment": "dev", "values": {"replicas": 9}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["dryRun"], true);
+    assert!(
+        v["commits"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+replicas: 9"),
+        "{v}"
+    );
+
+    // Promotion gated by the destination's policy names the unmet rule.
+    let (s, _, _) = send(&env.app, "POST", "/api/v1/orgs/acme/environments", Some(admin), Some(json!({"envType": "prod", "policy": {"rules": [{"kind": "pr-required", "minApprovals": 2}]}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/acme/applications/web-db/promote",
+        Some(admin),
+        Some(json!({"from": "dev", "to": "prod"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str(), v["field"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("policy-unmet"),
+            Some("pr-required")
+        ),
+        "{v}"
+    );
+
+    // Members: a token is issued once; the new member can read, and is gone after removal.
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/acme/members",
+        Some(env.token("org-admin")),
+        Some(json!({"name": "bob", "role": "org-viewer"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let bob = v["token"].as_str().unwrap().to_string();
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications",
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/acme/members",
+        Some(env.token("org-admin")),
+        Some(json!({"name": "eve", "role": "sovereign-admin"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, _) = send(
+        &env.app,
+        "DELETE",
+        "/api/v1/orgs/acme/members/bob",
+        Some(env.token("org-admin")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications",
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // No token ever lands in a file under the data dir.
+    let mut all: Vec<&str> = env.tokens.iter().map(|(_, t)| t.as_str()).collect();
+    all.push(&bob);
+    scan(env.dir.path(), &all);
+}
+
+fn scan(dir: &Path, secrets: &[&str]) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            scan(&p, secrets);
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for s in secrets {
+                assert!(
+                    !text.contains(s) && !text.contains(&s[4..]),
+                    "a token is in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+fn git(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", cwd)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_clone_over_smart_http_with_the_real_git() {
+    let env = setup().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = env.app.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let work = tempfile::tempdir().unwrap();
+    let dev = env.token("org-developer").to_string();
+    let other = env.token("other-org-admin").to_string();
+    let admin = env.token("admin").to_string();
+    let wd = work.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let url = |tok: &str, path: &str| format!("http://x:{tok}@{addr}/git/{path}");
+        let out = git(
+            &[
+                "clone",
+                "--branch",
+                "develop",
+                &url(&dev, "acme/web.git"),
+                "web",
+            ],
+            &wd,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hr = std::fs::read_to_string(wd.join("web/flux/helmrelease.yaml")).unwrap();
+        assert!(
+            hr.contains("kind: HelmRelease") && hr.contains("- name: web-api"),
+            "{hr}"
+        );
+        let out = git(&["fsck", "--strict"], &wd.join("web"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = git(
+            &[
+                "log",
+                "--format=%an|%(trailers:key=Catalyst-Request-Id,valueonly)",
+            ],
+            &wd.join("web"),
+        );
+        assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "root|req-1");
+        // Pushing is refused.
+        std::fs::write(wd.join("web/x.txt"), "x").unwrap();
+        git(
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qam",
+                "x",
+            ],
+            &wd.join("web"),
+        );
+        git(&["add", "x.txt"], &wd.join("web"));
+        git(
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "x",
+            ],
+            &wd.join("web"),
+        );
+        let out = git(&["push", "origin", "develop"], &wd.join("web"));
+        assert!(!out.status.success());
+        // Without a token, or with another Organization's, there is nothing to clone.
+        let out = git(
+            &["clone", &format!("http://{addr}/git/acme/web.git"), "anon"],
+            &wd,
+        );
+        assert!(!out.status.success());
+        let out = git(&["clone", &url(&other, "acme/web.git"), "other"], &wd);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not found"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The Sovereign's config repository, for sovereign-admin.
+        let out = git(
+            &[
+                "clone",
+                &url(&admin, "system/catalyst-config.git"),
+                "config",
+            ],
+            &wd,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(wd.join("config/organizations/acme.yaml").is_file());
+        assert!(wd.join("config/policies/acme-dev-policy.yaml").is_file());
+        let out = git(&["fsck", "--strict"], &wd.join("config"));
+        assert!(out.status.success());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn domain_events_stream_per_organization() {
+    let env = setup().await;
+    let req = Request::builder()
+        .uri("/api/v1/orgs/acme/events")
+        .header(
+            "authorization",
+            format!("Bearer {}", env.token("org-viewer")),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/events",
+        Some(env.token("other-org-admin")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let mut body = resp.into_body();
+    // A change in another Organization is not seen; one in acme is.
+    let admin = env.token("admin");
+    let (s, _, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/globex/environments",
+        Some(admin),
+        Some(json!({"envType": "dev"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, _) = send(
+        &env.app,
+        "PUT",
+        "/api/v1/orgs/acme/applications/web/values",
+        Some(admin),
+        Some(json!({"environment": "dev", "values": {"replicas": 7}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(
+        text.contains("event: io.openova.catalyst.application.values-changed"),
+        "{text}"
+    );
+    let data: Value =
+        serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["subject"], "acme/web");
+    assert_eq!(data["source"], "/catalyst/orgs/acme");
+    assert_eq!(data["specversion"], "1.0");
+    assert!(data["id"].is_string() && data["time"].is_string());
+    assert_eq!(data["data"]["requestId"], "req-1");
+}

@@ -1,0 +1,72 @@
+//! The GitOps write path of Catalyst: every change to an Organization, Environment or
+//! Application is one Git commit per repository touched, in bare repositories under
+//! `--data-dir/git`, which Flux pulls over smart HTTP.
+//!
+//! Layers, each calling only down: [`names`] (validated names) → [`config`], [`app`],
+//! [`policy`] (pure documents and rules) → [`repo`] (the only module that runs `git`) →
+//! [`sovereign`] (the operations: locks, optimistic concurrency, all-or-nothing ref updates,
+//! domain events on [`events`]). [`yaml`] is the only module that knows YAML.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod events;
+pub mod names;
+pub mod policy;
+pub mod repo;
+pub mod sovereign;
+pub mod yaml;
+
+pub use events::{DomainEvent, EventBus};
+pub use names::{AppName, EnvType, NameError, OrgName};
+pub use repo::{Actor, Repo};
+pub use sovereign::{Call, CommitInfo, InstallRequest, Sovereign, Written};
+
+/// `apiVersion` of every Catalyst resource written to Git.
+pub const API_VERSION: &str = "catalyst.openova.io/v1alpha1";
+
+/// Everything that can go wrong on the write path; each variant is something a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum GitopsError {
+    /// The object does not exist (or is not visible).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The object exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The branch moved: `If-Match` named a stale commit, or a concurrent change won.
+    #[error("{0}")]
+    Conflict(String),
+    /// A name is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A request is invalid (what and why).
+    #[error("{0}")]
+    Invalid(String),
+    /// Values do not satisfy the configSchema (one line per error, with its JSON pointer).
+    #[error("values do not satisfy the configSchema: {}", .0.join("; "))]
+    InvalidValues(Vec<String>),
+    /// Dependencies cannot be resolved.
+    #[error("{0}")]
+    Resolve(String),
+    /// A promotion rule of the destination's EnvironmentPolicy is not met.
+    #[error("EnvironmentPolicy rule {rule} is not met: {detail}")]
+    PolicyUnmet {
+        /// The rule kind (`pr-required`, `soak`, `change-window`, `re-score-gate`).
+        rule: String,
+        /// Why.
+        detail: String,
+    },
+    /// Other Applications depend on this one.
+    #[error("{0}")]
+    HasDependents(String),
+    /// A document in Git does not read back.
+    #[error("stored document is unreadable: {0}")]
+    Corrupt(String),
+    /// `git` failed.
+    #[error("{0}")]
+    Git(String),
+    /// File-system failure.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,1327 @@
+//! The operations on Organizations, Environments and Applications. Each call becomes at most one
+//! commit per repository it touches; the branches move all together or not at all (a later
+//! repository's ref update failing undoes the earlier ones, and repositories created for the
+//! call are removed). Writers to one Organization are serialized by an in-process lock; the ref
+//! update itself is compare-and-swap against the parent commit, so `If-Match` (and any writer
+//! outside this process) gets [`GitopsError::Conflict`] instead of a lost update.
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use catalyst_blueprint::render::RenderOptions;
+use catalyst_blueprint::resolve::{resolve_plan, Options, Request};
+use catalyst_blueprint::{BlueprintName, Catalog, Viewer};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::app::{self, AppDoc, DepRef};
+use crate::events::EventBus;
+use crate::names::{env_name, AppName, EnvType, OrgName};
+use crate::policy;
+use crate::repo::{message, Actor, Changes, Repo};
+use crate::{config, yaml, GitopsError};
+
+/// Who calls, under which request id, and how.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The author of the commits.
+    pub actor: Actor,
+    /// Goes into the `Catalyst-Request-Id` trailer.
+    pub request_id: String,
+    /// Compute the diff, write nothing.
+    pub dry_run: bool,
+    /// The commit the primary branch must still be at (`If-Match`).
+    pub if_match: Option<String>,
+}
+
+/// One commit written (or, in a dry run, that would be written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitInfo {
+    /// Repository (`acme/web`, `system/catalyst-config`).
+    pub repo: String,
+    /// Branch.
+    pub branch: String,
+    /// The commit id (in a dry run: the id it would have had).
+    pub commit: String,
+    /// The diff (dry runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// The outcome of a mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Written {
+    /// True when nothing was written.
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
+    /// The commits, one per repository touched.
+    pub commits: Vec<CommitInfo>,
+}
+
+/// An install request.
+#[derive(Debug, Clone)]
+pub struct InstallRequest {
+    /// The new Application.
+    pub app: AppName,
+    /// The Environment (env type within the Organization).
+    pub env: EnvType,
+    /// `NAME[@RANGE]` of the Blueprint.
+    pub blueprint: String,
+    /// Configuration values (validated against the configSchema).
+    pub values: Value,
+    /// Dependencies to satisfy with existing Applications: Blueprint name → Application.
+    pub use_existing: BTreeMap<String, String>,
+    /// Values for dependency Blueprints: Blueprint name → values (validated like the root's).
+    pub dependency_values: BTreeMap<String, Value>,
+}
+
+struct Write {
+    name: String,
+    repo: Repo,
+    branch: String,
+    changes: Changes,
+    tree: Option<String>,
+    subject: String,
+    primary: bool,
+}
+
+/// The Sovereign's GitOps state: `system/catalyst-config` plus one repository per Application.
+pub struct Sovereign {
+    root: PathBuf,
+    catalog: Arc<Catalog>,
+    render: RenderOptions,
+    bus: EventBus,
+    config_lock: Mutex<()>,
+    org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+const CONFIG_BRANCH: &str = "main";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn parse_yaml(bytes: &[u8], what: &str) -> Result<Value, GitopsError> {
+    yaml::parse(&String::from_utf8_lossy(bytes))
+        .map_err(|e| GitopsError::Corrupt(format!("{what}: {e}")))
+}
+
+impl Sovereign {
+    /// Opens (creating) the repositories under `root` (`<data-dir>/git`).
+    pub fn open(
+        root: impl Into<PathBuf>,
+        catalog: Arc<Catalog>,
+        render: RenderOptions,
+    ) -> Result<Sovereign, GitopsError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        let s = Sovereign {
+            root,
+            catalog,
+            render,
+            bus: EventBus::default(),
+            config_lock: Mutex::new(()),
+            org_locks: Mutex::new(HashMap::new()),
+        };
+        s.config().init()?;
+        s.recover()?;
+        Ok(s)
+    }
+
+    /// The event bus every change is published on.
+    pub fn events(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The Blueprint catalog installs resolve against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// `system/catalyst-config`.
+    pub fn config(&self) -> Repo {
+        Repo::at(self.root.join("system").join("catalyst-config.git"))
+    }
+
+    /// The repository of an Application.
+    pub fn app_repo(&self, org: &OrgName, app: &AppName) -> Repo {
+        Repo::at(self.root.join(org.as_str()).join(format!("{app}.git")))
+    }
+
+    /// The directory of a repository served over smart HTTP (`<org>/<app>` or
+    /// `system/catalyst-config`), if it exists.
+    pub fn git_dir(&self, org: &str, repo: &str) -> Option<PathBuf> {
+        let r = if org == "system" && repo == "catalyst-config" {
+            self.config()
+        } else {
+            self.app_repo(&OrgName::parse(org).ok()?, &AppName::parse(repo).ok()?)
+        };
+        r.exists().then(|| r.path().to_path_buf())
+    }
+
+    /// Root of all repositories.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn org_lock(&self, org: &OrgName) -> Arc<Mutex<()>> {
+        lock(&self.org_locks)
+            .entry(org.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn config_read(&self, path: &str) -> Result<Option<Value>, GitopsError> {
+        let c = self.config();
+        if c.head(CONFIG_BRANCH)?.is_none() {
+            return Ok(None);
+        }
+        match c.read(CONFIG_BRANCH, path)? {
+            Some(b) => parse_yaml(&b, path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn config_list(&self, prefix: &str) -> Result<Vec<String>, GitopsError> {
+        let c = self.config();
+        if c.head(CONFIG_BRANCH)?.is_none() {
+            return Ok(Vec::new());
+        }
+        c.list(CONFIG_BRANCH, Some(prefix))
+    }
+
+    fn config_write(&self, changes: Changes, subject: String) -> Write {
+        Write {
+            name: "system/catalyst-config".into(),
+            repo: self.config(),
+            branch: CONFIG_BRANCH.into(),
+            changes,
+            tree: None,
+            subject,
+            primary: true,
+        }
+    }
+
+    /// Writes `writes` (one commit each) all or nothing; publishes `event` on success.
+    fn apply(
+        &self,
+        writes: Vec<Write>,
+        call: &Call,
+        event: (&str, &OrgName, &str),
+    ) -> Result<Written, GitopsError> {
+        let mut created: Vec<PathBuf> = Vec::new();
+        for w in &writes {
+            if !w.repo.exists() {
+                w.repo.init()?;
+                created.push(w.repo.path().to_path_buf());
+            }
+        }
+        let result = self.apply_inner(&writes, call);
+        if call.dry_run || result.is_err() {
+            for dir in &created {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        let written = result?;
+        if !call.dry_run && !written.commits.is_empty() {
+            let (kind, org, subject) = event;
+            self.bus.publish(
+                kind,
+                org.as_str(),
+                subject,
+                json!({ "actor": call.actor.name, "requestId": call.request_id, "commits": written.commits }),
+            );
+        }
+        Ok(written)
+    }
+
+    fn apply_inner(&self, writes: &[Write], call: &Call) -> Result<Written, GitopsError> {
+        let mut prepared = Vec::new();
+        for w in writes {
+            let head = w.repo.head(&w.branch)?;
+            if w.primary {
+                if let Some(expected) = &call.if_match {
+                    if head.as_deref() != Some(expected.as_str()) {
+                        return Err(GitopsError::Conflict(format!(
+                            "If-Match {expected} is stale: {} {} is at {}",
+                            w.name,
+                            w.branch,
+                            head.as_deref().unwrap_or("(no commit)")
+                        )));
+                    }
+                }
+            }
+            let msg = message(&w.subject, &call.request_id, &call.actor);
+            let p = w.repo.prepare(
+                &w.branch,
+                head.as_deref(),
+                &w.changes,
+                w.tree.as_deref(),
+                &call.actor,
+                &msg,
+            )?;
+            prepared.push(p);
+        }
+        let mut out = Written {
+            dry_run: call.dry_run,
+            commits: Vec::new(),
+        };
+        if call.dry_run {
+            for (w, p) in writes.iter().zip(&prepared) {
+                if p.unchanged {
+                    continue;
+                }
+                out.commits.push(CommitInfo {
+                    repo: w.name.clone(),
+                    branch: w.branch.clone(),
+                    commit: p.new.clone(),
+                    diff: Some(w.repo.diff(p.old.as_deref(), &p.new)?),
+                });
+            }
+            return Ok(out);
+        }
+        let moving: Vec<(&Write, &crate::repo::Prepared)> = writes
+            .iter()
+            .zip(&prepared)
+            .filter(|(_, p)| !p.unchanged)
+            .collect();
+        // Several repositories cannot move in one transaction: a durable journal of the planned
+        // moves lets `open` undo a half-applied call after a crash.
+        let journal = if moving.len() > 1 {
+            Some(self.journal_write(&moving)?)
+        } else {
+            None
+        };
+        let mut done: Vec<(&Write, &crate::repo::Prepared)> = Vec::new();
+        for (w, p) in moving {
+            if let Err(e) = w.repo.update_refs(std::slice::from_ref(p), &w.subject) {
+                for (dw, dp) in done.iter().rev() {
+                    if let Err(undo) = dw.repo.undo_refs(std::slice::from_ref(*dp)) {
+                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a partial change failed.");
+                    }
+                }
+                if let Some(j) = &journal {
+                    let _ = std::fs::remove_file(j);
+                }
+                return Err(e);
+            }
+            done.push((w, p));
+            out.commits.push(CommitInfo {
+                repo: w.name.clone(),
+                branch: w.branch.clone(),
+                commit: p.new.clone(),
+                diff: None,
+            });
+        }
+        if let Some(j) = &journal {
+            std::fs::remove_file(j)?;
+        }
+        Ok(out)
+    }
+
+    fn journal_dir(&self) -> PathBuf {
+        self.root.join(".pending")
+    }
+
+    /// Writes (and fsyncs) the planned ref moves of one call.
+    fn journal_write(
+        &self,
+        moving: &[(&Write, &crate::repo::Prepared)],
+    ) -> Result<PathBuf, GitopsError> {
+        use std::io::Write as _;
+        let dir = self.journal_dir();
+        std::fs::create_dir_all(&dir)?;
+        let entries: Vec<Value> = moving
+            .iter()
+            .map(|(w, p)| {
+                json!({ "repo": w.repo.path(), "branch": p.branch, "old": p.old, "new": p.new })
+            })
+            .collect();
+        let path = dir.join(format!("{}.json", hex::encode(rand::random::<[u8; 8]>())));
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(Value::Array(entries).to_string().as_bytes())?;
+        f.sync_all()?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(path)
+    }
+
+    /// Undoes the ref moves of calls interrupted by a crash (each branch still at the call's
+    /// new commit goes back to its old one), so a multi-repository call is all or nothing.
+    fn recover(&self) -> Result<usize, GitopsError> {
+        let Ok(rd) = std::fs::read_dir(self.journal_dir()) else {
+            return Ok(0);
+        };
+        let mut undone = 0;
+        for e in rd.flatten() {
+            let path = e.path();
+            let entries: Vec<Value> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            for entry in entries {
+                let (Some(repo), Some(branch), Some(new)) = (
+                    entry["repo"].as_str(),
+                    entry["branch"].as_str(),
+                    entry["new"].as_str(),
+                ) else {
+                    continue;
+                };
+                let repo = Repo::at(repo);
+                if repo.head(branch)?.as_deref() != Some(new) {
+                    continue;
+                }
+                let p = crate::repo::Prepared {
+                    branch: branch.to_string(),
+                    old: entry["old"].as_str().map(str::to_string),
+                    new: new.to_string(),
+                    unchanged: false,
+                };
+                repo.undo_refs(std::slice::from_ref(&p))?;
+                undone += 1;
+            }
+            std::fs::remove_file(&path)?;
+        }
+        if undone > 0 {
+            tracing::warn!(
+                refs = undone,
+                "Undid the ref moves of calls a crash interrupted."
+            );
+        }
+        Ok(undone)
+    }
+
+    // ---- Organizations ------------------------------------------------------------------
+
+    /// Creates an Organization (`spec` keeps `displayName`, `contact`, `plan`, `labels`).
+    pub fn create_org(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        spec: &Value,
+    ) -> Result<Written, GitopsError> {
+        let _g = lock(&self.config_lock);
+        if self.config_read(&config::org_path(org))?.is_some() {
+            return Err(GitopsError::AlreadyExists(format!("Organization {org}")));
+        }
+        let mut clean = serde_json::Map::new();
+        for k in ["displayName", "contact", "plan", "labels"] {
+            if let Some(v) = spec.get(k) {
+                clean.insert(k.to_string(), v.clone());
+            }
+        }
+        clean.insert("members".into(), json!([]));
+        let mut ch = Changes::default();
+        ch.put(
+            config::org_path(org),
+            yaml::to_string(&config::organization(org, Value::Object(clean))),
+        );
+        self.apply(
+            vec![self.config_write(ch, format!("Create Organization {org}"))],
+            call,
+            ("organization.created", org, org.as_str()),
+        )
+    }
+
+    /// Every Organization resource.
+    pub fn list_orgs(&self) -> Result<Vec<Value>, GitopsError> {
+        let mut out = Vec::new();
+        for p in self.config_list("organizations/")? {
+            if let Some(v) = self.config_read(&p)? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One Organization resource.
+    pub fn get_org(&self, org: &OrgName) -> Result<Value, GitopsError> {
+        self.config_read(&config::org_path(org))?
+            .ok_or_else(|| GitopsError::NotFound(format!("Organization {org}")))
+    }
+
+    /// The head of `system/catalyst-config` (for `ETag`/`If-Match`).
+    pub fn config_head(&self) -> Result<Option<String>, GitopsError> {
+        self.config().head(CONFIG_BRANCH)
+    }
+
+    /// Deletes an Organization with its Environments and policies; refused while it has
+    /// Applications.
+    pub fn delete_org(&self, call: &Call, org: &OrgName) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let _g = lock(&self.config_lock);
+        self.get_org(org)?;
+        let apps = self.list_apps(org)?;
+        if !apps.is_empty() {
+            return Err(GitopsError::HasDependents(format!(
+                "Organization {org} still has {} Application(s); uninstall them first",
+                apps.len()
+            )));
+        }
+        let mut ch = Changes::default();
+        ch.delete(config::org_path(org));
+        for e in EnvType::ALL {
+            ch.delete(config::env_path(org, e));
+            ch.delete(config::policy_path(org, e));
+        }
+        for p in self.config_list(&format!("approvals/{org}/"))? {
+            ch.delete(p);
+        }
+        self.apply(
+            vec![self.config_write(ch, format!("Delete Organization {org}"))],
+            call,
+            ("organization.deleted", org, org.as_str()),
+        )
+    }
+
+    // ---- Members ------------------------------------------------------------------------
+
+    /// Members of an Organization (`[{name, role}]`).
+    pub fn members(&self, org: &OrgName) -> Result<Vec<Value>, GitopsError> {
+        Ok(self
+            .get_org(org)?
+            .pointer("/spec/members")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn edit_members(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        subject: String,
+        kind: &str,
+        f: impl FnOnce(&mut Vec<Value>) -> Result<(), GitopsError>,
+    ) -> Result<Written, GitopsError> {
+        let _g = lock(&self.config_lock);
+        let mut doc = self.get_org(org)?;
+        let mut members = doc
+            .pointer("/spec/members")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        f(&mut members)?;
+        doc["spec"]["members"] = Value::Array(members);
+        let mut ch = Changes::default();
+        ch.put(config::org_path(org), yaml::to_string(&doc));
+        self.apply(
+            vec![self.config_write(ch, subject)],
+            call,
+            (kind, org, org.as_str()),
+        )
+    }
+
+    /// Adds (or changes the role of) a member.
+    pub fn set_member(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        name: &str,
+        role: &str,
+    ) -> Result<Written, GitopsError> {
+        let entry = json!({ "name": name, "role": role });
+        self.edit_members(
+            call,
+            org,
+            format!("Set member {name} of {org} to {role}"),
+            "member.set",
+            |m| {
+                m.retain(|v| v.get("name").and_then(Value::as_str) != Some(name));
+                m.push(entry);
+                m.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+                Ok(())
+            },
+        )
+    }
+
+    /// Removes a member.
+    pub fn remove_member(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        name: &str,
+    ) -> Result<Written, GitopsError> {
+        self.edit_members(
+            call,
+            org,
+            format!("Remove member {name} from {org}"),
+            "member.removed",
+            |m| {
+                let before = m.len();
+                m.retain(|v| v.get("name").and_then(Value::as_str) != Some(name));
+                if m.len() == before {
+                    return Err(GitopsError::NotFound(format!("member {name}")));
+                }
+                Ok(())
+            },
+        )
+    }
+
+    // ---- Environments -------------------------------------------------------------------
+
+    /// Creates Environment `{org}-{env}` and its EnvironmentPolicy (`rules`, default none).
+    pub fn create_env(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        env: EnvType,
+        rules: &Value,
+    ) -> Result<Written, GitopsError> {
+        policy::validate_rules(rules).map_err(GitopsError::Invalid)?;
+        let _g = lock(&self.config_lock);
+        self.get_org(org)?;
+        if self.config_read(&config::env_path(org, env))?.is_some() {
+            return Err(GitopsError::AlreadyExists(format!(
+                "Environment {}",
+                env_name(org, env)
+            )));
+        }
+        let mut ch = Changes::default();
+        ch.put(
+            config::env_path(org, env),
+            yaml::to_string(&config::environment(org, env)),
+        );
+        ch.put(
+            config::policy_path(org, env),
+            yaml::to_string(&config::policy(org, env, rules.clone())),
+        );
+        let name = env_name(org, env);
+        self.apply(
+            vec![self.config_write(ch, format!("Create Environment {name}"))],
+            call,
+            ("environment.created", org, &name),
+        )
+    }
+
+    /// The Environments of an Organization, each with its policy.
+    pub fn list_envs(&self, org: &OrgName) -> Result<Vec<Value>, GitopsError> {
+        self.get_org(org)?;
+        let mut out = Vec::new();
+        for e in EnvType::ALL {
+            if let Ok(v) = self.get_env(org, e) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One Environment: `{environment, policy}`.
+    pub fn get_env(&self, org: &OrgName, env: EnvType) -> Result<Value, GitopsError> {
+        let e = self
+            .config_read(&config::env_path(org, env))?
+            .ok_or_else(|| GitopsError::NotFound(format!("Environment {}", env_name(org, env))))?;
+        let p = self
+            .config_read(&config::policy_path(org, env))?
+            .unwrap_or(Value::Null);
+        Ok(json!({ "environment": e, "policy": p }))
+    }
+
+    /// Deletes an Environment; refused while Applications are installed in it.
+    pub fn delete_env(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        env: EnvType,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let _g = lock(&self.config_lock);
+        self.get_env(org, env)?;
+        let n = self
+            .list_apps(org)?
+            .iter()
+            .filter(|a| a["environment"] == json!(env_name(org, env)))
+            .count();
+        if n > 0 {
+            return Err(GitopsError::HasDependents(format!(
+                "{n} Application(s) are installed in {}; uninstall them first",
+                env_name(org, env)
+            )));
+        }
+        let mut ch = Changes::default();
+        ch.delete(config::env_path(org, env));
+        ch.delete(config::policy_path(org, env));
+        let name = env_name(org, env);
+        self.apply(
+            vec![self.config_write(ch, format!("Delete Environment {name}"))],
+            call,
+            ("environment.deleted", org, &name),
+        )
+    }
+
+    // ---- Applications -------------------------------------------------------------------
+
+    fn app_doc(
+        &self,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+    ) -> Result<Option<(AppDoc, String)>, GitopsError> {
+        let repo = self.app_repo(org, app);
+        let Some(head) = repo.head(env.branch())? else {
+            return Ok(None);
+        };
+        let Some(bytes) = repo.read(&head, "catalyst.yaml")? else {
+            return Ok(None);
+        };
+        let v = parse_yaml(&bytes, "catalyst.yaml")?;
+        Ok(Some((AppDoc::from_resource(&v, env)?, head)))
+    }
+
+    fn read_values(&self, repo: &Repo, rev: &str, path: &str) -> Result<Value, GitopsError> {
+        match repo.read(rev, path)? {
+            Some(b) => {
+                let v = parse_yaml(&b, path)?;
+                Ok(if v.is_null() { json!({}) } else { v })
+            }
+            None => Ok(json!({})),
+        }
+    }
+
+    fn schema_of(&self, org: &OrgName, doc: &AppDoc) -> Result<Option<Value>, GitopsError> {
+        let viewer = Viewer {
+            organization: Some(org.to_string()),
+        };
+        match self.catalog.get(&doc.blueprint, &doc.version, &viewer) {
+            Some(e) => Ok(e.blueprint.config_schema.clone()),
+            None => Err(GitopsError::Invalid(format!(
+                "{} {} is not in the catalog any more; upgrade the Application to a version that is",
+                doc.blueprint, doc.version
+            ))),
+        }
+    }
+
+    fn app_write(
+        &self,
+        org: &OrgName,
+        doc: &AppDoc,
+        files: BTreeMap<String, Vec<u8>>,
+        replace_all: bool,
+        subject: String,
+        primary: bool,
+    ) -> Write {
+        let mut changes = Changes {
+            replace_all,
+            ..Changes::default()
+        };
+        for (p, b) in files {
+            changes.put(p, b);
+        }
+        Write {
+            name: format!("{org}/{}", doc.app),
+            repo: self.app_repo(org, &doc.app),
+            branch: doc.env.branch().to_string(),
+            changes,
+            tree: None,
+            subject,
+            primary,
+        }
+    }
+
+    fn require_env(&self, org: &OrgName, env: EnvType) -> Result<(), GitopsError> {
+        self.get_org(org)?;
+        self.get_env(org, env).map(|_| ())
+    }
+
+    /// Installs a Blueprint: resolves its dependencies, validates every value against its
+    /// configSchema, then writes one commit per Application repository (the Application and each
+    /// new dependency Application `{app}-{dep}`); existing Applications named in
+    /// `use_existing` are referenced instead.
+    pub fn install(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        req: &InstallRequest,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        self.require_env(org, req.env)?;
+        if self.app_doc(org, &req.app, req.env)?.is_some() {
+            return Err(GitopsError::AlreadyExists(format!(
+                "Application {org}/{} in {}",
+                req.app,
+                env_name(org, req.env)
+            )));
+        }
+        let request = Request::parse(&req.blueprint)
+            .map_err(|e| GitopsError::Invalid(format!("blueprint: {e}")))?;
+        let root = request.name.clone();
+        let mut values = BTreeMap::new();
+        for (bp, v) in &req.dependency_values {
+            let bp = BlueprintName::parse(bp).map_err(|e| GitopsError::Invalid(e.to_string()))?;
+            values.insert(bp, v.clone());
+        }
+        if !req.values.is_null() {
+            values.insert(root.clone(), req.values.clone());
+        }
+        let opts = Options {
+            viewer: Viewer {
+                organization: Some(org.to_string()),
+            },
+            values,
+            ..Options::default()
+        };
+        let plan = resolve_plan(&self.catalog, &[request], &opts)
+            .map_err(|e| GitopsError::Resolve(e.to_string()))?;
+        if !plan.missing.is_empty() {
+            return Err(GitopsError::Resolve(format!(
+                "not in the catalog: {}",
+                plan.missing
+                    .iter()
+                    .map(|m| format!("{} (required by {})", m.name, m.required_by.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        let errors: Vec<String> = plan
+            .value_errors()
+            .into_iter()
+            .map(|(n, e)| {
+                format!(
+                    "{n} values {}: {}",
+                    if e.pointer.is_empty() {
+                        "/"
+                    } else {
+                        &e.pointer
+                    },
+                    e.message
+                )
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(GitopsError::InvalidValues(errors));
+        }
+        // Which Application stands for each planned Blueprint.
+        let mut use_existing: BTreeMap<BlueprintName, AppName> = BTreeMap::new();
+        for (bp, app) in &req.use_existing {
+            let bp = BlueprintName::parse(bp).map_err(|e| GitopsError::Invalid(e.to_string()))?;
+            use_existing.insert(bp, AppName::parse(app)?);
+        }
+        let mut app_of: BTreeMap<BlueprintName, (AppName, bool)> = BTreeMap::new();
+        for p in plan.iter() {
+            if p.name == root {
+                app_of.insert(p.name.clone(), (req.app.clone(), true));
+                continue;
+            }
+            if let Some(existing) = use_existing.get(&p.name) {
+                let Some((doc, _)) = self.app_doc(org, existing, req.env)? else {
+                    return Err(GitopsError::Invalid(format!(
+                        "{existing} is not installed in {}",
+                        env_name(org, req.env)
+                    )));
+                };
+                if doc.blueprint != p.name {
+                    return Err(GitopsError::Invalid(format!(
+                        "{existing} runs {}, not {}",
+                        doc.blueprint, p.name
+                    )));
+                }
+                app_of.insert(p.name.clone(), (existing.clone(), false));
+                continue;
+            }
+            let name = AppName::parse(&format!("{}-{}", req.app, p.name.short())).map_err(|e| {
+                GitopsError::Invalid(format!("dependency {}: {e}; pick a shorter Application name or use an existing Application", p.name))
+            })?;
+            if self.app_doc(org, &name, req.env)?.is_some() {
+                return Err(GitopsError::AlreadyExists(format!(
+                    "Application {org}/{name} (for dependency {}); pass it in useExisting to share it",
+                    p.name
+                )));
+            }
+            app_of.insert(p.name.clone(), (name, true));
+        }
+        let mut writes = Vec::new();
+        for p in plan.iter() {
+            let (app, new) = &app_of[&p.name];
+            if !new {
+                continue;
+            }
+            let mut depends_on = Vec::new();
+            let mut dependencies = serde_json::Map::new();
+            for e in &p.depends_on {
+                let (Some(v), Some((dep_app, _))) = (&e.version, app_of.get(&e.name)) else {
+                    continue;
+                };
+                depends_on.push(DepRef {
+                    application: dep_app.to_string(),
+                    blueprint: e.name.to_string(),
+                    alias: e.alias.clone(),
+                });
+                if let Some(alias) = &e.alias {
+                    let mut d = json!({ "application": dep_app.as_str(), "blueprint": e.name.as_str(), "version": v.to_string(), "releaseName": dep_app.as_str(), "namespace": dep_app.as_str() });
+                    if let Some(Value::Object(outputs)) = plan.get(&e.name).map(|d| &d.outputs) {
+                        for (k, val) in outputs {
+                            d[k] = val.clone();
+                        }
+                    }
+                    dependencies.insert(alias.clone(), d);
+                }
+            }
+            let doc = AppDoc {
+                org: org.clone(),
+                app: app.clone(),
+                env: req.env,
+                blueprint: p.name.clone(),
+                version: p.version.clone(),
+                digest: p.digest.clone(),
+                depends_on,
+                dependencies: Value::Object(dependencies),
+            };
+            let base = if p.name == root {
+                if req.values.is_null() {
+                    json!({})
+                } else {
+                    req.values.clone()
+                }
+            } else {
+                p.values.clone()
+            };
+            let files = app::files(
+                &doc,
+                &base,
+                &json!({}),
+                p.config_schema.as_ref(),
+                &self.render,
+            )?;
+            let subject = format!(
+                "Install {} {} as {app} into {}",
+                p.name,
+                p.version,
+                env_name(org, req.env)
+            );
+            writes.push(self.app_write(org, &doc, files, true, subject, p.name == root));
+        }
+        let subject = format!("{org}/{}", req.app);
+        self.apply(writes, call, ("application.installed", org, &subject))
+    }
+
+    /// Every Application of an Organization, one entry per Environment it is installed in.
+    pub fn list_apps(&self, org: &OrgName) -> Result<Vec<Value>, GitopsError> {
+        let dir = self.root.join(org.as_str());
+        let mut names = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if let Some(app) = n.strip_suffix(".git").and_then(|a| AppName::parse(a).ok()) {
+                    names.push(app);
+                }
+            }
+        }
+        names.sort();
+        let mut out = Vec::new();
+        for app in names {
+            for env in EnvType::ALL {
+                if let Some((doc, head)) = self.app_doc(org, &app, env)? {
+                    out.push(summary(&doc, &head));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One Application: its state on every env branch.
+    pub fn get_app(&self, org: &OrgName, app: &AppName) -> Result<Value, GitopsError> {
+        let repo = self.app_repo(org, app);
+        let mut envs = Vec::new();
+        for env in EnvType::ALL {
+            if let Some((doc, head)) = self.app_doc(org, app, env)? {
+                let mut s = summary(&doc, &head);
+                s["values"] = self.read_values(&repo, &head, "values.yaml")?;
+                envs.push(s);
+            }
+        }
+        if envs.is_empty() {
+            return Err(GitopsError::NotFound(format!("Application {org}/{app}")));
+        }
+        Ok(
+            json!({ "name": app.as_str(), "organization": org.as_str(), "repository": format!("{org}/{app}"), "environments": envs }),
+        )
+    }
+
+    fn installed(
+        &self,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+    ) -> Result<(AppDoc, String), GitopsError> {
+        self.app_doc(org, app, env)?.ok_or_else(|| {
+            GitopsError::NotFound(format!("Application {org}/{app} in {}", env_name(org, env)))
+        })
+    }
+
+    fn rerender(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        doc: &AppDoc,
+        base: &Value,
+        head: &str,
+        (subject, kind): (String, &str),
+    ) -> Result<Written, GitopsError> {
+        let repo = self.app_repo(org, &doc.app);
+        let overlay =
+            self.read_values(&repo, head, &format!("overlays/{}/values.yaml", doc.env))?;
+        let schema = self.schema_of(org, doc)?;
+        let files = app::files(doc, base, &overlay, schema.as_ref(), &self.render)?;
+        let w = self.app_write(org, doc, files, false, subject, true);
+        let subj = format!("{org}/{}", doc.app);
+        self.apply(vec![w], call, (kind, org, &subj))
+    }
+
+    /// Replaces the values of an Application in one Environment (validated first).
+    pub fn set_values(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+        values: &Value,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let (doc, head) = self.installed(org, app, env)?;
+        let subject = format!("Change values of {app} in {}", env_name(org, env));
+        self.rerender(
+            call,
+            org,
+            &doc,
+            values,
+            &head,
+            (subject, "application.values-changed"),
+        )
+    }
+
+    /// Moves an Application to another version of its Blueprint (`range`, e.g. `2.1.0` or `^2`).
+    /// Its dependencies must already be satisfied by the Applications it depends on.
+    pub fn upgrade(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+        range: &str,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let (mut doc, head) = self.installed(org, app, env)?;
+        let repo = self.app_repo(org, app);
+        let base = self.read_values(&repo, &head, "values.yaml")?;
+        let range = catalyst_blueprint::VersionRange::parse(range)
+            .map_err(|e| GitopsError::Invalid(format!("version: {e}")))?;
+        let viewer = Viewer {
+            organization: Some(org.to_string()),
+        };
+        let target = self
+            .catalog
+            .versions_of(&doc.blueprint)
+            .iter()
+            .filter(|e| Catalog::visible(e, &viewer) && range.matches(&e.blueprint.version))
+            .max_by(|a, b| a.blueprint.version.cmp(&b.blueprint.version))
+            .ok_or_else(|| {
+                GitopsError::Invalid(format!("no version of {} matches {range}", doc.blueprint))
+            })?;
+        for dep in &target.blueprint.depends {
+            if !doc
+                .depends_on
+                .iter()
+                .any(|d| d.blueprint == dep.blueprint.as_str())
+                && dep.when.is_none()
+            {
+                return Err(GitopsError::Invalid(format!(
+                    "{} {} needs {} which {app} does not depend on yet; install it and reinstall {app}",
+                    doc.blueprint, target.blueprint.version, dep.blueprint
+                )));
+            }
+        }
+        let from = doc.version.clone();
+        doc.version = target.blueprint.version.clone();
+        doc.digest = target.blueprint.digest.clone();
+        let subject = format!(
+            "Upgrade {app} in {} from {} {from} to {}",
+            env_name(org, env),
+            doc.blueprint,
+            doc.version
+        );
+        self.rerender(
+            call,
+            org,
+            &doc,
+            &base,
+            &head,
+            (subject, "application.upgraded"),
+        )
+    }
+
+    /// Uninstalls an Application from one Environment (a commit that empties its branch);
+    /// refused while other Applications depend on it. With `cascade`, the dependency
+    /// Applications created for it (`{app}-{dep}`, transitively) that nothing else depends on
+    /// go in the same call, one commit per repository, all or nothing.
+    pub fn uninstall(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+        cascade: bool,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        self.installed(org, app, env)?;
+        // Who depends on whom in this Environment.
+        let apps: Vec<Value> = self
+            .list_apps(org)?
+            .into_iter()
+            .filter(|a| a["envType"] == json!(env.as_str()))
+            .collect();
+        let deps_of = |name: &str| -> Vec<String> {
+            apps.iter()
+                .find(|a| a["name"] == json!(name))
+                .and_then(|a| a["dependsOn"].as_array())
+                .map(|d| {
+                    d.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let dependents_of = |name: &str| -> Vec<String> {
+            apps.iter()
+                .filter(|a| {
+                    a["dependsOn"]
+                        .as_array()
+                        .is_some_and(|d| d.iter().any(|x| x == &json!(name)))
+                })
+                .filter_map(|a| a["name"].as_str().map(str::to_string))
+                .collect()
+        };
+        let dependents = dependents_of(app.as_str());
+        if !dependents.is_empty() {
+            return Err(GitopsError::HasDependents(format!(
+                "{} depend(s) on {app}; uninstall them first",
+                dependents.join(", ")
+            )));
+        }
+        let mut remove = vec![app.to_string()];
+        if cascade {
+            // Grow the set while a created dependency's dependents are all inside it.
+            let prefix = format!("{app}-");
+            loop {
+                let mut grew = false;
+                for name in remove.clone() {
+                    for dep in deps_of(&name) {
+                        if dep.starts_with(&prefix)
+                            && !remove.contains(&dep)
+                            && dependents_of(&dep).iter().all(|d| remove.contains(d))
+                        {
+                            remove.push(dep);
+                            grew = true;
+                        }
+                    }
+                }
+                if !grew {
+                    break;
+                }
+            }
+        }
+        let mut writes = Vec::new();
+        for (i, name) in remove.iter().enumerate() {
+            let name = AppName::parse(name)?;
+            let Some((doc, _)) = self.app_doc(org, &name, env)? else {
+                continue;
+            };
+            writes.push(Write {
+                name: format!("{org}/{name}"),
+                repo: self.app_repo(org, &name),
+                branch: env.branch().into(),
+                changes: Changes {
+                    replace_all: true,
+                    ..Changes::default()
+                },
+                tree: None,
+                subject: format!(
+                    "Uninstall {name} ({} {}) from {}",
+                    doc.blueprint,
+                    doc.version,
+                    env_name(org, env)
+                ),
+                primary: i == 0,
+            });
+        }
+        let subj = format!("{org}/{app}");
+        self.apply(writes, call, ("application.uninstalled", org, &subj))
+    }
+
+    /// Writes a commit whose tree is that of `to`, an earlier commit of the env branch.
+    pub fn rollback(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+        to: &str,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let repo = self.app_repo(org, app);
+        let head = repo.head(env.branch())?.ok_or_else(|| {
+            GitopsError::NotFound(format!("Application {org}/{app} in {}", env_name(org, env)))
+        })?;
+        let target = repo
+            .resolve_commit(to)?
+            .filter(|t| repo.is_ancestor(t, &head).unwrap_or(false))
+            .ok_or_else(|| {
+                GitopsError::Invalid(format!(
+                    "{to} is not a commit of {org}/{app} {}",
+                    env.branch()
+                ))
+            })?;
+        let w = Write {
+            name: format!("{org}/{app}"),
+            repo: repo.clone(),
+            branch: env.branch().into(),
+            changes: Changes::default(),
+            tree: Some(repo.tree_of(&target)?),
+            subject: format!(
+                "Roll {app} in {} back to {}",
+                env_name(org, env),
+                &target[..12]
+            ),
+            primary: true,
+        };
+        let subj = format!("{org}/{app}");
+        self.apply(vec![w], call, ("application.rolled-back", org, &subj))
+    }
+
+    /// Records an approval by the caller of promoting `app` from `from` into `to` (of the
+    /// source's current commit).
+    pub fn approve(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        app: &AppName,
+        from: EnvType,
+        to: EnvType,
+    ) -> Result<Written, GitopsError> {
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let (_, source) = self.installed(org, app, from)?;
+        self.require_env(org, to)?;
+        let _g = lock(&self.config_lock);
+        let path = config::approvals_path(org, app.as_str(), to);
+        let mut doc = self.config_read(&path)?.unwrap_or_else(|| json!({
+            "apiVersion": crate::API_VERSION, "kind": "PromotionApprovals",
+            "metadata": { "name": format!("{app}-{to}"), "namespace": "catalyst-system", "labels": { "catalyst.openova.io/organization": org.as_str() } },
+            "spec": { "application": app.as_str(), "environment": env_name(org, to), "approvals": [] },
+        }));
+        let mut list = doc
+            .pointer("/spec/approvals")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        list.retain(|a| !(a["by"] == json!(call.actor.name) && a["commit"] == json!(source)));
+        list.push(json!({ "by": call.actor.name, "commit": source, "from": from.as_str(), "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }));
+        doc["spec"]["approvals"] = Value::Array(list);
+        let mut ch = Changes::default();
+        ch.put(path, yaml::to_string(&doc));
+        let subj = format!("{org}/{app}");
+        self.apply(
+            vec![self.config_write(
+                ch,
+                format!("Approve promotion of {app} from {from} to {to}"),
+            )],
+            call,
+            ("application.approved", org, &subj),
+        )
+    }
+
+    /// Promotes the pinned version and values of `app` from one env branch to another, if the
+    /// destination's EnvironmentPolicy allows it now.
+    pub fn promote(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        app: &AppName,
+        from: EnvType,
+        to: EnvType,
+    ) -> Result<Written, GitopsError> {
+        if from == to {
+            return Err(GitopsError::Invalid(
+                "from and to are the same env type".into(),
+            ));
+        }
+        let ol = self.org_lock(org);
+        let _o = lock(&ol);
+        let (doc, source) = self.installed(org, app, from)?;
+        self.require_env(org, to)?;
+        let repo = self.app_repo(org, app);
+        let rules = self
+            .config_read(&config::policy_path(org, to))?
+            .and_then(|p| p.pointer("/spec/rules").cloned())
+            .unwrap_or(json!([]));
+        let approvals = self
+            .config_read(&config::approvals_path(org, app.as_str(), to))?
+            .and_then(|d| {
+                d.pointer("/spec/approvals")
+                    .and_then(Value::as_array)
+                    .cloned()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["commit"] == json!(source))
+            .filter_map(|a| a["by"].as_str().map(str::to_string))
+            .collect();
+        let changed = repo.commit_time(&source)?;
+        let facts = policy::Facts {
+            now: chrono::Utc::now(),
+            source_changed: chrono::DateTime::from_timestamp(changed, 0).unwrap_or_default(),
+            approvals,
+        };
+        if let Some((rule, detail)) = policy::unmet(&rules, &facts) {
+            return Err(GitopsError::PolicyUnmet { rule, detail });
+        }
+        for d in &doc.depends_on {
+            let dep = AppName::parse(&d.application)?;
+            if self.app_doc(org, &dep, to)?.is_none() {
+                return Err(GitopsError::Invalid(format!(
+                    "{app} depends on {dep}, which is not in {} yet; promote it first",
+                    env_name(org, to)
+                )));
+            }
+        }
+        let base = self.read_values(&repo, &source, "values.yaml")?;
+        let dest_head = repo.head(to.branch())?;
+        let overlay = match &dest_head {
+            Some(h) => self.read_values(&repo, h, &format!("overlays/{to}/values.yaml"))?,
+            None => json!({}),
+        };
+        let mut dest = doc.clone();
+        dest.env = to;
+        let schema = self.schema_of(org, &dest)?;
+        let files = app::files(&dest, &base, &overlay, schema.as_ref(), &self.render)?;
+        let subject = format!(
+            "Promote {app} {} {} from {} to {} ({})",
+            doc.blueprint,
+            doc.version,
+            env_name(org, from),
+            env_name(org, to),
+            &source[..12]
+        );
+        let w = self.app_write(org, &dest, files, false, subject, true);
+        let subj = format!("{org}/{app}");
+        self.apply(vec![w], call, ("application.promoted", org, &subj))
+    }
+}
+
+fn summary(doc: &AppDoc, head: &str) -> Value {
+    json!({
+        "name": doc.app.as_str(),
+        "environment": env_name(&doc.org, doc.env),
+        "envType": doc.env.as_str(),
+        "branch": doc.env.branch(),
+        "commit": head,
+        "blueprint": doc.blueprint.as_str(),
+        "version": doc.version.to_string(),
+        "dependsOn": doc.depends_on.iter().map(|d| d.application.clone()).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,585 @@
+//! The write path end to end against real bare repositories (the `git` CLI).
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use catalyst_blueprint::load::load_catalog;
+use catalyst_blueprint::render::RenderOptions;
+use catalyst_blueprint::Source;
+use catalyst_gitops::GitopsError;
+use catalyst_gitops::{Actor, AppName, Call, EnvType, InstallRequest, OrgName, Repo, Sovereign};
+use serde_json::{json, Value};
+
+fn catalog_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/catalog")
+}
+
+fn sovereign(dir: &Path) -> Sovereign {
+    let (catalog, diags) = load_catalog(&[(Source::Public, catalog_dir())]).unwrap();
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.severity != catalyst_blueprint::Severity::Error),
+        "{diags:?}"
+    );
+    Sovereign::open(dir.join("git"), Arc::new(catalog), RenderOptions::default()).unwrap()
+}
+
+fn call(id: &str) -> Call {
+    Call {
+        actor: Actor {
+            name: "alice".into(),
+            email: "alice@acme.example".into(),
+        },
+        request_id: id.into(),
+        dry_run: false,
+        if_match: None,
+    }
+}
+
+fn org() -> OrgName {
+    OrgName::parse("acme").unwrap()
+}
+
+fn app(s: &str) -> AppName {
+    AppName::parse(s).unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, Sovereign) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sovereign(dir.path());
+    s.create_org(
+        &call("r-org"),
+        &org(),
+        &json!({"contact": "ops@acme.example", "plan": "small"}),
+    )
+    .unwrap();
+    s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
+        .unwrap();
+    (dir, s)
+}
+
+fn install_shop_as(s: &Sovereign, name: &str) -> Result<catalyst_gitops::Written, GitopsError> {
+    s.install(
+        &call("r-install"),
+        &org(),
+        &InstallRequest {
+            app: app(name),
+            env: EnvType::Dev,
+            blueprint: "bp-shop".into(),
+            values: json!({}),
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+}
+
+fn install_shop(s: &Sovereign, values: Value) -> Result<catalyst_gitops::Written, GitopsError> {
+    s.install(
+        &call("r-install"),
+        &org(),
+        &InstallRequest {
+            app: app("web"),
+            env: EnvType::Dev,
+            blueprint: "bp-shop@^1".into(),
+            values,
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+}
+
+/// Every file on `rev` as one text, for snapshots.
+fn tree_text(repo: &Repo, rev: &str) -> String {
+    let mut out = String::new();
+    for p in repo.list(rev, None).unwrap() {
+        out.push_str(&format!("==> {p}\n"));
+        out.push_str(&String::from_utf8_lossy(
+            &repo.read(rev, &p).unwrap().unwrap(),
+        ));
+    }
+    out
+}
+
+fn fsck(repo: &Repo) {
+    let out = Command::new("git")
+        .args(["--git-dir"])
+        .arg(repo.path())
+        .args(["fsck", "--strict"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fsck: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn install_writes_one_commit_per_repository_with_trailers() {
+    let (_d, s) = setup();
+    let mut events = s.events().subscribe();
+    let w = install_shop(&s, json!({"replicas": 2})).unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web-db", "acme/web-api", "acme/web"]);
+    for c in &w.commits {
+        assert_eq!(c.branch, "develop");
+        let name = c.repo.strip_prefix("acme/").unwrap();
+        let repo = s.app_repo(&org(), &app(name));
+        assert_eq!(
+            repo.log("develop").unwrap(),
+            vec![c.commit.clone()],
+            "exactly one commit"
+        );
+        let shown = repo.show(&c.commit).unwrap();
+        assert!(shown.starts_with("alice <alice@acme.example>\n"), "{shown}");
+        assert!(
+            shown.contains("\nCatalyst-Request-Id: r-install\nCatalyst-Actor: alice"),
+            "{shown}"
+        );
+        fsck(&repo);
+    }
+    let e = events.try_recv().unwrap();
+    assert_eq!(e.kind, "io.openova.catalyst.application.installed");
+    assert_eq!(e.subject, "acme/web");
+    assert_eq!(e.source, "/catalyst/orgs/acme");
+
+    let web = s.app_repo(&org(), &app("web"));
+    insta::assert_snapshot!("web_develop", tree_text(&web, "develop"));
+    let db = s.app_repo(&org(), &app("web-db"));
+    insta::assert_snapshot!("web_db_develop", tree_text(&db, "develop"));
+    let config = s.config();
+    insta::assert_snapshot!("catalyst_config", tree_text(&config, "main"));
+    assert_eq!(
+        config.log("main").unwrap().len(),
+        2,
+        "org + env: one commit each"
+    );
+    fsck(&config);
+}
+
+#[test]
+fn invalid_values_write_nothing() {
+    let (d, s) = setup();
+    let err = install_shop(&s, json!({"replicas": 0, "colour": "red"})).unwrap_err();
+    let GitopsError::InvalidValues(lines) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(lines.iter().any(|l| l.contains("/replicas")), "{lines:?}");
+    assert!(
+        !d.path().join("git/acme").exists()
+            || std::fs::read_dir(d.path().join("git/acme"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn dry_run_returns_the_diff_and_writes_nothing() {
+    let (d, s) = setup();
+    let mut c = call("r-dry");
+    c.dry_run = true;
+    let w = s
+        .install(
+            &c,
+            &org(),
+            &InstallRequest {
+                app: app("web"),
+                env: EnvType::Dev,
+                blueprint: "bp-shop".into(),
+                values: json!({}),
+                use_existing: Default::default(),
+                dependency_values: Default::default(),
+            },
+        )
+        .unwrap();
+    assert!(w.dry_run);
+    assert_eq!(w.commits.len(), 3);
+    let diff = w.commits[2].diff.as_deref().unwrap();
+    assert!(diff.contains("+++ b/flux/helmrelease.yaml"), "{diff}");
+    assert!(!d.path().join("git/acme/web.git").exists());
+    let before = s.config_head().unwrap();
+    let w = s.create_env(&c, &org(), EnvType::Prod, &json!([])).unwrap();
+    assert!(w.commits[0]
+        .diff
+        .as_deref()
+        .unwrap()
+        .contains("environments/acme-prod.yaml"));
+    assert_eq!(s.config_head().unwrap(), before);
+}
+
+#[test]
+fn if_match_stale_is_a_conflict_and_values_update_rerenders() {
+    let (_d, s) = setup();
+    let w = install_shop(&s, json!({})).unwrap();
+    let first = w.commits[2].commit.clone();
+    let mut c = call("r-v1");
+    c.if_match = Some(first.clone());
+    let w1 = s
+        .set_values(
+            &c,
+            &org(),
+            &app("web"),
+            EnvType::Dev,
+            &json!({"replicas": 3}),
+        )
+        .unwrap();
+    assert_eq!(w1.commits.len(), 1);
+    let err = s
+        .set_values(
+            &c,
+            &org(),
+            &app("web"),
+            EnvType::Dev,
+            &json!({"replicas": 4}),
+        )
+        .unwrap_err();
+    assert!(matches!(err, GitopsError::Conflict(_)), "{err:?}");
+    let web = s.app_repo(&org(), &app("web"));
+    let hr = String::from_utf8(
+        web.read("develop", "flux/helmrelease.yaml")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(hr.contains("replicas: 3"), "{hr}");
+    // Rollback to the install commit: a new commit with the old tree.
+    let r = s
+        .rollback(&call("r-rb"), &org(), &app("web"), EnvType::Dev, &first)
+        .unwrap();
+    assert_eq!(
+        web.tree_of(&r.commits[0].commit).unwrap(),
+        web.tree_of(&first).unwrap()
+    );
+    assert_eq!(web.log("develop").unwrap().len(), 3);
+    assert!(s
+        .rollback(
+            &call("r-rb2"),
+            &org(),
+            &app("web"),
+            EnvType::Dev,
+            "deadbeef"
+        )
+        .is_err());
+}
+
+#[test]
+fn upgrade_uninstall_and_dependents() {
+    let (_d, s) = setup();
+    install_shop(&s, json!({})).unwrap();
+    let w = s
+        .upgrade(&call("r-up"), &org(), &app("web"), EnvType::Dev, "^1")
+        .unwrap();
+    assert!(w.commits.is_empty(), "already at the highest ^1: {w:?}");
+    let a = s.get_app(&org(), &app("web")).unwrap();
+    assert_eq!(
+        a["environments"][0]["version"], "1.1.0",
+        "install picks the highest"
+    );
+    let w = s
+        .upgrade(&call("r-down"), &org(), &app("web"), EnvType::Dev, "1.0.0")
+        .unwrap();
+    assert_eq!(w.commits.len(), 1);
+    let err = s
+        .uninstall(&call("r-un"), &org(), &app("web-api"), EnvType::Dev, false)
+        .unwrap_err();
+    assert!(matches!(err, GitopsError::HasDependents(_)), "{err:?}");
+    s.uninstall(&call("r-un"), &org(), &app("web"), EnvType::Dev, false)
+        .unwrap();
+    assert_eq!(s.list_apps(&org()).unwrap().len(), 2);
+    // The rest of the chain was created for web: cascade removes it, one commit per repository.
+    install_shop_as(&s, "shop").unwrap();
+    let w = s
+        .uninstall(&call("r-cascade"), &org(), &app("shop"), EnvType::Dev, true)
+        .unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/shop", "acme/shop-api", "acme/shop-db"]);
+    assert_eq!(s.list_apps(&org()).unwrap().len(), 2);
+    let err = s.delete_org(&call("r-del"), &org()).unwrap_err();
+    assert!(matches!(err, GitopsError::HasDependents(_)));
+}
+
+#[test]
+fn existing_dependency_is_referenced_not_copied() {
+    let (_d, s) = setup();
+    s.install(
+        &call("r1"),
+        &org(),
+        &InstallRequest {
+            app: app("shared"),
+            env: EnvType::Dev,
+            blueprint: "bp-db".into(),
+            values: json!({"size": "small"}),
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+    .unwrap();
+    let w = s
+        .install(
+            &call("r2"),
+            &org(),
+            &InstallRequest {
+                app: app("web"),
+                env: EnvType::Dev,
+                blueprint: "bp-shop".into(),
+                values: json!({}),
+                use_existing: [("bp-db".to_string(), "shared".to_string())].into(),
+                dependency_values: Default::default(),
+            },
+        )
+        .unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web-api", "acme/web"]);
+    let api = s.get_app(&org(), &app("web-api")).unwrap();
+    assert_eq!(api["environments"][0]["dependsOn"], json!(["shared"]));
+}
+
+#[test]
+fn promotion_is_gated_by_the_destination_policy() {
+    let (_d, s) = setup();
+    s.create_env(
+        &call("r-stg"),
+        &org(),
+        EnvType::Stg,
+        &json!([{"kind": "pr-required", "minApprovals": 1}]),
+    )
+    .unwrap();
+    s.create_env(
+        &call("r-prod"),
+        &org(),
+        EnvType::Prod,
+        &json!([{"kind": "soak", "duration": "72h"}]),
+    )
+    .unwrap();
+    s.install(
+        &call("r1"),
+        &org(),
+        &InstallRequest {
+            app: app("db1"),
+            env: EnvType::Dev,
+            blueprint: "bp-db".into(),
+            values: json!({}),
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+    .unwrap();
+    let err = s
+        .promote(&call("p1"), &org(), &app("db1"), EnvType::Dev, EnvType::Stg)
+        .unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::PolicyUnmet { rule, .. } if rule == "pr-required"),
+        "{err:?}"
+    );
+    s.approve(&call("a1"), &org(), &app("db1"), EnvType::Dev, EnvType::Stg)
+        .unwrap();
+    let w = s
+        .promote(&call("p2"), &org(), &app("db1"), EnvType::Dev, EnvType::Stg)
+        .unwrap();
+    assert_eq!(w.commits[0].branch, "staging");
+    let err = s
+        .promote(
+            &call("p3"),
+            &org(),
+            &app("db1"),
+            EnvType::Stg,
+            EnvType::Prod,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::PolicyUnmet { rule, .. } if rule == "soak"),
+        "{err:?}"
+    );
+    let err = s
+        .create_env(
+            &call("bad"),
+            &org(),
+            EnvType::Uat,
+            &json!([{"kind": "change-window", "cron": "nope"}]),
+        )
+        .unwrap_err();
+    assert!(matches!(err, GitopsError::Invalid(_)));
+}
+
+#[test]
+fn fifty_concurrent_value_updates_commit_or_conflict_and_nothing_is_lost() {
+    let (_d, s) = setup();
+    let w = install_shop(&s, json!({})).unwrap();
+    let base = w.commits[2].commit.clone();
+    let s = Arc::new(s);
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let s = s.clone();
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let mut c = call(&format!("r-{i}"));
+                // Half of the writers send If-Match of the install commit: at most one wins.
+                if i % 2 == 0 {
+                    c.if_match = Some(base);
+                }
+                (
+                    i,
+                    s.set_values(
+                        &c,
+                        &org(),
+                        &app("web"),
+                        EnvType::Dev,
+                        &json!({"replicas": i + 1}),
+                    ),
+                )
+            })
+        })
+        .collect();
+    let mut committed = Vec::new();
+    for h in handles {
+        let (i, r) = h.join().unwrap();
+        match r {
+            Ok(w) => committed.push((i, w.commits[0].commit.clone())),
+            Err(GitopsError::Conflict(_)) => {
+                assert_eq!(i % 2, 0, "only If-Match writers may conflict")
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let web = s.app_repo(&org(), &app("web"));
+    let log = web.log("develop").unwrap();
+    assert_eq!(
+        log.len(),
+        committed.len() + 1,
+        "every acknowledged update is in the history"
+    );
+    for (i, commit) in &committed {
+        assert!(log.contains(commit));
+        let hr = String::from_utf8(web.read(commit, "values.yaml").unwrap().unwrap()).unwrap();
+        assert!(hr.contains(&format!("replicas: {}", i + 1)));
+    }
+    let merges = Command::new("git")
+        .arg("--git-dir")
+        .arg(web.path())
+        .args(["rev-list", "--merges", "develop"])
+        .output()
+        .unwrap();
+    assert!(merges.stdout.is_empty(), "linear history");
+    assert!(committed.iter().filter(|(i, _)| i % 2 == 0).count() <= 1);
+    fsck(&web);
+}
+
+#[test]
+fn names_and_reserved_words() {
+    let (_d, s) = setup();
+    assert!(OrgName::parse("system").is_err());
+    let err = s.create_org(&call("x"), &org(), &json!({})).unwrap_err();
+    assert!(matches!(err, GitopsError::AlreadyExists(_)));
+    assert!(matches!(
+        s.get_org(&OrgName::parse("other").unwrap()),
+        Err(GitopsError::NotFound(_))
+    ));
+}
+
+// ---------------------------------------------------------------- Flux CRD schemas
+
+fn crd_schema(file: &str) -> Option<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/flux-crds")
+        .join(file);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let crd = catalyst_blueprint::yaml::parse_json(&text).unwrap();
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["storage"] == json!(true))
+        .unwrap()
+        .clone();
+    let mut schema = version["schema"]["openAPIV3Schema"].clone();
+    strict(&mut schema);
+    schema["properties"]["apiVersion"] = json!({"const": format!("{}/{}", crd["spec"]["group"].as_str().unwrap(), version["name"].as_str().unwrap())});
+    Some(schema)
+}
+
+/// The API server prunes unknown fields: reject them here.
+fn strict(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+    if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties") {
+        obj.insert("additionalProperties".into(), json!(false));
+    }
+    for (_, v) in obj.iter_mut() {
+        match v {
+            Value::Object(_) => strict(v),
+            Value::Array(items) => items.iter_mut().for_each(strict),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn rendered_flux_objects_satisfy_the_flux_crd_schemas() {
+    let (Some(hr), Some(oci)) = (
+        crd_schema("helm.toolkit.fluxcd.io_helmreleases.yaml"),
+        crd_schema("source.toolkit.fluxcd.io_ocirepositories.yaml"),
+    ) else {
+        eprintln!("skipping: ../shared/fixtures/flux-crds is absent");
+        return;
+    };
+    let hr = jsonschema::validator_for(&hr).unwrap();
+    let oci = jsonschema::validator_for(&oci).unwrap();
+    let (_d, s) = setup();
+    install_shop(&s, json!({"replicas": 2})).unwrap();
+    for name in ["web", "web-api", "web-db"] {
+        let repo = s.app_repo(&org(), &app(name));
+        for (file, v) in [
+            ("flux/helmrelease.yaml", &hr),
+            ("flux/ocirepository.yaml", &oci),
+        ] {
+            let text = String::from_utf8(repo.read("develop", file).unwrap().unwrap()).unwrap();
+            let o = catalyst_blueprint::yaml::parse_json(&text).unwrap();
+            let errors: Vec<String> = v
+                .iter_errors(&o)
+                .map(|e| format!("{}: {e}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{name} {file}: {errors:#?}");
+        }
+    }
+}
+
+#[test]
+fn a_call_interrupted_between_repositories_is_undone_at_open() {
+    let (d, s) = setup();
+    let w = install_shop(&s, json!({})).unwrap();
+    // Simulate a crash after the first two of three repositories moved: a journal remains.
+    let pending = d.path().join("git/.pending");
+    std::fs::create_dir_all(&pending).unwrap();
+    let entries: Vec<Value> = w
+        .commits
+        .iter()
+        .take(2)
+        .map(|c| {
+            let name = c.repo.strip_prefix("acme/").unwrap();
+            json!({"repo": s.app_repo(&org(), &app(name)).path(), "branch": "develop", "old": null, "new": c.commit})
+        })
+        .collect();
+    std::fs::write(pending.join("x.json"), Value::Array(entries).to_string()).unwrap();
+    drop(s);
+    let s = sovereign(d.path());
+    assert!(s
+        .app_repo(&org(), &app("web-db"))
+        .head("develop")
+        .unwrap()
+        .is_none());
+    assert!(s
+        .app_repo(&org(), &app("web-api"))
+        .head("develop")
+        .unwrap()
+        .is_none());
+    assert!(s
+        .app_repo(&org(), &app("web"))
+        .head("develop")
+        .unwrap()
+        .is_some());
+    assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
+}

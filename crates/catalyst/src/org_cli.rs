@@ -1,0 +1,475 @@
+//! `catalyst token create` (offline, against the data dir) and `catalyst org|env|app …`, thin
+//! clients of `/api/v1/orgs`.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use catalyst_api::orgs::auth::{Role, TokenStore};
+use serde_json::{json, Value};
+
+/// `catalyst token …`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    cmd: TokenCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TokenCmd {
+    /// Print a new API token (stored hashed under --data-dir; works while the server is off).
+    Create {
+        /// The server's data directory.
+        #[arg(long, env = "CATALYST_DATA_DIR", default_value = "./catalyst-data")]
+        data_dir: PathBuf,
+        /// sovereign-admin, org-admin, org-developer, org-viewer, security-officer, billing-admin.
+        #[arg(long)]
+        role: String,
+        /// The Organization the role applies in (every role except sovereign-admin).
+        #[arg(long)]
+        org: Option<String>,
+        /// Who holds the token (the author of the commits it makes).
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}
+
+/// Runs `catalyst token …`.
+pub fn run_token(args: TokenArgs) -> Result<()> {
+    let TokenCmd::Create {
+        data_dir,
+        role,
+        org,
+        name,
+    } = args.cmd;
+    let role = Role::parse(&role).with_context(|| {
+        format!("unknown role {role:?}: use sovereign-admin, org-admin, org-developer, org-viewer, security-officer or billing-admin")
+    })?;
+    let token = TokenStore::open(&data_dir).create(role, org.as_deref(), &name)?;
+    println!("{token}");
+    Ok(())
+}
+
+/// How to reach the API.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Client {
+    /// Base URL of the Catalyst server.
+    #[arg(
+        long,
+        global = true,
+        env = "CATALYST_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// API token.
+    #[arg(long, global = true, env = "CATALYST_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Show the diff the change would commit; write nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Print the raw JSON answer.
+    #[arg(short = 'o', long = "output", global = true, default_value = "text")]
+    output: String,
+}
+
+/// `catalyst org …`.
+#[derive(Debug, clap::Args)]
+pub struct OrgArgs {
+    #[command(flatten)]
+    client: Client,
+    #[command(subcommand)]
+    cmd: OrgCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum OrgCmd {
+    /// Create an Organization.
+    Create {
+        /// Name (`^[a-z][a-z0-9-]{2,31}$`).
+        name: String,
+        /// Contact e-mail.
+        #[arg(long)]
+        contact: Option<String>,
+        /// Plan.
+        #[arg(long)]
+        plan: Option<String>,
+    },
+    /// List Organizations.
+    List,
+    /// Show an Organization.
+    Get {
+        /// Name.
+        name: String,
+    },
+    /// Delete an Organization (it must have no Applications).
+    Delete {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `catalyst env …`.
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    client: Client,
+    /// Organization.
+    #[arg(long, global = true, env = "CATALYST_ORG")]
+    org: Option<String>,
+    #[command(subcommand)]
+    cmd: EnvCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum EnvCmd {
+    /// Create Environment `{org}-{env_type}`.
+    Create {
+        /// prod, stg, uat, dev or poc.
+        env_type: String,
+        /// EnvironmentPolicy rules as a JSON list.
+        #[arg(long)]
+        rules: Option<String>,
+    },
+    /// List Environments.
+    List,
+    /// Show an Environment and its policy.
+    Get {
+        /// Env type.
+        env_type: String,
+    },
+    /// Delete an Environment.
+    Delete {
+        /// Env type.
+        env_type: String,
+    },
+}
+
+/// `catalyst app …`.
+#[derive(Debug, clap::Args)]
+pub struct AppArgs {
+    #[command(flatten)]
+    client: Client,
+    /// Organization.
+    #[arg(long, global = true, env = "CATALYST_ORG")]
+    org: Option<String>,
+    #[command(subcommand)]
+    cmd: AppCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AppCmd {
+    /// Install a Blueprint (with its dependencies) as an Application.
+    Install {
+        /// Application name.
+        name: String,
+        /// Blueprint (`bp-name`).
+        #[arg(long)]
+        blueprint: String,
+        /// Version range.
+        #[arg(long)]
+        version: Option<String>,
+        /// Env type.
+        #[arg(long)]
+        env: String,
+        /// Values file (YAML or JSON).
+        #[arg(long)]
+        values: Option<PathBuf>,
+        /// Use an existing Application for a dependency: BLUEPRINT=APP (repeatable).
+        #[arg(long = "use-existing")]
+        use_existing: Vec<String>,
+        /// Values for a dependency: BLUEPRINT=FILE (repeatable).
+        #[arg(long = "dependency-values")]
+        dependency_values: Vec<String>,
+    },
+    /// List Applications.
+    List,
+    /// Show an Application.
+    Get {
+        /// Application name.
+        name: String,
+    },
+    /// Replace the values of an Application in one Environment.
+    SetValues {
+        /// Application name.
+        name: String,
+        /// Env type.
+        #[arg(long)]
+        env: String,
+        /// Values file (YAML or JSON).
+        #[arg(long)]
+        values: PathBuf,
+    },
+    /// Move to another Blueprint version.
+    Upgrade {
+        /// Application name.
+        name: String,
+        /// Env type.
+        #[arg(long)]
+        env: String,
+        /// Version or range.
+        #[arg(long)]
+        version: String,
+    },
+    /// Uninstall from one Environment.
+    Uninstall {
+        /// Application name.
+        name: String,
+        /// Env type.
+        #[arg(long)]
+        env: String,
+        /// Also uninstall the dependency Applications created for it that nothing else uses.
+        #[arg(long)]
+        cascade: bool,
+    },
+    /// Write a commit restoring an earlier one.
+    Rollback {
+        /// Application name.
+        name: String,
+        /// Env type.
+        #[arg(long)]
+        env: String,
+        /// The commit to restore.
+        #[arg(long)]
+        to: String,
+    },
+    /// Approve a promotion.
+    Approve {
+        /// Application name.
+        name: String,
+        /// Source env type.
+        #[arg(long)]
+        from: String,
+        /// Destination env type.
+        #[arg(long)]
+        to: String,
+    },
+    /// Promote to the next Environment (gated by its EnvironmentPolicy).
+    Promote {
+        /// Application name.
+        name: String,
+        /// Source env type.
+        #[arg(long)]
+        from: String,
+        /// Destination env type.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+fn read_values(path: &PathBuf) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    catalyst_blueprint::yaml::parse_json(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+async fn send(c: &Client, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<()> {
+    let mut url = format!("{}/api/v1{path}", c.server.trim_end_matches('/'));
+    if c.dry_run && method != reqwest::Method::GET {
+        url.push_str(if url.contains('?') {
+            "&dryRun=true"
+        } else {
+            "?dryRun=true"
+        });
+    }
+    let http = reqwest::Client::new();
+    let mut req = http.request(method, &url);
+    if let Some(t) = &c.token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", c.server))?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!(
+            "{status}: {} ({})",
+            v["detail"].as_str().unwrap_or(""),
+            v["error"].as_str().unwrap_or("error")
+        );
+    }
+    if c.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    match v.get("commits").and_then(Value::as_array) {
+        Some(commits) => {
+            for cm in commits {
+                match cm["diff"].as_str() {
+                    Some(d) => println!(
+                        "would commit to {} {}:\n{d}",
+                        cm["repo"].as_str().unwrap_or(""),
+                        cm["branch"].as_str().unwrap_or("")
+                    ),
+                    None => println!(
+                        "{} {} {}",
+                        cm["repo"].as_str().unwrap_or(""),
+                        cm["branch"].as_str().unwrap_or(""),
+                        cm["commit"].as_str().unwrap_or("")
+                    ),
+                }
+            }
+            if let Some(t) = v["token"].as_str() {
+                println!("token: {t}");
+            }
+        }
+        None => println!("{}", catalyst_blueprint::yaml::to_string(&v)),
+    }
+    Ok(())
+}
+
+/// Runs `catalyst org …`.
+pub async fn run_org(a: OrgArgs) -> Result<()> {
+    use reqwest::Method as M;
+    match a.cmd {
+        OrgCmd::Create {
+            name,
+            contact,
+            plan,
+        } => {
+            send(
+                &a.client,
+                M::POST,
+                "/orgs",
+                Some(json!({ "name": name, "contact": contact, "plan": plan })),
+            )
+            .await
+        }
+        OrgCmd::List => send(&a.client, M::GET, "/orgs", None).await,
+        OrgCmd::Get { name } => send(&a.client, M::GET, &format!("/orgs/{name}"), None).await,
+        OrgCmd::Delete { name } => send(&a.client, M::DELETE, &format!("/orgs/{name}"), None).await,
+    }
+}
+
+/// Runs `catalyst env …`.
+pub async fn run_env(a: EnvArgs) -> Result<()> {
+    use reqwest::Method as M;
+    let org = a
+        .org
+        .as_deref()
+        .context("--org (or CATALYST_ORG) is required")?;
+    let base = format!("/orgs/{org}/environments");
+    match a.cmd {
+        EnvCmd::Create { env_type, rules } => {
+            let rules: Value = match rules {
+                Some(r) => serde_json::from_str(&r).context("--rules must be a JSON list")?,
+                None => json!([]),
+            };
+            send(
+                &a.client,
+                M::POST,
+                &base,
+                Some(json!({ "envType": env_type, "policy": { "rules": rules } })),
+            )
+            .await
+        }
+        EnvCmd::List => send(&a.client, M::GET, &base, None).await,
+        EnvCmd::Get { env_type } => {
+            send(&a.client, M::GET, &format!("{base}/{env_type}"), None).await
+        }
+        EnvCmd::Delete { env_type } => {
+            send(&a.client, M::DELETE, &format!("{base}/{env_type}"), None).await
+        }
+    }
+}
+
+/// Runs `catalyst app …`.
+pub async fn run_app(a: AppArgs) -> Result<()> {
+    use reqwest::Method as M;
+    let org = a
+        .org
+        .as_deref()
+        .context("--org (or CATALYST_ORG) is required")?;
+    let base = format!("/orgs/{org}/applications");
+    let c = &a.client;
+    match a.cmd {
+        AppCmd::Install {
+            name,
+            blueprint,
+            version,
+            env,
+            values,
+            use_existing,
+            dependency_values,
+        } => {
+            let values = match values {
+                Some(p) => read_values(&p)?,
+                None => json!({}),
+            };
+            let mut existing = serde_json::Map::new();
+            for pair in use_existing {
+                let Some((bp, app)) = pair.split_once('=') else {
+                    bail!("--use-existing takes BLUEPRINT=APP, got {pair:?}");
+                };
+                existing.insert(bp.to_string(), json!(app));
+            }
+            let mut dep_values = serde_json::Map::new();
+            for pair in dependency_values {
+                let Some((bp, file)) = pair.split_once('=') else {
+                    bail!("--dependency-values takes BLUEPRINT=FILE, got {pair:?}");
+                };
+                dep_values.insert(bp.to_string(), read_values(&PathBuf::from(file))?);
+            }
+            send(c, M::POST, &base, Some(json!({ "name": name, "blueprint": blueprint, "version": version, "environment": env, "values": values, "useExisting": existing, "dependencyValues": dep_values }))).await
+        }
+        AppCmd::List => send(c, M::GET, &base, None).await,
+        AppCmd::Get { name } => send(c, M::GET, &format!("{base}/{name}"), None).await,
+        AppCmd::SetValues { name, env, values } => {
+            send(
+                c,
+                M::PUT,
+                &format!("{base}/{name}/values"),
+                Some(json!({ "environment": env, "values": read_values(&values)? })),
+            )
+            .await
+        }
+        AppCmd::Upgrade { name, env, version } => {
+            send(
+                c,
+                M::POST,
+                &format!("{base}/{name}/upgrade"),
+                Some(json!({ "environment": env, "version": version })),
+            )
+            .await
+        }
+        AppCmd::Uninstall { name, env, cascade } => {
+            send(
+                c,
+                M::DELETE,
+                &format!("{base}/{name}?environment={env}&cascade={cascade}"),
+                None,
+            )
+            .await
+        }
+        AppCmd::Rollback { name, env, to } => {
+            send(
+                c,
+                M::POST,
+                &format!("{base}/{name}/rollback"),
+                Some(json!({ "environment": env, "to": to })),
+            )
+            .await
+        }
+        AppCmd::Approve { name, from, to } => {
+            send(
+                c,
+                M::POST,
+                &format!("{base}/{name}/approvals"),
+                Some(json!({ "from": from, "to": to })),
+            )
+            .await
+        }
+        AppCmd::Promote { name, from, to } => {
+            send(
+                c,
+                M::POST,
+                &format!("{base}/{name}/promote"),
+                Some(json!({ "from": from, "to": to })),
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The README's GitOps walk-through against the real binary: an offline token, an
+//! Organization, an Environment and a Blueprint with dependencies installed through the CLI,
+//! then `git clone` of the Application's repository over smart HTTP.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn catalyst(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_catalyst"));
+    c.current_dir(repo())
+        .args(args)
+        .env_remove("CATALYST_TOKEN");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn token_org_env_install_and_git_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let token = ok(catalyst(
+        &[
+            "token",
+            "create",
+            "--data-dir",
+            data_s,
+            "--role",
+            "sovereign-admin",
+            "--name",
+            "root",
+        ],
+        &[],
+    ))
+    .trim()
+    .to_string();
+    assert!(token.starts_with("cat_"));
+    let bad = catalyst(
+        &[
+            "token",
+            "create",
+            "--data-dir",
+            data_s,
+            "--role",
+            "org-admin",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success(), "org-admin needs --org");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .current_dir(repo())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data_s,
+        ])
+        .args(["--provisioner", "dry-run", "--catalog", "examples/catalog"])
+        .env_remove("CATALYST_DATABASE_URL")
+        .env_remove("CATALYST_CATALOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _served = Served(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "catalyst did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let server = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("CATALYST_SERVER", server.as_str()),
+        ("CATALYST_TOKEN", token.as_str()),
+    ];
+    ok(catalyst(
+        &["org", "create", "acme", "--contact", "ops@acme.example"],
+        &env,
+    ));
+    ok(catalyst(&["env", "create", "dev", "--org", "acme"], &env));
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, "hostname: git.acme.example\n").unwrap();
+    let kc = dir.path().join("keycloak.yaml");
+    std::fs::write(&kc, "realm: acme\n").unwrap();
+    let kc_arg = format!("bp-keycloak={}", kc.display());
+    let out = ok(catalyst(
+        &[
+            "app",
+            "install",
+            "code",
+            "--org",
+            "acme",
+            "--env",
+            "dev",
+            "--blueprint",
+            "bp-gitea",
+            "--values",
+            values.to_str().unwrap(),
+            "--dependency-values",
+            &kc_arg,
+        ],
+        &env,
+    ));
+    for repo in [
+        "acme/code ",
+        "acme/code-postgres ",
+        "acme/code-keycloak ",
+        "acme/code-cert-manager ",
+    ] {
+        assert!(out.contains(repo), "{out}");
+    }
+    let denied = catalyst(&["org", "list"], &[("CATALYST_SERVER", server.as_str())]);
+    assert!(!denied.status.success());
+
+    let clone = dir.path().join("code");
+    let out = Command::new("git")
+        .args([
+            "clone",
+            "--branch",
+            "develop",
+            &format!("http://root:{token}@127.0.0.1:{port}/git/acme/code.git"),
+        ])
+        .arg(&clone)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hr = std::fs::read_to_string(clone.join("flux/helmrelease.yaml")).unwrap();
+    assert!(
+        hr.contains("- name: code-postgres") && hr.contains("- name: code-keycloak"),
+        "{hr}"
+    );
+    assert!(clone.join("flux/ocirepository.yaml").is_file());
+}

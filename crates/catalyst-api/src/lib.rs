@@ -60,6 +60,12 @@ impl AppState {
 
 /// The full router.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, [])
+}
+
+/// The full router with other routers (the console, Organizations) merged in, so that the
+/// request metrics, the 404/405 fallbacks and the body limit cover every route.
+pub fn router_with(state: Arc<AppState>, others: impl IntoIterator<Item = Router>) -> Router {
     let api = Router::new()
         .route(
             "/deployments",
@@ -100,17 +106,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/registrar/{registrar}/set-ns",
             post(pool::registrar_set_ns),
         );
-    Router::new()
+    let base = Router::new()
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(metrics::render))
         .nest("/api/v1", api)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .with_state(state.clone());
+    let merged = others.into_iter().fold(base, Router::merge);
+    merged
+        .layer(axum::middleware::from_fn_with_state(state, metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
 }

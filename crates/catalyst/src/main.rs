@@ -274,9 +274,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let console = catalyst_console::ConsoleState::new(service.clone(), catalog);
     let orgs = org_api(&args)?;
-    let app = catalyst_api::router(Arc::new(state))
-        .merge(catalyst_console::router(Arc::new(console)))
-        .merge(catalyst_api::orgs::router(orgs));
+    let app = catalyst_api::router_with(
+        Arc::new(state),
+        [
+            catalyst_console::router(Arc::new(console)),
+            catalyst_api::orgs::router(orgs),
+        ],
+    );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -403,3 +403,27 @@ async fn postgres_backend_survives_a_sigkill() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn metrics_cover_the_console_and_organization_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
+    let (status, _) = get(&c, "/api/v1/orgs").await;
+    assert_eq!(status, 401, "Organizations need a token");
+    let r = reqwest::get(c.url("/sovereign/deployments")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = reqwest::get(c.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("route=\"/api/v1/orgs\",status=\"401\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"/sovereign/deployments\",status=\"200\""),
+        "{text}"
+    );
+}

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -580,34 +580,90 @@ fn env_of(org: &OrgName, v: &Value, f: &Flags) -> Result<EnvType, ApiError> {
     }
 }
 
-async fn uninstall(
-    State(api): State<Arc<OrgApi>>,
+/// A write to one Application (`/orgs/{org}/applications/{app}/…`): who calls, the raw names
+/// and body, and the request's metadata. Names and body are parsed only after the caller is
+/// authorized, so a stranger learns nothing from a malformed request.
+struct AppWrite {
+    api: Arc<OrgApi>,
     id: Identity,
     headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, app)): Path<(String, String)>,
-) -> Res {
-    id.authorize(&org, Right::WriteApps)?;
-    let (org, app) = (org_name(&org)?, app_name(&app)?);
-    let env = env_of(&org, &json!({}), &f)?;
-    let cascade = truthy(&f.cascade);
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.uninstall(&c, &org, &app, env, cascade)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+    flags: Flags,
+    org: String,
+    app: String,
+    body: Bytes,
 }
 
-async fn set_values(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, app)): Path<(String, String)>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::WriteApps)?;
-    let (org, app) = (org_name(&org)?, app_name(&app)?);
-    let v = body(&b)?;
-    let env = env_of(&org, &v, &f)?;
+impl axum::extract::FromRequest<Arc<OrgApi>> for AppWrite {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        api: &Arc<OrgApi>,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let id = Identity::from_request_parts(&mut parts, api).await?;
+        let Path((org, app)) = Path::<(String, String)>::from_request_parts(&mut parts, api)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(flags) = Query::<Flags>::from_request_parts(&mut parts, api)
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.to_string())
+                    .into_response()
+            })?;
+        let headers = parts.headers.clone();
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(req, api)
+            .await
+            .map_err(|e| ApiError::invalid_body(e.to_string()).into_response())?;
+        Ok(AppWrite {
+            api: api.clone(),
+            id,
+            headers,
+            flags,
+            org,
+            app,
+            body,
+        })
+    }
+}
+
+impl AppWrite {
+    /// Authorizes `right` on the Organization, then parses the names and the body.
+    fn begin(&self, right: Right) -> Result<(OrgName, AppName, Value), ApiError> {
+        self.id.authorize(&self.org, right)?;
+        Ok((
+            org_name(&self.org)?,
+            app_name(&self.app)?,
+            body(&self.body)?,
+        ))
+    }
+
+    /// Runs the write on the Sovereign's Git write path and answers with what it committed.
+    async fn write(
+        self,
+        status: StatusCode,
+        f: impl FnOnce(&Sovereign, &Call) -> Result<Written, GitopsError> + Send + 'static,
+    ) -> Res {
+        let c = call(&self.id, &self.headers, &self.flags);
+        let w = run(&self.api, move |s| f(s, &c)).await?;
+        Ok(written(status, w, json!({})))
+    }
+}
+
+async fn uninstall(w: AppWrite) -> Res {
+    let (org, app, _) = w.begin(Right::WriteApps)?;
+    let env = env_of(&org, &json!({}), &w.flags)?;
+    let cascade = truthy(&w.flags.cascade);
+    w.write(StatusCode::OK, move |s, c| {
+        s.uninstall(c, &org, &app, env, cascade)
+    })
+    .await
+}
+
+async fn set_values(w: AppWrite) -> Res {
+    let (org, app, v) = w.begin(Right::WriteApps)?;
+    let env = env_of(&org, &v, &w.flags)?;
     let values = v
         .get("values")
         .cloned()
@@ -619,45 +675,30 @@ async fn set_values(
                 "values is required (an object)",
             )
         })?;
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.set_values(&c, &org, &app, env, &values)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+    w.write(StatusCode::OK, move |s, c| {
+        s.set_values(c, &org, &app, env, &values)
+    })
+    .await
 }
 
-async fn upgrade(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, app)): Path<(String, String)>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::WriteApps)?;
-    let (org, app) = (org_name(&org)?, app_name(&app)?);
-    let v = body(&b)?;
-    let env = env_of(&org, &v, &f)?;
+async fn upgrade(w: AppWrite) -> Res {
+    let (org, app, v) = w.begin(Right::WriteApps)?;
+    let env = env_of(&org, &v, &w.flags)?;
     let version = field(&v, "version")?.to_string();
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.upgrade(&c, &org, &app, env, &version)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+    w.write(StatusCode::OK, move |s, c| {
+        s.upgrade(c, &org, &app, env, &version)
+    })
+    .await
 }
 
-async fn rollback(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, app)): Path<(String, String)>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::WriteApps)?;
-    let (org, app) = (org_name(&org)?, app_name(&app)?);
-    let v = body(&b)?;
-    let env = env_of(&org, &v, &f)?;
+async fn rollback(w: AppWrite) -> Res {
+    let (org, app, v) = w.begin(Right::WriteApps)?;
+    let env = env_of(&org, &v, &w.flags)?;
     let to = field(&v, "to")?.to_string();
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.rollback(&c, &org, &app, env, &to)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+    w.write(StatusCode::OK, move |s, c| {
+        s.rollback(c, &org, &app, env, &to)
+    })
+    .await
 }
 
 fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
@@ -667,44 +708,24 @@ fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
     ))
 }
 
-async fn approve(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, app)): Path<(String, String)>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::Approve)?;
-    let (org, app) = (org_name(&org)?, app_name(&app)?);
-    let (from, to) = from_to(&org, &body(&b)?)?;
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.approve(&c, &org, &app, from, to)).await?;
-    Ok(written(StatusCode::CREATED, w, json!({})))
+async fn approve(w: AppWrite) -> Res {
+    let (org, app, v) = w.begin(Right::Approve)?;
+    let (from, to) = from_to(&org, &v)?;
+    w.write(StatusCode::CREATED, move |s, c| {
+        s.approve(c, &org, &app, from, to)
+    })
+    .await
 }
 
-async fn promote(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, app)): Path<(String, String)>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::WriteApps)?;
-    let (org, app) = (org_name(&org)?, app_name(&app)?);
-    let (from, to) = from_to(&org, &body(&b)?)?;
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.promote(&c, &org, &app, from, to)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+async fn promote(w: AppWrite) -> Res {
+    let (org, app, v) = w.begin(Right::WriteApps)?;
+    let (from, to) = from_to(&org, &v)?;
+    w.write(StatusCode::OK, move |s, c| {
+        s.promote(c, &org, &app, from, to)
+    })
+    .await
 }
 
-// ---- Domain events ----------------------------------------------------------------------
-
-/// `GET /api/v1/orgs/{org}/events`: the Organization's domain events from now on, as SSE
-/// (`id` = the event id, `event` = its CloudEvents type, `data` = the whole event). A
-/// subscriber too slow to keep up gets `event: lagged` with the number of events it missed
-/// (re-read the state) rather than a silent gap.
 async fn events(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt;

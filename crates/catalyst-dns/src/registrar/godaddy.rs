@@ -5,9 +5,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{
-    common_status, require_ns, secret_header, transport, RegResult, Registrar, RegistrarError,
-};
+use super::{require_ns, secret_header, send_json, RegResult, Registrar, RegistrarError};
 
 /// Production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.godaddy.com";
@@ -56,20 +54,7 @@ impl GoDaddy {
         if let Some(b) = body {
             req = req.header(CONTENT_TYPE, "application/json").json(&b);
         }
-        let resp = req.send().await.map_err(transport)?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if let Some(e) = common_status(status.as_u16(), true) {
-            return Err(e);
-        }
-        if !status.is_success() {
-            let msg = v["message"].as_str().unwrap_or_default();
-            return Err(RegistrarError::Other(format!(
-                "godaddy status {}: {msg}",
-                status.as_u16()
-            )));
-        }
-        Ok(v)
+        send_json(req, "godaddy").await
     }
 }
 

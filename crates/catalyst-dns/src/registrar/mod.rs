@@ -204,3 +204,25 @@ pub mod dynadot;
 pub mod godaddy;
 pub mod namecheap;
 pub mod ovh;
+
+/// Sends a request to a registrar API that answers JSON and reports errors in `message`
+/// (GoDaddy, OVH): the shared status mapping, then the body.
+pub(crate) async fn send_json(
+    req: reqwest::RequestBuilder,
+    registrar: &str,
+) -> RegResult<serde_json::Value> {
+    let resp = req.send().await.map_err(transport)?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    if let Some(e) = common_status(status.as_u16(), true) {
+        return Err(e);
+    }
+    if !status.is_success() {
+        let msg = v["message"].as_str().unwrap_or_default();
+        return Err(RegistrarError::Other(format!(
+            "{registrar} status {}: {msg}",
+            status.as_u16()
+        )));
+    }
+    Ok(v)
+}

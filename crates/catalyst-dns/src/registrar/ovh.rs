@@ -6,9 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use super::{
-    common_status, require_ns, secret_header, transport, RegResult, Registrar, RegistrarError,
-};
+use super::{require_ns, secret_header, send_json, RegResult, Registrar, RegistrarError};
 
 /// Production (EU) base URL.
 pub const DEFAULT_BASE_URL: &str = "https://eu.api.ovh.com/1.0";
@@ -91,20 +89,7 @@ impl Ovh {
         if body.is_some() {
             req = req.header(CONTENT_TYPE, "application/json").body(body_text);
         }
-        let resp = req.send().await.map_err(transport)?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if let Some(e) = common_status(status.as_u16(), true) {
-            return Err(e);
-        }
-        if !status.is_success() {
-            let msg = v["message"].as_str().unwrap_or_default();
-            return Err(RegistrarError::Other(format!(
-                "ovh status {}: {msg}",
-                status.as_u16()
-            )));
-        }
-        Ok(v)
+        send_json(req, "ovh").await
     }
 }
 

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod deployment;
 pub mod event;
 pub mod ids;
+pub mod names;
 pub mod request;
 pub mod secret;
 pub mod status;

@@ -224,7 +224,8 @@ impl Server {
     }
 
     pub async fn wait_done(&self, id: &str) -> Value {
-        for _ in 0..400 {
+        // Generous: CI runs this beside other heavy tests on 2 cores.
+        for _ in 0..2400 {
             let (_, body) = self.get(&format!("/api/v1/deployments/{id}/events")).await;
             if body["done"] == json!(true) {
                 return body;

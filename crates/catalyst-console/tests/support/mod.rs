@@ -224,7 +224,7 @@ impl Server {
 
     /// Waits until the deployment is done.
     pub async fn wait_done(&self, id: &str) -> Value {
-        for _ in 0..600 {
+        for _ in 0..1800 {
             let body = self
                 .get_json(&format!("/api/v1/deployments/{id}/events"))
                 .await;
@@ -391,7 +391,7 @@ pub async fn browser() -> Option<Browser> {
     .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let mut last_err = String::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         let mut builder = fantoccini::ClientBuilder::new(
             hyper_util::client::legacy::connect::HttpConnector::new(),
         );
@@ -423,7 +423,9 @@ impl Browser {
     /// Waits until `expr` (a JS expression) is truthy.
     pub async fn wait_for(&self, expr: &str, what: &str) {
         let script = format!("return !!({expr});");
-        for _ in 0..300 {
+        // Generous: CI runs this beside other heavy tests on 2 cores.
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while std::time::Instant::now() < deadline {
             if self.js(&script).await == json!(true) {
                 return;
             }

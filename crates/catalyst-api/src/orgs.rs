@@ -10,6 +10,7 @@
 //! for another's objects; a missing right in one's own Organization is 403.
 pub mod auth;
 pub mod git_http;
+pub mod oidc;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,11 +39,17 @@ pub struct OrgApi {
     pub sovereign: Arc<Sovereign>,
     /// The token store.
     pub tokens: Arc<TokenStore>,
+    /// OIDC, when configured (`None`: tokens from the store only).
+    pub oidc: Option<Arc<oidc::OidcVerifier>>,
 }
 
 impl HasTokens for OrgApi {
     fn tokens(&self) -> &TokenStore {
         &self.tokens
+    }
+
+    fn oidc(&self) -> Option<&oidc::OidcVerifier> {
+        self.oidc.as_deref()
     }
 }
 

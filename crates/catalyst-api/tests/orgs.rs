@@ -97,6 +97,7 @@ async fn setup() -> Env {
     let app = router(Arc::new(OrgApi {
         sovereign: Arc::new(sovereign),
         tokens: Arc::new(store),
+        oidc: None,
     }));
     let env = Env { dir, app, tokens };
     let admin = env.token("admin").to_string();

@@ -38,7 +38,7 @@ struct Cli {
 enum Command {
     /// Run the control plane: the provisioning API, SSE streams, the web console, /healthz,
     /// /readyz and /metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Blueprints: lint, fmt, validate-values, list, resolve, render, plan-upgrade, plan-uninstall,
     /// package, push, pull, sign, verify, mirror, inspect.
     Blueprint(blueprint_cli::BlueprintArgs),
@@ -146,6 +146,43 @@ struct ServeArgs {
     /// environment variable takes a comma-separated list.
     #[arg(long, env = "CATALYST_CATALOG", value_delimiter = ',')]
     catalog: Vec<PathBuf>,
+
+    /// OIDC: JWKS URL of the identity provider. With --oidc-issuer and --oidc-audience, bearer
+    /// tokens that are JWTs are validated against it; opaque tokens still use the token store.
+    #[arg(
+        long,
+        env = "CATALYST_OIDC_JWKS_URL",
+        requires_all = ["oidc_issuer", "oidc_audience"]
+    )]
+    oidc_jwks_url: Option<String>,
+
+    /// OIDC: the expected `iss` claim.
+    #[arg(long, env = "CATALYST_OIDC_ISSUER", requires = "oidc_jwks_url")]
+    oidc_issuer: Option<String>,
+
+    /// OIDC: the expected `aud` claim.
+    #[arg(long, env = "CATALYST_OIDC_AUDIENCE", requires = "oidc_jwks_url")]
+    oidc_audience: Option<String>,
+
+    /// OIDC: the claim naming the caller's Organization.
+    #[arg(long, env = "CATALYST_OIDC_ORG_CLAIM", default_value = "catalyst_org")]
+    oidc_org_claim: String,
+
+    /// OIDC: the claim naming the caller's role (sovereign-admin, org-admin, …).
+    #[arg(
+        long,
+        env = "CATALYST_OIDC_ROLE_CLAIM",
+        default_value = "catalyst_role"
+    )]
+    oidc_role_claim: String,
+
+    /// OIDC: the claim naming the caller (commit author); `sub` when absent.
+    #[arg(
+        long,
+        env = "CATALYST_OIDC_NAME_CLAIM",
+        default_value = "preferred_username"
+    )]
+    oidc_name_claim: String,
 }
 
 /// Parses `90s`, `30m`, `2h`, `500ms` or a bare number of seconds.
@@ -325,7 +362,23 @@ fn org_api(args: &ServeArgs) -> Result<Arc<catalyst_api::orgs::OrgApi>> {
     Ok(Arc::new(catalyst_api::orgs::OrgApi {
         sovereign: Arc::new(sovereign),
         tokens: Arc::new(catalyst_api::orgs::auth::TokenStore::open(&args.data_dir)),
+        oidc: oidc(args).map(Arc::new),
     }))
+}
+
+fn oidc(args: &ServeArgs) -> Option<catalyst_api::orgs::oidc::OidcVerifier> {
+    use catalyst_api::orgs::oidc::{OidcConfig, OidcVerifier};
+    let (Some(url), Some(iss), Some(aud)) =
+        (&args.oidc_jwks_url, &args.oidc_issuer, &args.oidc_audience)
+    else {
+        return None;
+    };
+    let mut config = OidcConfig::new(url, iss, aud);
+    config.org_claim = args.oidc_org_claim.clone();
+    config.role_claim = args.oidc_role_claim.clone();
+    config.name_claim = args.oidc_name_claim.clone();
+    tracing::info!(jwks = %url, issuer = %iss, "OIDC bearer tokens enabled");
+    Some(OidcVerifier::new(config))
 }
 
 async fn shutdown_signal() {
@@ -352,7 +405,7 @@ async fn main() -> Result<()> {
         Command::App(args) => org_cli::run_app(args).await,
         Command::Serve(args) => {
             init_tracing(args.log_format);
-            serve(args).await
+            serve(*args).await
         }
     }
 }
@@ -374,5 +427,37 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn oidc_flags_go_together() {
+        let serve = |extra: &[&str]| {
+            let mut argv = vec!["catalyst", "serve"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv) {
+                Ok(Cli {
+                    command: Command::Serve(a),
+                }) => Ok(a),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e),
+            }
+        };
+        assert!(oidc(&serve(&[]).unwrap()).is_none());
+        assert!(serve(&["--oidc-jwks-url", "http://127.0.0.1:1/jwks"]).is_err());
+        let a = serve(&[
+            "--oidc-jwks-url",
+            "http://127.0.0.1:1/jwks",
+            "--oidc-issuer",
+            "https://idp.example.test",
+            "--oidc-audience",
+            "catalyst",
+            "--oidc-role-claim",
+            "groups_role",
+        ])
+        .unwrap();
+        let v = oidc(&a).unwrap();
+        assert_eq!(v.config().role_claim, "groups_role");
+        assert_eq!(v.config().org_claim, "catalyst_org");
+        assert_eq!(v.config().name_claim, "preferred_username");
     }
 }

@@ -322,6 +322,11 @@ impl TokenStore {
 pub trait HasTokens {
     /// The store.
     fn tokens(&self) -> &TokenStore;
+
+    /// The OIDC verifier, when OIDC is configured: bearer tokens that are JWTs go there.
+    fn oidc(&self) -> Option<&super::oidc::OidcVerifier> {
+        None
+    }
 }
 
 /// The token from `Authorization: Bearer …` or the password of `Authorization: Basic …`.
@@ -360,6 +365,17 @@ pub fn unauthorized(detail: &str) -> axum::response::Response {
     r
 }
 
+/// 401 `invalid-token` for a JWT that failed validation; `detail` names what failed.
+pub fn invalid_token(detail: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "invalid-token", detail).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    r
+}
+
 impl<S> FromRequestParts<std::sync::Arc<S>> for Identity
 where
     S: HasTokens + Send + Sync + 'static,
@@ -375,6 +391,11 @@ where
                 "this route needs a token: Authorization: Bearer <token>",
             ));
         };
+        if let Some(oidc) = state.oidc() {
+            if super::oidc::looks_like_jwt(&token) {
+                return oidc.verify(&token).await.map_err(|d| invalid_token(&d));
+            }
+        }
         let store = state.clone();
         // Reading the store may touch the disk.
         let id = tokio::task::spawn_blocking(move || store.tokens().verify(&token))

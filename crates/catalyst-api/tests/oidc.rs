@@ -1,0 +1,380 @@
+//! OIDC bearer tokens against a local JWKS stand-in (an axum server on 127.0.0.1 serving EC
+//! keys generated here; it stands in for an identity provider's `jwks_uri`): roles and
+//! Organizations from claims, every validation failure named, opaque tokens unchanged, key
+//! rotation and the refetch limit.
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use catalyst_api::orgs::auth::{Role, TokenStore};
+use catalyst_api::orgs::oidc::{OidcConfig, OidcVerifier};
+use catalyst_api::orgs::{router, OrgApi};
+use catalyst_blueprint::render::RenderOptions;
+use catalyst_blueprint::Source;
+use catalyst_gitops::Sovereign;
+use http_body_util::BodyExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ISS: &str = "https://idp.example.test";
+const AUD: &str = "catalyst";
+
+/// An EC P-256 key: its JWK (public) and its signing key.
+struct Key {
+    kid: String,
+    jwk: Value,
+    enc: EncodingKey,
+}
+
+fn key(kid: &str) -> Key {
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let pem = secret
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let point = secret.public_key().to_encoded_point(false);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    Key {
+        kid: kid.to_string(),
+        jwk: json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+            "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()),
+        }),
+        enc: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+    }
+}
+
+/// A throwaway RSA-2048 key made for this test only (generating one per run is slow in debug
+/// builds); it signs nothing but these tests' JWTs.
+const TEST_ONLY_RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCxIIu+HfxC8uWa
+AyZf8l55A4j4TGhz0zBnkNS3BxWu1iMrBCQwuN/YOku0Fr8E9B45SD1+IdB+CnNW
+vqK/aOXanxAqgS56u5q3NCV/M3vmXDu8AQxRmOI4U8f4t3UCdojCVC7HNLW+1tci
+dtaqSQxPSO1N6hAypGE2tCoU4fRs07dN93FvN9B0+LJpVnfSIxH9QhX0zfCGkiN7
+RN9xzjjCxDGoHWmv26GoQpC8H5i8o1vZ43U7h+PRqlCBOTNEXwuXpqh60hgJQHtB
+ABssNB4BkS9Is++JjtvSuDJ5KAVtrkZ5bxDjwzmDOu6HWLBYndYXDqoOpOgxl5+S
+yjloKFIPAgMBAAECggEAKm1TS7y++gJYgOWUQZM6kd4I5wDWXDgP9h649QZbaT+d
+uOYLDSibZZ3BGGgCZVtcCfiF0jqjSC2UpwiOzy5/MDi9lJDQ41EgpBV3jdp1KR6a
+qFPP8ZOfTEK1OZwoCOj/pRyo/8peZlHrwjOZA7zvl+YuAWW5b4f0STgqhEoDVDWU
+N9CQgh4HLS8RiTHFccZMdT7B5VLewBVikzwSj4fYMkEgb96vYfY3MYx1c9ut2OcE
+k13mmxg6Qy2uNuiQo39FrG1Gi3hfenlpQZwKeqzcUgaDEtWn1Kz+WY7Hmkk02+Rl
+PieLODQxx67+nQpE+jPfwn/ujWsvxACQrRQeGHhTkQKBgQDb5aWVe+13B8pWJlT5
+nC6O/4El45iEdtzf/qPHcOd8CQFaelpbOxCobDuk+/ONZT7eNyGhdzcG+zId8ayT
+d3n56HuiANj6Rcndj6rzTQNG3wmgY29qSr6/iF+YlFM9iFIOc8tMr+cebpo+3ivw
+8WJJM9cSQU3/YnpeWkf8LwN2wwKBgQDONUN4bdGNdhTHK+SFGZ3Ib/QohgZ8rgWm
+f2x0mxGZPPwaMAbYCvYz+qNtS3R0rispOGPL/PSi21zgIaeSdaZD0cH8tlRkVHU3
+yOzZfB2EBA2OzvJZ1B0hwsb0F19H3JlKFQV+NqyeIdMKM4QPNLrRLbddIx9xjAS/
+1yNfsDd6xQKBgQCCAvkvtKHl6nk7DlbXbfwpF+/n0vTt/MkCtq9mz95Ne5WNRSH/
+JqDms3dgSIbrZp0RDU+ZA79JJWOwSJ9cYRuBIm9WjWG8N17u3G6ag0IYuO4cIi5R
+jffRjnPW5nuAugSp/tSIdsgTOhmAaiNYxZ7y4O+cH3haMoNfHcnJ1JIbuQKBgQCb
+THf04dg5Dp4VZlQjfahcBRy/zDhke/cbbsnyg7rcSpae7l6pJJBJk1Czhmk9WtJ8
+p9BZF7fyUvz+e7olTl+aogXT2klyij0Bd1wRay0beKXxUKAq0NnjzDpkKJoEl/oG
+VhCd/nVAXr7+5s9lWFP+J8z54vLSZB5LkK4+aYtO9QKBgEUDX2kSpesPjPRflTNH
+TBqgDKp19oc7ZXAXP64JV26bCL0zDfFafbq/vqqirpLesWkG50BS8wlPqppuimCR
+PesEYE+7kc0Y9PgZ6aR9dljJ6FVY22rMfxvk29s0UUYS7+L8uXEooO1+VcAofc7E
+DbomnqoRC2ZIAPd0/cNrSePy
+-----END PRIVATE KEY-----
+";
+const TEST_ONLY_RSA_N: &str = "sSCLvh38QvLlmgMmX_JeeQOI-Exoc9MwZ5DUtwcVrtYjKwQkMLjf2DpLtBa_BPQeOUg9fiHQfgpzVr6iv2jl2p8QKoEueruatzQlfzN75lw7vAEMUZjiOFPH-Ld1AnaIwlQuxzS1vtbXInbWqkkMT0jtTeoQMqRhNrQqFOH0bNO3TfdxbzfQdPiyaVZ30iMR_UIV9M3whpIje0Tfcc44wsQxqB1pr9uhqEKQvB-YvKNb2eN1O4fj0apQgTkzRF8Ll6aoetIYCUB7QQAbLDQeAZEvSLPviY7b0rgyeSgFba5GeW8Q48M5gzruh1iwWJ3WFw6qDqToMZefkso5aChSDw";
+
+fn rsa_key(kid: &str) -> Key {
+    Key {
+        kid: kid.to_string(),
+        jwk: json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": TEST_ONLY_RSA_N, "e": "AQAB"}),
+        enc: EncodingKey::from_rsa_pem(TEST_ONLY_RSA_PEM.as_bytes()).unwrap(),
+    }
+}
+
+/// The JWKS stand-in: serves whatever keys the test puts in, counts fetches.
+struct Jwks {
+    url: String,
+    keys: Arc<Mutex<Vec<Value>>>,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn jwks_stand_in(keys: &[&Key]) -> Jwks {
+    let set = Arc::new(Mutex::new(
+        keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
+    ));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (s, h) = (set.clone(), hits.clone());
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let (s, h) = (s.clone(), h.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({ "keys": *s.lock().unwrap() }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Jwks {
+        url: format!("http://{addr}/jwks"),
+        keys: set,
+        hits,
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(role: &str, org: Option<&str>, name: &str) -> Value {
+    let mut c = json!({
+        "iss": ISS, "aud": AUD, "sub": "u-1", "preferred_username": name,
+        "iat": now(), "exp": now() + 300, "catalyst_role": role,
+    });
+    if let Some(o) = org {
+        c["catalyst_org"] = json!(o);
+    }
+    c
+}
+
+fn sign(k: &Key, claims: &Value) -> String {
+    let alg = if k.jwk["kty"] == "RSA" {
+        Algorithm::RS256
+    } else {
+        Algorithm::ES256
+    };
+    let mut h = Header::new(alg);
+    h.kid = Some(k.kid.clone());
+    jsonwebtoken::encode(&h, claims, &k.enc).unwrap()
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    opaque: String,
+}
+
+async fn setup(jwks: &Jwks, min_refetch: Duration) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog_dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-gitops/testdata/catalog");
+    let catalog = catalyst_blueprint::load::load_catalog(&[(Source::Public, catalog_dir)])
+        .unwrap()
+        .0;
+    let sovereign = Sovereign::open(
+        dir.path().join("git"),
+        Arc::new(catalog),
+        RenderOptions::default(),
+    )
+    .unwrap();
+    let store = TokenStore::open(dir.path());
+    let opaque = store.create(Role::SovereignAdmin, None, "root").unwrap();
+    let mut config = OidcConfig::new(&jwks.url, ISS, AUD);
+    config.min_refetch = min_refetch;
+    let app = router(Arc::new(OrgApi {
+        sovereign: Arc::new(sovereign),
+        tokens: Arc::new(store),
+        oidc: Some(Arc::new(OidcVerifier::new(config))),
+    }));
+    Env {
+        _dir: dir,
+        app,
+        opaque,
+    }
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"));
+    let req = match body {
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    };
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn jwt_roles_work_like_store_tokens_and_opaque_tokens_still_work() {
+    let k1 = key("k1");
+    let r1 = rsa_key("r1");
+    let jwks = jwks_stand_in(&[&k1, &r1]).await;
+    let env = setup(&jwks, Duration::from_secs(30)).await;
+
+    // The opaque token from the store still works: it creates both Organizations.
+    for name in ["acme", "globex"] {
+        let (s, v) = send(
+            &env.app,
+            "POST",
+            "/api/v1/orgs",
+            &env.opaque,
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    // A sovereign-admin JWT creates an Organization.
+    let root = sign(&k1, &claims("sovereign-admin", None, "root@idp"));
+    let (s, v) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs",
+        &root,
+        Some(json!({"name": "initech"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // An org-admin JWT creates an Environment in its Organization and sees no other.
+    let ann = sign(&k1, &claims("org-admin", Some("acme"), "ann"));
+    let (s, v) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/acme/environments",
+        &ann,
+        Some(json!({"envType": "dev"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/globex/environments",
+        &ann,
+        Some(json!({"envType": "dev"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // An RS256 key works as well as an ES256 one.
+    let dev = sign(&r1, &claims("org-developer", Some("acme"), "dev"));
+    let (s, v) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/environments",
+        &dev,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // …and an org-admin may not create Organizations.
+    let (s, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs",
+        &ann,
+        Some(json!({"name": "umbrella"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // One JWKS fetch served every JWT.
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn invalid_jwts_are_401_naming_what_failed() {
+    let k1 = key("k1");
+    let stranger = key("k1"); // same kid, other key: bad signature
+    let unknown = key("nobody");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    let env = setup(&jwks, Duration::from_secs(30)).await;
+
+    let mut expired = claims("org-admin", Some("acme"), "ann");
+    expired["exp"] = json!(now() - 120);
+    let mut early = claims("org-admin", Some("acme"), "ann");
+    early["nbf"] = json!(now() + 600);
+    let mut aud = claims("org-admin", Some("acme"), "ann");
+    aud["aud"] = json!("someone-else");
+    let mut iss = claims("org-admin", Some("acme"), "ann");
+    iss["iss"] = json!("https://evil.example.test");
+    let mut no_role = claims("org-admin", Some("acme"), "ann");
+    no_role.as_object_mut().unwrap().remove("catalyst_role");
+    let mut bad_role = claims("org-admin", Some("acme"), "ann");
+    bad_role["catalyst_role"] = json!("god");
+    let no_org = claims("org-admin", None, "ann");
+    let mut leeway = claims("org-admin", Some("acme"), "ann");
+    leeway["exp"] = json!(now() - 30);
+
+    let cases: Vec<(String, &str)> = vec![
+        (sign(&k1, &expired), "expired"),
+        (sign(&k1, &early), "not yet valid"),
+        (sign(&k1, &aud), "wrong audience"),
+        (sign(&k1, &iss), "wrong issuer"),
+        (
+            sign(&unknown, &claims("org-admin", Some("acme"), "ann")),
+            "unknown signing key",
+        ),
+        (
+            sign(&stranger, &claims("org-admin", Some("acme"), "ann")),
+            "bad signature",
+        ),
+        (sign(&k1, &no_role), "missing role claim catalyst_role"),
+        (sign(&k1, &bad_role), "is not one of"),
+        (sign(&k1, &no_org), "missing org claim catalyst_org"),
+    ];
+    for (token, want) in &cases {
+        let (s, v) = send(&env.app, "GET", "/api/v1/orgs", token, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{want}: {v}");
+        assert_eq!(v["error"], "invalid-token", "{want}: {v}");
+        let detail = v["detail"].as_str().unwrap();
+        assert!(detail.contains(want), "{want}: {detail}");
+        assert!(
+            !v.to_string().contains(token.as_str()),
+            "the token is echoed"
+        );
+    }
+    // Within the 60 s leeway an expired token still passes.
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &sign(&k1, &leeway), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // A bad opaque token is still the store's plain 401.
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", "cat_nope", None).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    // The first JWT fetched the JWKS; unknown kids within 30 s of that fetch do not refetch.
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 1);
+    let t = sign(&unknown, &claims("org-admin", Some("acme"), "ann"));
+    let (s, _) = send(&env.app, "GET", "/api/v1/orgs", &t, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up() {
+    let k1 = key("k1");
+    let k2 = key("k2");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    let env = setup(&jwks, Duration::from_millis(200)).await;
+    let viewer = |k: &Key| sign(k, &claims("org-viewer", Some("acme"), "vic"));
+    let (s, _) = send(&env.app, "GET", "/api/v1/orgs", &viewer(&k1), None).await;
+    assert_eq!(s, StatusCode::OK);
+    // The provider rotates: k2 appears, k1 goes.
+    *jwks.keys.lock().unwrap() = vec![k2.jwk.clone()];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &viewer(&k2), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 2);
+    // k1 is gone from the cache with the refetch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &viewer(&k1), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+}

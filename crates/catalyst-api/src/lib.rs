@@ -24,6 +24,8 @@ use catalyst_provision::hetzner::HetznerClient;
 use catalyst_provision::service::DeploymentService;
 
 pub use error::ApiError;
+pub use orgs::auth;
+use orgs::auth::{Authenticator, HasAuth};
 
 /// Largest request body accepted (64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -42,11 +44,17 @@ pub struct AppState {
     pub resolver: handlers::Resolver,
     /// The pool-domain manager and registrar adapters (`None`: those routes answer 503).
     pub pool: Option<Arc<pool::PoolApi>>,
+    /// Who may call: deployments and pool-domain writes are sovereign-admin business.
+    pub auth: Arc<Authenticator>,
 }
 
 impl AppState {
     /// State with the default keepalive (15 s) and the system resolver.
-    pub fn new(service: Arc<DeploymentService>, hetzner: HetznerClient) -> Self {
+    pub fn new(
+        service: Arc<DeploymentService>,
+        hetzner: HetznerClient,
+        auth: Arc<Authenticator>,
+    ) -> Self {
         AppState {
             service,
             hetzner,
@@ -54,8 +62,24 @@ impl AppState {
             keepalive: Duration::from_secs(15),
             resolver: handlers::Resolver::system(),
             pool: None,
+            auth,
         }
     }
+}
+
+impl HasAuth for AppState {
+    fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+}
+
+/// Guards console pages (or any HTML routes) for sovereign-admins: without a credential the
+/// browser is sent to `/login?next=…`.
+pub fn guard_pages(state: &Arc<AppState>, pages: Router) -> Router {
+    pages.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_sovereign_admin_page::<AppState>,
+    ))
 }
 
 /// The full router.
@@ -66,7 +90,29 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// The full router with other routers (the console, Organizations) merged in, so that the
 /// request metrics, the 404/405 fallbacks and the body limit cover every route.
 pub fn router_with(state: Arc<AppState>, others: impl IntoIterator<Item = Router>) -> Router {
-    let api = Router::new()
+    // What a Sovereign's signup wizard needs before anyone holds a token; checks only.
+    let public = Router::new()
+        .route(
+            "/credentials/validate",
+            post(handlers::validate_credentials),
+        )
+        .route("/sshkey/generate", post(handlers::generate_ssh_key))
+        .route("/subdomains/check", post(handlers::check_subdomain))
+        .route("/reserved", get(pool::reserved))
+        .route("/pool/{domain}/check", get(pool::check))
+        .route(
+            "/registrar/{registrar}/validate",
+            post(pool::registrar_validate),
+        )
+        .route(
+            "/session",
+            post(auth::session_create::<AppState>)
+                .get(auth::session_get)
+                .delete(auth::session_delete),
+        )
+        .route("/session/end", post(auth::session_end));
+    // Deployments and pool-domain writes: sovereign-admin business.
+    let admin = Router::new()
         .route(
             "/deployments",
             post(handlers::create_deployment).get(handlers::list_deployments),
@@ -85,27 +131,20 @@ pub fn router_with(state: Arc<AppState>, others: impl IntoIterator<Item = Router
             "/deployments/{id}/phases/{phase}/retry",
             post(handlers::retry_phase),
         )
-        .route(
-            "/credentials/validate",
-            post(handlers::validate_credentials),
-        )
-        .route("/sshkey/generate", post(handlers::generate_ssh_key))
-        .route("/subdomains/check", post(handlers::check_subdomain))
         .route("/pool", get(pool::status))
-        .route("/reserved", get(pool::reserved))
-        .route("/pool/{domain}/check", get(pool::check))
         .route("/pool/{domain}/reserve", post(pool::reserve))
         .route("/pool/{domain}/commit", post(pool::commit))
         .route("/pool/{domain}/release", delete(pool::release))
         .route("/pool/{domain}/list", get(pool::list))
         .route(
-            "/registrar/{registrar}/validate",
-            post(pool::registrar_validate),
-        )
-        .route(
             "/registrar/{registrar}/set-ns",
             post(pool::registrar_set_ns),
-        );
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_sovereign_admin::<AppState>,
+        ));
+    let api = public.merge(admin);
     let base = Router::new()
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))

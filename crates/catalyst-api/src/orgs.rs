@@ -27,7 +27,7 @@ use catalyst_gitops::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use self::auth::{org_not_found, HasTokens, Identity, Right, Role, TokenStore};
+use self::auth::{org_not_found, Authenticator, HasAuth, Identity, Right, Role};
 use crate::ApiError;
 
 /// Largest Git request body (16 MiB; clones send only wants and haves).
@@ -37,19 +37,13 @@ pub const GIT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub struct OrgApi {
     /// The GitOps state.
     pub sovereign: Arc<Sovereign>,
-    /// The token store.
-    pub tokens: Arc<TokenStore>,
-    /// OIDC, when configured (`None`: tokens from the store only).
-    pub oidc: Option<Arc<oidc::OidcVerifier>>,
+    /// Tokens, OIDC and console sessions (shared with the provisioning API).
+    pub auth: Arc<Authenticator>,
 }
 
-impl HasTokens for OrgApi {
-    fn tokens(&self) -> &TokenStore {
-        &self.tokens
-    }
-
-    fn oidc(&self) -> Option<&oidc::OidcVerifier> {
-        self.oidc.as_deref()
+impl HasAuth for OrgApi {
+    fn auth(&self) -> &Authenticator {
+        &self.auth
     }
 }
 
@@ -443,7 +437,7 @@ async fn add_member(
     if w.dry_run {
         return Ok(written(StatusCode::OK, w, json!({})));
     }
-    let tokens = api.tokens.clone();
+    let tokens = api.auth.tokens().clone();
     let (o, n) = (org.to_string(), name.clone());
     let token = tokio::task::spawn_blocking(move || tokens.create(role, Some(&o), &n))
         .await
@@ -474,7 +468,7 @@ async fn remove_member(
     let (o, n) = (org.clone(), name.clone());
     let w = run(&api, move |s| s.remove_member(&c, &o, &n)).await?;
     if !w.dry_run {
-        let tokens = api.tokens.clone();
+        let tokens = api.auth.tokens().clone();
         let o = org.to_string();
         let _ = tokio::task::spawn_blocking(move || tokens.revoke(&o, &name)).await;
     }

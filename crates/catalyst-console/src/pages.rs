@@ -61,6 +61,39 @@ pub async fn root(State(state): St) -> Redirect {
 }
 
 #[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: &'static str,
+    next: String,
+    error: String,
+}
+
+/// `?next=/path&error=invalid`.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /login`: the sign-in form (it posts to `POST /api/v1/session`, which sets the session
+/// cookie and sends the browser on to `next`).
+pub async fn login(Query(q): Query<LoginQuery>) -> Result<Response, ConsoleError> {
+    // The API checks `next` again before it redirects anywhere.
+    let next = q.next.unwrap_or_else(|| "/".into());
+    let error = match q.error.as_deref() {
+        None | Some("") => String::new(),
+        Some("invalid") => "That token is not valid (or has been revoked).".into(),
+        Some("forbidden") => "That token is valid, but this page needs a sovereign-admin.".into(),
+        Some(_) => "Sign-in failed; try again.".into(),
+    };
+    page(&LoginPage {
+        nav: "login",
+        next,
+        error,
+    })
+}
+
+#[derive(Template)]
 #[template(path = "wizard.html")]
 struct WizardPage<'a> {
     nav: &'static str,

@@ -57,6 +57,9 @@ async fn the_wizard_provisions_a_dry_run_sovereign_and_the_progress_page_reaches
     .await;
     // Phone width: the wizard must be usable there.
     b.client.set_window_size(412, 915).await.unwrap();
+    // The wizard is sovereign-admin business: the first visit lands on the sign-in page.
+    b.sign_in(&server.url(""), &server.admin, "/sovereign/wizard")
+        .await;
     b.client.goto(&server.url("/")).await.unwrap();
     b.wait_for(
         "document.documentElement.dataset.wizardReady === '1'",
@@ -312,10 +315,12 @@ async fn a_server_restart_mid_stream_resumes_the_log_without_duplicates() {
     let id = server.create("restart", TOKEN).await;
     // The browser reaches the server through a proxy that can cut every connection.
     let proxy = Proxy::start(server.addr).await;
-    b.client
-        .goto(&proxy.url(&format!("/sovereign/provision/{id}")))
-        .await
-        .unwrap();
+    b.sign_in(
+        &proxy.url(""),
+        &server.admin,
+        &format!("/sovereign/provision/{id}"),
+    )
+    .await;
     b.wait_for(
         "document.querySelectorAll('#log li').length >= 5",
         "some lines",

@@ -13,12 +13,17 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use support::{app, example_catalog, valid_request, PacedDryRun};
+use support::{admin_auth, app, example_catalog, valid_request, PacedDryRun};
 
 const TOKEN: &str = "tok-NEVER-SHOWN-0123456789abcdef0123456789abcdef0123456789abcdef0123";
 
 struct Fixture {
+    /// The app, every request carrying the sovereign-admin token unless it has its own.
     app: Router,
+    /// The app as an anonymous browser sees it.
+    anon: Router,
+    auth: Arc<catalyst_api::auth::Authenticator>,
+    admin: String,
     service: Arc<DeploymentService>,
     _dir: tempfile::TempDir,
 }
@@ -30,8 +35,28 @@ async fn fixture(catalog: Catalog) -> Fixture {
     let service = DeploymentService::start(store, provisioner, ServiceConfig::default())
         .await
         .unwrap();
+    let (auth, admin) = admin_auth(dir.path());
+    let anon = app(service.clone(), "http://127.0.0.1:9", catalog, auth.clone());
+    let bearer = format!("Bearer {admin}");
+    let app = anon
+        .clone()
+        .layer(axum::middleware::map_request(move |mut req: Request<Body>| {
+            let bearer = bearer.clone();
+            async move {
+                if !req.headers().contains_key(header::AUTHORIZATION)
+                    && !req.headers().contains_key(header::COOKIE)
+                {
+                    req.headers_mut()
+                        .insert(header::AUTHORIZATION, bearer.parse().unwrap());
+                }
+                req
+            }
+        }));
     Fixture {
-        app: app(service.clone(), "http://127.0.0.1:9", catalog),
+        app,
+        anon,
+        auth,
+        admin,
         service,
         _dir: dir,
     }
@@ -41,6 +66,7 @@ struct Page {
     status: StatusCode,
     content_type: String,
     location: String,
+    set_cookie: String,
     body: String,
 }
 
@@ -64,13 +90,18 @@ async fn send(app: &Router, req: Request<Body>) -> Page {
             .unwrap();
         assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"));
     }
-    let (status, content_type, location) =
-        (resp.status(), h(header::CONTENT_TYPE), h(header::LOCATION));
+    let (status, content_type, location, set_cookie) = (
+        resp.status(),
+        h(header::CONTENT_TYPE),
+        h(header::LOCATION),
+        h(header::SET_COOKIE),
+    );
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     Page {
         status,
         content_type,
         location,
+        set_cookie,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
@@ -401,4 +432,149 @@ fn the_example_catalog_loads_cleanly() {
     let tree = c.tree("bp-gitea", "1.0.2");
     assert!(tree.error.is_none() && tree.missing.is_empty(), "{tree:?}");
     assert_eq!(tree.layers.len(), 3, "{:?}", tree.layers);
+}
+
+#[tokio::test]
+async fn admin_pages_need_a_sign_in_and_the_session_cookie_never_holds_the_token() {
+    let f = fixture(example_catalog()).await;
+    // Anonymous: the admin pages send the browser to the sign-in page; public ones answer.
+    for path in ["/", "/sovereign/wizard", "/sovereign/deployments"] {
+        let p = get(&f.anon, path).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(p.location, format!("/login?next={path}"), "{path}");
+    }
+    for path in ["/marketplace", "/marketplace/bp-gitea", "/login"] {
+        assert_html(&get(&f.anon, path).await, path);
+    }
+    let p = get(&f.anon, "/api/v1/deployments").await;
+    assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        serde_json::from_str::<Value>(&p.body).unwrap()["error"],
+        "unauthorized"
+    );
+
+    // A wrong token: back to the form with a message.
+    let login = |form: String| {
+        Request::post("/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(form))
+            .unwrap()
+    };
+    let p = send(
+        &f.anon,
+        login("token=cat_nope&next=%2Fsovereign%2Fdeployments".into()),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        p.location,
+        "/login?error=invalid&next=/sovereign/deployments"
+    );
+    assert!(p.set_cookie.is_empty());
+    let p = get(&f.anon, "/login?error=invalid&next=/sovereign/deployments").await;
+    assert!(p.body.contains("not valid"));
+
+    // The right token: a session cookie (HttpOnly, SameSite=Strict) without the token, and
+    // the browser goes on to `next` — never to another host.
+    let p = send(
+        &f.anon,
+        login(format!("token={}&next=%2Fsovereign%2Fdeployments", f.admin)),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location, "/sovereign/deployments");
+    assert!(p.set_cookie.contains("HttpOnly") && p.set_cookie.contains("SameSite=Strict"));
+    assert!(!p.set_cookie.contains(&f.admin));
+    assert!(!p.set_cookie.contains(f.admin.trim_start_matches("cat_")));
+    let cookie = p.set_cookie.split(';').next().unwrap().to_string();
+    let p = send(
+        &f.anon,
+        login(format!("token={}&next=https%3A%2F%2Fevil.example", f.admin)),
+    )
+    .await;
+    assert_eq!(p.location, "/");
+    let p = send(
+        &f.anon,
+        login(format!("token={}&next=%2F%2Fevil.example", f.admin)),
+    )
+    .await;
+    assert_eq!(p.location, "/");
+
+    let with_cookie = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, &cookie)
+    };
+    let p = send(
+        &f.anon,
+        with_cookie("GET", "/sovereign/deployments")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_html(&p, "/sovereign/deployments with the cookie");
+    let p = send(
+        &f.anon,
+        with_cookie("GET", "/api/v1/session").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&p.body).unwrap()["role"],
+        "sovereign-admin"
+    );
+    // A write with the cookie from another site is refused; from this one it goes through.
+    let create = |origin: &str| {
+        with_cookie("POST", "/api/v1/deployments")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "console.example")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(valid_request("cookie", TOKEN).to_string()))
+            .unwrap()
+    };
+    let p = send(&f.anon, create("https://evil.example")).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    assert!(p.body.contains("cross-origin"));
+    let p = send(&f.anon, create("http://console.example")).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
+    // A tampered cookie is worthless.
+    let mut forged = cookie.clone();
+    forged.insert(forged.find('=').unwrap() + 1, 'x');
+    let p = send(
+        &f.anon,
+        Request::get("/sovereign/deployments")
+            .header(header::COOKIE, forged)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+
+    // A non-admin is told so on the sign-in page.
+    let viewer = f
+        .auth
+        .tokens()
+        .create(catalyst_api::auth::Role::OrgViewer, Some("acme"), "vera")
+        .unwrap();
+    let p = send(
+        &f.anon,
+        Request::get("/sovereign/wizard")
+            .header(header::AUTHORIZATION, format!("Bearer {viewer}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location, "/login?next=/sovereign/wizard&error=forbidden");
+
+    // Signing out clears the cookie.
+    let p = send(
+        &f.anon,
+        Request::post("/api/v1/session/end").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(p.set_cookie.contains("Max-Age=0"));
 }

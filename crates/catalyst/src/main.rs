@@ -299,7 +299,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     service.set_name_allocator(Arc::new(catalyst_api::pool::PoolNames(allocator.clone())));
     let sweeper_stop = tokio_util::sync::CancellationToken::new();
     allocator.spawn_sweeper(Duration::from_secs(30), sweeper_stop.clone());
-    let mut state = AppState::new(service.clone(), hetzner);
+    let auth = Arc::new(
+        catalyst_api::auth::Authenticator::open(&args.data_dir, oidc(&args).map(Arc::new))
+            .context("cannot open the token store under --data-dir/auth")?,
+    );
+    let mut state = AppState::new(service.clone(), hetzner, auth.clone());
     state.pool = Some(Arc::new(catalyst_api::pool::PoolApi {
         allocator,
         registrars: pool::registrars(),
@@ -309,12 +313,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
     for problem in catalog.warnings() {
         warn!(%problem, "Skipped a Blueprint in the catalog.");
     }
-    let console = catalyst_console::ConsoleState::new(service.clone(), catalog);
-    let orgs = org_api(&args)?;
+    let console = catalyst_console::routers(Arc::new(catalyst_console::ConsoleState::new(
+        service.clone(),
+        catalog,
+    )));
+    let orgs = org_api(&args, auth)?;
+    let state = Arc::new(state);
     let app = catalyst_api::router_with(
-        Arc::new(state),
+        state.clone(),
         [
-            catalyst_console::router(Arc::new(console)),
+            console.public,
+            catalyst_api::guard_pages(&state, console.admin),
             catalyst_api::orgs::router(orgs),
         ],
     );
@@ -344,8 +353,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// The GitOps write path (`<data-dir>/git`) with the --catalog Blueprints, and the token store.
-fn org_api(args: &ServeArgs) -> Result<Arc<catalyst_api::orgs::OrgApi>> {
+/// The GitOps write path (`<data-dir>/git`) with the --catalog Blueprints.
+fn org_api(
+    args: &ServeArgs,
+    auth: Arc<catalyst_api::auth::Authenticator>,
+) -> Result<Arc<catalyst_api::orgs::OrgApi>> {
     let roots: Vec<_> = args
         .catalog
         .iter()
@@ -361,8 +373,7 @@ fn org_api(args: &ServeArgs) -> Result<Arc<catalyst_api::orgs::OrgApi>> {
     .context("cannot open the Git repositories under --data-dir/git")?;
     Ok(Arc::new(catalyst_api::orgs::OrgApi {
         sovereign: Arc::new(sovereign),
-        tokens: Arc::new(catalyst_api::orgs::auth::TokenStore::open(&args.data_dir)),
-        oidc: oidc(args).map(Arc::new),
+        auth,
     }))
 }
 

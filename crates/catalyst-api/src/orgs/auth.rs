@@ -1,9 +1,16 @@
-//! Bearer tokens and roles. Tokens are random (`cat_` + 64 hex), shown once, and stored only as
-//! SHA-256 hashes in `<data-dir>/auth/tokens.json`; verification compares hashes in constant
-//! time. The file is re-read when it changes, so `catalyst token create` works offline against
-//! the data dir of a running server.
+//! Bearer tokens, console sessions and roles. Tokens are random (`cat_` + 64 hex), shown once,
+//! and stored only as SHA-256 hashes in `<data-dir>/auth/tokens.json`; verification compares
+//! hashes in constant time. The file is re-read when it changes, and writers hold an exclusive
+//! lock on `tokens.lock`, so `catalyst token create` works offline against the data dir of a
+//! running server without losing a concurrent write.
+//!
+//! Browsers cannot put a header on an `EventSource`, so the console signs in once
+//! (`POST /api/v1/session`) and gets an HttpOnly, SameSite=Strict cookie. The cookie never holds
+//! the token: it carries the token's record id (or, for OIDC, the mapped identity) and an expiry,
+//! MACed with HMAC-SHA256 under `<data-dir>/auth/session.key`. A stored token's session dies
+//! with the token. Cookie-authenticated writes from another origin are refused.
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::extract::FromRequestParts;
@@ -250,6 +257,32 @@ impl TokenStore {
         Ok(())
     }
 
+    /// Runs a read-modify-write of the records under an exclusive lock on `tokens.lock`, so
+    /// concurrent writers (the server and `catalyst token create`) never lose each other's work.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<TokenRecord>) -> (bool, T),
+    ) -> Result<T, TokenError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("tokens.lock"))
+            .map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        // Another process may have written within the cached mtime's resolution: read afresh.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
+        let mut records = self.load()?;
+        let (changed, out) = change(&mut records);
+        if changed {
+            self.save(&records)?;
+        }
+        drop(lock);
+        Ok(out)
+    }
+
     /// Creates a token and returns it (the only time it exists in plaintext).
     pub fn create(&self, role: Role, org: Option<&str>, name: &str) -> Result<String, TokenError> {
         match (role, org) {
@@ -275,57 +308,339 @@ impl TokenStore {
             ));
         }
         let token = format!("cat_{}", hex::encode(rand::random::<[u8; 32]>()));
-        let mut records = self.load()?;
-        records.push(TokenRecord {
+        let record = TokenRecord {
             id: hex::encode(rand::random::<[u8; 8]>()),
             name: name.to_string(),
             role,
             org: org.map(str::to_string),
             sha256: hash(&token),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        });
-        self.save(&records)?;
+        };
+        self.update(|records| {
+            records.push(record);
+            (true, ())
+        })?;
         Ok(token)
     }
 
     /// Revokes every token of member `name` in `org`; returns how many.
     pub fn revoke(&self, org: &str, name: &str) -> Result<usize, TokenError> {
-        let mut records = self.load()?;
-        let before = records.len();
-        records.retain(|r| !(r.org.as_deref() == Some(org) && r.name == name));
-        let n = before - records.len();
-        if n > 0 {
-            self.save(&records)?;
-        }
-        Ok(n)
+        self.update(|records| {
+            let before = records.len();
+            records.retain(|r| !(r.org.as_deref() == Some(org) && r.name == name));
+            let n = before - records.len();
+            (n > 0, n)
+        })
     }
 
     /// The identity a token stands for.
     pub fn verify(&self, token: &str) -> Option<Identity> {
+        self.verify_with_id(token).map(|(_, id)| id)
+    }
+
+    /// The identity a token stands for, with the id of its record (what a session refers to).
+    pub fn verify_with_id(&self, token: &str) -> Option<(String, Identity)> {
         let h = hash(token);
         let records = self.load().ok()?;
         let mut found = None;
         for r in &records {
             if bool::from(r.sha256.as_bytes().ct_eq(h.as_bytes())) {
-                found = Some(Identity {
-                    name: r.name.clone(),
-                    role: r.role,
-                    org: r.org.clone(),
-                });
+                found = Some((r.id.clone(), r.identity()));
             }
         }
         found
     }
+
+    /// The identity of the record with this id, while it exists (sessions end with revocation).
+    pub fn identity_by_id(&self, id: &str) -> Option<Identity> {
+        let records = self.load().ok()?;
+        records.iter().find(|r| r.id == id).map(TokenRecord::identity)
+    }
 }
 
-/// Anything that holds the token store (so the extractor works on any state).
-pub trait HasTokens {
-    /// The store.
-    fn tokens(&self) -> &TokenStore;
+impl TokenRecord {
+    fn identity(&self) -> Identity {
+        Identity {
+            name: self.name.clone(),
+            role: self.role,
+            org: self.org.clone(),
+        }
+    }
+}
 
-    /// The OIDC verifier, when OIDC is configured: bearer tokens that are JWTs go there.
-    fn oidc(&self) -> Option<&super::oidc::OidcVerifier> {
-        None
+/// Name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "catalyst_session";
+
+/// How long a console session lasts (12 h; an OIDC session never outlives its JWT).
+pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+
+/// Verifies every kind of credential: stored tokens, OIDC JWTs (when configured) and console
+/// session cookies.
+pub struct Authenticator {
+    tokens: Arc<TokenStore>,
+    oidc: Option<Arc<super::oidc::OidcVerifier>>,
+    session_key: [u8; 32],
+}
+
+/// What a session cookie says (MACed, never holding a token).
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionClaims {
+    /// The stored token's record id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tid: Option<String>,
+    /// The identity an OIDC JWT mapped to (OIDC sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org: Option<String>,
+    /// Expiry, Unix seconds.
+    exp: i64,
+}
+
+/// A signed-in console session: the cookie value and the identity behind it.
+pub struct Session {
+    /// The `Set-Cookie` value's payload (`<claims>.<mac>`).
+    pub cookie: String,
+    /// Who signed in.
+    pub identity: Identity,
+    /// Seconds until it expires.
+    pub max_age: i64,
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+impl Authenticator {
+    /// The authenticator over `<data_dir>/auth` (token store and session key, created on first
+    /// use with mode 0600) and an optional OIDC verifier.
+    pub fn open(
+        data_dir: &Path,
+        oidc: Option<Arc<super::oidc::OidcVerifier>>,
+    ) -> Result<Authenticator, TokenError> {
+        let tokens = Arc::new(TokenStore::open(data_dir));
+        let session_key = load_session_key(&data_dir.join("auth").join("session.key"))?;
+        Ok(Authenticator {
+            tokens,
+            oidc,
+            session_key,
+        })
+    }
+
+    /// The token store.
+    pub fn tokens(&self) -> &Arc<TokenStore> {
+        &self.tokens
+    }
+
+    /// The OIDC verifier, when configured.
+    pub fn oidc(&self) -> Option<&super::oidc::OidcVerifier> {
+        self.oidc.as_deref()
+    }
+
+    /// Verifies a bearer credential: a JWT goes to OIDC (when configured), anything else to the
+    /// token store. Returns the identity and, for stored tokens, the record id.
+    pub async fn verify_bearer(
+        &self,
+        token: &str,
+    ) -> Result<(Identity, Option<String>), axum::response::Response> {
+        if let Some(oidc) = self.oidc() {
+            if super::oidc::looks_like_jwt(token) {
+                return oidc
+                    .verify(token)
+                    .await
+                    .map(|id| (id, None))
+                    .map_err(|d| invalid_token(&d));
+            }
+        }
+        let tokens = self.tokens.clone();
+        let token = token.to_string();
+        // Reading the store may touch the disk.
+        let found = tokio::task::spawn_blocking(move || tokens.verify_with_id(&token))
+            .await
+            .ok()
+            .flatten();
+        found
+            .map(|(tid, id)| (id, Some(tid)))
+            .ok_or_else(|| unauthorized("the token is not valid"))
+    }
+
+    /// Starts a console session for a verified bearer credential.
+    pub fn start_session(&self, identity: Identity, tid: Option<String>, exp: i64) -> Session {
+        let now = chrono::Utc::now().timestamp();
+        let exp = exp.min(now + SESSION_TTL_SECS);
+        let claims = match tid {
+            Some(tid) => SessionClaims {
+                tid: Some(tid),
+                name: None,
+                role: None,
+                org: None,
+                exp,
+            },
+            None => SessionClaims {
+                tid: None,
+                name: Some(identity.name.clone()),
+                role: Some(identity.role),
+                org: identity.org.clone(),
+                exp,
+            },
+        };
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = b64.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let mac = b64.encode(self.mac(payload.as_bytes()));
+        Session {
+            cookie: format!("{payload}.{mac}"),
+            identity,
+            max_age: (exp - now).max(0),
+        }
+    }
+
+    fn mac(&self, data: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut m = <HmacSha256 as Mac>::new_from_slice(&self.session_key)
+            .expect("HMAC takes keys of any length");
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    }
+
+    /// The identity a session cookie stands for, while its MAC, expiry and token hold.
+    pub async fn verify_session(&self, cookie: &str) -> Option<Identity> {
+        let (payload, mac) = cookie.split_once('.')?;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let given = b64.decode(mac).ok()?;
+        let want = self.mac(payload.as_bytes());
+        if !bool::from(given.as_slice().ct_eq(want.as_slice())) {
+            return None;
+        }
+        let claims: SessionClaims = serde_json::from_slice(&b64.decode(payload).ok()?).ok()?;
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            return None;
+        }
+        match claims.tid {
+            Some(tid) => {
+                let tokens = self.tokens.clone();
+                tokio::task::spawn_blocking(move || tokens.identity_by_id(&tid))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => Some(Identity {
+                name: claims.name?,
+                role: claims.role?,
+                org: claims.org,
+            }),
+        }
+    }
+
+    /// Authenticates a request: `Authorization` (Bearer, or Basic with the token as password)
+    /// first, else the session cookie. A cookie-authenticated write from another origin is
+    /// refused (403 `cross-origin`).
+    pub async fn authenticate(&self, parts: &Parts) -> Result<Identity, axum::response::Response> {
+        if let Some(token) = token_of(parts) {
+            return self.verify_bearer(&token).await.map(|(id, _)| id);
+        }
+        let Some(cookie) = cookie_of(parts, SESSION_COOKIE) else {
+            return Err(unauthorized(
+                "this route needs a token: Authorization: Bearer <token>",
+            ));
+        };
+        let Some(id) = self.verify_session(&cookie).await else {
+            return Err(unauthorized(
+                "the session has expired or its token was revoked; sign in again",
+            ));
+        };
+        if !parts.method.is_safe() && !same_origin(&parts.headers) {
+            use axum::response::IntoResponse;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross-origin",
+                "a session cookie is accepted for writes only from this site",
+            )
+            .into_response());
+        }
+        Ok(id)
+    }
+}
+
+fn load_session_key(path: &Path) -> Result<[u8; 32], TokenError> {
+    let io = |source| TokenError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let parse = |text: &str| -> Option<[u8; 32]> { hex::decode(text.trim()).ok()?.try_into().ok() };
+    match std::fs::read_to_string(path) {
+        Ok(text) => return parse(&text).ok_or_else(|| TokenError::Corrupt(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let key: [u8; 32] = rand::random();
+    let tmp = dir.join(format!(
+        ".session.{}.tmp",
+        hex::encode(rand::random::<[u8; 6]>())
+    ));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(hex::encode(key).as_bytes())?;
+        f.sync_all()?;
+        // Never replace a key another process wrote first: link fails if it exists.
+        let linked = std::fs::hard_link(&tmp, path);
+        std::fs::remove_file(&tmp)?;
+        match linked {
+            Ok(()) => std::fs::File::open(dir)?.sync_all(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
+    write().map_err(io)?;
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    parse(&text).ok_or_else(|| TokenError::Corrupt(path.to_path_buf()))
+}
+
+/// True unless the browser says the request comes from another site (`Sec-Fetch-Site`) or
+/// names an `Origin` whose host differs from `Host`.
+fn same_origin(h: &axum::http::HeaderMap) -> bool {
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+        return origin_host.is_some() && origin_host == host;
+    }
+    true
+}
+
+/// The value of cookie `name`.
+pub fn cookie_of(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_string())
+}
+
+/// Anything that holds the [`Authenticator`] (so the extractor works on any state).
+pub trait HasAuth {
+    /// The authenticator.
+    fn auth(&self) -> &Authenticator;
+}
+
+impl HasAuth for Authenticator {
+    fn auth(&self) -> &Authenticator {
+        self
     }
 }
 
@@ -378,7 +693,7 @@ pub fn invalid_token(detail: &str) -> axum::response::Response {
 
 impl<S> FromRequestParts<std::sync::Arc<S>> for Identity
 where
-    S: HasTokens + Send + Sync + 'static,
+    S: HasAuth + Send + Sync + 'static,
 {
     type Rejection = axum::response::Response;
 
@@ -386,28 +701,15 @@ where
         parts: &mut Parts,
         state: &std::sync::Arc<S>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = token_of(parts) else {
-            return Err(unauthorized(
-                "this route needs a token: Authorization: Bearer <token>",
-            ));
-        };
-        if let Some(oidc) = state.oidc() {
-            if super::oidc::looks_like_jwt(&token) {
-                return oidc.verify(&token).await.map_err(|d| invalid_token(&d));
-            }
+        if let Some(id) = parts.extensions.get::<Identity>() {
+            return Ok(id.clone());
         }
-        let store = state.clone();
-        // Reading the store may touch the disk.
-        let id = tokio::task::spawn_blocking(move || store.tokens().verify(&token))
-            .await
-            .ok()
-            .flatten();
-        id.ok_or_else(|| unauthorized("the token is not valid"))
+        state.auth().authenticate(parts).await
     }
 }
 
-/// Middleware for routes that are sovereign-admin business (the provisioning API once it is
-/// switched on): 401 without a valid token, 403 for any other role; the caller's [`Identity`]
+/// Middleware for routes that are sovereign-admin business (the provisioning API, pool-domain
+/// writes): 401 without a valid credential, 403 for any other role; the caller's [`Identity`]
 /// is put in the request extensions. Apply with
 /// `.route_layer(axum::middleware::from_fn_with_state(state, require_sovereign_admin::<S>))`.
 pub async fn require_sovereign_admin<S>(
@@ -416,20 +718,213 @@ pub async fn require_sovereign_admin<S>(
     next: axum::middleware::Next,
 ) -> axum::response::Response
 where
-    S: HasTokens + Send + Sync + 'static,
+    S: HasAuth + Send + Sync + 'static,
 {
+    admit_sovereign_admin(state.auth(), req, next, |r| r).await
+}
+
+/// The same for console pages: a caller without a valid credential is redirected (303) to
+/// `/login?next=<this page>` instead of answered 401.
+pub async fn require_sovereign_admin_page<S>(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<S>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response
+where
+    S: HasAuth + Send + Sync + 'static,
+{
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    admit_sovereign_admin(state.auth(), req, next, move |rejection| {
+        let error = match rejection.status() {
+            StatusCode::UNAUTHORIZED => "",
+            StatusCode::FORBIDDEN => "&error=forbidden",
+            _ => return rejection,
+        };
+        see_other(&format!("/login?next={}{error}", percent_encode(&target)))
+    })
+    .await
+}
+
+fn see_other(location: &str) -> axum::response::Response {
+    let mut r = axum::response::Response::new(axum::body::Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = header::HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+async fn admit_sovereign_admin(
+    auth: &Authenticator,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    on_reject: impl FnOnce(axum::response::Response) -> axum::response::Response,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let (mut parts, body) = req.into_parts();
-    let id = match Identity::from_request_parts(&mut parts, &state).await {
+    let (parts, body) = req.into_parts();
+    let id = match auth.authenticate(&parts).await {
         Ok(id) => id,
-        Err(rejection) => return rejection,
+        Err(rejection) => return on_reject(rejection),
     };
     if let Err(e) = id.authorize_sovereign() {
-        return e.into_response();
+        return on_reject(e.into_response());
     }
     let mut req = axum::extract::Request::from_parts(parts, body);
     req.extensions_mut().insert(id);
     next.run(req).await
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A console redirect target: a local path (`/…`, never `//host` or a scheme), else `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.bytes().any(|b| b.is_ascii_control()) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// The `exp` claim of a JWT that has already been verified.
+fn jwt_exp(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("exp")?.as_i64()
+}
+
+fn identity_json(id: &Identity) -> serde_json::Value {
+    serde_json::json!({ "name": id.name, "role": id.role.as_str(), "org": id.org })
+}
+
+/// `POST /api/v1/session`: signs the console in. The body is JSON `{"token": "…"}` (answer 200
+/// with the identity) or a form `token=…&next=/path` (answer 303 to `next`). Either way the
+/// answer sets the HttpOnly session cookie, which never holds the token.
+pub async fn session_create<S>(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<S>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response
+where
+    S: HasAuth + Send + Sync + 'static,
+{
+    use axum::response::IntoResponse;
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    #[derive(Deserialize)]
+    struct Login {
+        token: String,
+        #[serde(default)]
+        next: Option<String>,
+    }
+    let login = if form {
+        serde_urlencoded::from_bytes::<Login>(&body).ok()
+    } else {
+        serde_json::from_slice::<Login>(&body).ok()
+    };
+    let Some(login) = login.filter(|l| !l.token.trim().is_empty()) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "send JSON {\"token\": \"…\"} or a form with a token field",
+        )
+        .into_response();
+    };
+    let token = login.token.trim();
+    let auth = state.auth();
+    let next = safe_next(login.next.as_deref());
+    if form && !same_origin(&headers) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-origin",
+            "sign in from this site's own login page",
+        )
+        .into_response();
+    }
+    let (identity, tid) = match auth.verify_bearer(token).await {
+        Ok(found) => found,
+        Err(_) if form => {
+            return see_other(&format!("/login?error=invalid&next={}", percent_encode(&next)))
+        }
+        Err(rejection) => return rejection,
+    };
+    let exp = jwt_exp(token)
+        .filter(|_| tid.is_none())
+        .unwrap_or(i64::MAX);
+    let session = auth.start_session(identity, tid, exp);
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        session.cookie,
+        session.max_age,
+        if secure { "; Secure" } else { "" }
+    );
+    tracing::info!(name = %session.identity.name, role = session.identity.role.as_str(), "Console session started.");
+    let mut response = if form {
+        see_other(&next)
+    } else {
+        axum::Json(identity_json(&session.identity)).into_response()
+    };
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `GET /api/v1/session`: who the caller is (by token or session cookie).
+pub async fn session_get(id: Identity) -> axum::Json<serde_json::Value> {
+    axum::Json(identity_json(&id))
+}
+
+/// `DELETE /api/v1/session`: signs the console out (clears the cookie).
+pub async fn session_delete() -> axum::response::Response {
+    let mut r = axum::response::Response::new(axum::body::Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    clear_session_cookie(r)
+}
+
+/// `POST /api/v1/session/end`: the console's Sign-out form (clears the cookie, 303 to
+/// `/login`).
+pub async fn session_end() -> axum::response::Response {
+    clear_session_cookie(see_other("/login"))
+}
+
+fn clear_session_cookie(mut r: axum::response::Response) -> axum::response::Response {
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        header::HeaderValue::from_static(
+            "catalyst_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    r
 }
 
 #[cfg(test)]
@@ -456,28 +951,22 @@ mod tests {
         assert!(store.verify(&t).is_none());
     }
 
-    struct St(TokenStore);
-    impl HasTokens for St {
-        fn tokens(&self) -> &TokenStore {
-            &self.0
-        }
-    }
 
     #[tokio::test]
     async fn the_sovereign_admin_middleware() {
         use tower::ServiceExt;
         let dir = tempfile::tempdir().unwrap();
-        let store = TokenStore::open(dir.path());
-        let admin = store.create(Role::SovereignAdmin, None, "root").unwrap();
-        let dev = store
+        let st = std::sync::Arc::new(Authenticator::open(dir.path(), None).unwrap());
+        let admin = st.tokens().create(Role::SovereignAdmin, None, "root").unwrap();
+        let dev = st
+            .tokens()
             .create(Role::OrgDeveloper, Some("acme"), "dev")
             .unwrap();
-        let st = std::sync::Arc::new(St(store));
         let app = axum::Router::new()
             .route("/x", axum::routing::get(|| async { "ok" }))
             .route_layer(axum::middleware::from_fn_with_state(
                 st.clone(),
-                require_sovereign_admin::<St>,
+                require_sovereign_admin::<Authenticator>,
             ));
         for (token, want) in [
             (None, StatusCode::UNAUTHORIZED),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::routing::get;
 use axum::Router;
+use catalyst_api::auth::{Authenticator, Role};
 use catalyst_api::AppState;
 use catalyst_console::{Catalog, ConsoleState};
 use catalyst_core::{DeploymentStatus, EventDraft, Level, ResourceProgress, ResourceState};
@@ -118,19 +119,47 @@ pub async fn hetzner_stub() -> String {
     format!("http://{addr}")
 }
 
-/// The app `catalyst serve` runs: the API router merged with the console router.
-pub fn app(service: Arc<DeploymentService>, hetzner_url: &str, catalog: Catalog) -> Router {
-    let mut state = AppState::new(service.clone(), HetznerClient::new(hetzner_url).unwrap());
+/// The authenticator over `dir` and a new sovereign-admin token.
+pub fn admin_auth(dir: &Path) -> (Arc<Authenticator>, String) {
+    let auth = Arc::new(Authenticator::open(dir, None).unwrap());
+    let token = auth
+        .tokens()
+        .create(Role::SovereignAdmin, None, "root")
+        .unwrap();
+    (auth, token)
+}
+
+/// The app `catalyst serve` runs: the API router merged with the console's routers, the
+/// admin pages behind the sign-in guard.
+pub fn app(
+    service: Arc<DeploymentService>,
+    hetzner_url: &str,
+    catalog: Catalog,
+    auth: Arc<Authenticator>,
+) -> Router {
+    let mut state = AppState::new(
+        service.clone(),
+        HetznerClient::new(hetzner_url).unwrap(),
+        auth,
+    );
     state.keepalive = Duration::from_secs(2);
-    catalyst_api::router(Arc::new(state)).merge(catalyst_console::router(Arc::new(
-        ConsoleState::new(service, catalog),
-    )))
+    let state = Arc::new(state);
+    let console = catalyst_console::routers(Arc::new(ConsoleState::new(service, catalog)));
+    catalyst_api::router_with(
+        state.clone(),
+        [
+            console.public,
+            catalyst_api::guard_pages(&state, console.admin),
+        ],
+    )
 }
 
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
     pub service: Arc<DeploymentService>,
+    /// A sovereign-admin token for this server's data dir.
+    pub admin: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -147,7 +176,8 @@ impl Server {
         let service = DeploymentService::start(store, provisioner, ServiceConfig::default())
             .await
             .expect("service starts");
-        let app = app(service.clone(), hetzner_url, example_catalog());
+        let (auth, admin) = admin_auth(dir);
+        let app = app(service.clone(), hetzner_url, example_catalog(), auth);
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_reuseaddr(true).unwrap();
         let mut bound = None;
@@ -174,6 +204,7 @@ impl Server {
         Server {
             addr,
             service,
+            admin,
             stop: Some(tx),
             task: Some(task),
         }
@@ -203,6 +234,7 @@ impl Server {
     pub async fn create(&self, label: &str, token: &str) -> String {
         let r = reqwest::Client::new()
             .post(self.url("/api/v1/deployments"))
+            .bearer_auth(&self.admin)
             .json(&valid_request(label, token))
             .send()
             .await
@@ -214,7 +246,10 @@ impl Server {
 
     /// `GET` a JSON path.
     pub async fn get_json(&self, path: &str) -> Value {
-        reqwest::get(self.url(path))
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(&self.admin)
+            .send()
             .await
             .unwrap()
             .json()
@@ -473,6 +508,28 @@ impl Browser {
         el.click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Signs in through the console's login page (`base` is `http://host:port` of a server or
+    /// proxy): opening a guarded page redirects to `/login?next=…`, the form posts the token,
+    /// and the browser lands back on the page with the session cookie set.
+    pub async fn sign_in(&self, base: &str, token: &str, page: &str) {
+        self.client
+            .goto(&format!("{base}{page}"))
+            .await
+            .unwrap();
+        self.wait_for(
+            "location.pathname === '/login' && !!document.getElementById('token')",
+            "the login page",
+        )
+        .await;
+        self.type_into("#token", token).await;
+        self.click("#login-submit").await;
+        self.wait_for(
+            &format!("location.pathname === {}", json!(page.split('?').next().unwrap_or(page))),
+            "the page after signing in",
+        )
+        .await;
     }
 
     /// Saves a PNG under `target/console-screenshots/<name>.png`; returns the path.

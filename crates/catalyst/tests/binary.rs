@@ -427,3 +427,68 @@ async fn metrics_cover_the_console_and_organization_routes() {
         "{text}"
     );
 }
+
+/// Half an OIDC configuration stops start-up with a message naming the missing flag; issuer and
+/// audience alone start (the JWKS URL is discovered on first use, so an identity provider that
+/// is down does not keep Catalyst from starting).
+#[test]
+fn partial_oidc_flags_stop_start_up_and_issuer_with_audience_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_catalyst"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", support::free_port()))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args);
+        for v in [
+            "CATALYST_OIDC_JWKS_URL",
+            "CATALYST_OIDC_ISSUER",
+            "CATALYST_OIDC_AUDIENCE",
+        ] {
+            cmd.env_remove(v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--oidc-issuer", "https://idp.example.test"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--oidc-audience"), "{err}");
+    let (code, err) = run(&[], &[("CATALYST_OIDC_AUDIENCE", "catalyst")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--oidc-issuer"), "{err}");
+    let (code, err) = run(
+        &["--oidc-jwks-url", "https://idp.example.test/jwks"],
+        &[("CATALYST_OIDC_ISSUER", "https://idp.example.test")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--oidc-audience"), "{err}");
+    let (code, err) = run(
+        &["--oidc-issuer", "idp.example.test", "--oidc-audience", "c"],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not an http:// or https:// URL"), "{err}");
+
+    // Nothing listens at this issuer: start-up still succeeds.
+    let issuer = format!("http://127.0.0.1:{}", support::free_port());
+    let mut c = Catalyst::start(
+        dir.path(),
+        &["--oidc-issuer", &issuer, "--oidc-audience", "catalyst"],
+        &[],
+    );
+    assert!(
+        c.log().contains("discovered from the issuer on first use"),
+        "{}",
+        c.log()
+    );
+    c.signal(nix::sys::signal::Signal::SIGTERM);
+    c.wait_exit(Duration::from_secs(30));
+}

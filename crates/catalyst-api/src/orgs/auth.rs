@@ -393,7 +393,10 @@ where
         };
         if let Some(oidc) = state.oidc() {
             if super::oidc::looks_like_jwt(&token) {
-                return oidc.verify(&token).await.map_err(|d| invalid_token(&d));
+                return oidc
+                    .verify(&token)
+                    .await
+                    .map_err(super::oidc::OidcError::into_response);
             }
         }
         let store = state.clone();

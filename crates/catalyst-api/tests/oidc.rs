@@ -445,7 +445,7 @@ async fn the_jwks_url_is_discovered_from_the_issuer_and_a_provider_down_at_first
     let jwks = jwks_stand_in(&[&k1]).await;
     // The provider is down when the first JWT arrives.
     jwks.down.store(true, Ordering::SeqCst);
-    let env = setup_with(discovering(&jwks, Duration::from_millis(200))).await;
+    let env = setup_with(discovering(&jwks, Duration::from_secs(1))).await;
     let ann = sign(
         &k1,
         &claims_from(&jwks.issuer, "org-viewer", Some("acme"), "ann"),
@@ -482,7 +482,7 @@ async fn the_jwks_url_is_discovered_from_the_issuer_and_a_provider_down_at_first
     assert_eq!(s, StatusCode::OK, "{v}");
     // The provider comes back: the next JWT after the interval discovers, fetches and passes.
     jwks.down.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(jwks.discovery_hits.load(Ordering::SeqCst), 2);

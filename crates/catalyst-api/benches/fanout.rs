@@ -92,17 +92,29 @@ async fn main() {
     let service = DeploymentService::start(store, provisioner, ServiceConfig::default())
         .await
         .unwrap();
+    let auth = Arc::new(catalyst_api::auth::Authenticator::open(dir.path(), None).unwrap());
+    let admin = auth
+        .tokens()
+        .create(catalyst_api::auth::Role::SovereignAdmin, None, "bench")
+        .unwrap();
     let state = Arc::new(AppState::new(
         service.clone(),
         HetznerClient::new("http://127.0.0.1:9").unwrap(),
+        auth,
     ));
     let app = catalyst_api::router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {admin}").parse().unwrap(),
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
+        .default_headers(headers)
         .build()
         .unwrap();
     let body = serde_json::json!({

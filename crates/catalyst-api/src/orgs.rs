@@ -22,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use catalyst_gitops::{
-    Actor, AppName, Call, EnvType, GitopsError, InstallRequest, OrgName, Sovereign, Written,
+    Actor, AppName, Call, EnvType, GitopsError, InstallRequest, OrgName, Sovereign, UpgradeRequest,
+    Written,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -120,6 +121,9 @@ pub fn gitops_error(e: GitopsError) -> ApiError {
         }
         GitopsError::HasDependents(_) => {
             ApiError::new(StatusCode::CONFLICT, "has-dependents", detail)
+        }
+        GitopsError::DependencyMismatch(_) => {
+            ApiError::new(StatusCode::CONFLICT, "dependency-mismatch", detail)
         }
         GitopsError::Corrupt(_) | GitopsError::Git(_) | GitopsError::Io(_) => {
             tracing::error!(error = %detail, "The GitOps write path failed.");
@@ -488,6 +492,36 @@ async fn list_apps(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path
     Ok(Json(json!({ "applications": apps })).into_response())
 }
 
+/// `useExisting` (Blueprint name → Application name) and `dependencyValues` (Blueprint name →
+/// values) of an install or upgrade body; both optional.
+#[allow(clippy::type_complexity)]
+fn dependency_fields(
+    v: &Value,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, Value>), ApiError> {
+    fn map<T: serde::de::DeserializeOwned>(
+        v: &Value,
+        field: &str,
+        what: &str,
+    ) -> Result<BTreeMap<String, T>, ApiError> {
+        match v.get(field) {
+            None | Some(Value::Null) => Ok(BTreeMap::new()),
+            Some(u) => serde_json::from_value(u.clone()).map_err(|_| {
+                let mut e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-field",
+                    format!("{field}: an object of Blueprint name → {what}"),
+                );
+                e.field = Some(field.into());
+                e
+            }),
+        }
+    }
+    Ok((
+        map(v, "useExisting", "Application name")?,
+        map(v, "dependencyValues", "values")?,
+    ))
+}
+
 async fn install(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -514,30 +548,7 @@ async fn install(
         blueprint = format!("{blueprint}@{version}");
     }
     let values = v.get("values").cloned().unwrap_or(json!({}));
-    let use_existing: BTreeMap<String, String> = match v.get("useExisting") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(u) => serde_json::from_value(u.clone()).map_err(|_| {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "useExisting: an object of Blueprint name → Application name",
-            );
-            e.field = Some("useExisting".into());
-            e
-        })?,
-    };
-    let dependency_values: BTreeMap<String, Value> = match v.get("dependencyValues") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(u) => serde_json::from_value(u.clone()).map_err(|_| {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "dependencyValues: an object of Blueprint name → values",
-            );
-            e.field = Some("dependencyValues".into());
-            e
-        })?,
-    };
+    let (use_existing, dependency_values) = dependency_fields(&v)?;
     let req = InstallRequest {
         app: app.clone(),
         env,
@@ -685,11 +696,16 @@ async fn set_values(w: AppWrite) -> Res {
 async fn upgrade(w: AppWrite) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
-    let version = field(&v, "version")?.to_string();
-    w.write(StatusCode::OK, move |s, c| {
-        s.upgrade(c, &org, &app, env, &version)
-    })
-    .await
+    let (use_existing, dependency_values) = dependency_fields(&v)?;
+    let req = UpgradeRequest {
+        app,
+        env,
+        version: field(&v, "version")?.to_string(),
+        use_existing,
+        dependency_values,
+    };
+    w.write(StatusCode::OK, move |s, c| s.upgrade_with(c, &org, &req))
+        .await
 }
 
 async fn rollback(w: AppWrite) -> Res {

@@ -1,16 +1,17 @@
 //! OIDC bearer tokens against a local JWKS stand-in (an axum server on 127.0.0.1 serving EC
 //! keys generated here; it stands in for an identity provider's `jwks_uri`): roles and
 //! Organizations from claims, every validation failure named, opaque tokens unchanged, key
-//! rotation and the refetch limit.
+//! rotation and the refetch limit. The stand-in also serves `/.well-known/openid-configuration`
+//! for issuer discovery: discovery success, a provider down at first use, an issuer mismatch.
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
-use catalyst_api::orgs::auth::{Role, TokenStore};
+use catalyst_api::orgs::auth::{Authenticator, Role};
 use catalyst_api::orgs::oidc::{OidcConfig, OidcVerifier};
 use catalyst_api::orgs::{router, OrgApi};
 use catalyst_blueprint::render::RenderOptions;
@@ -92,36 +93,78 @@ fn rsa_key(kid: &str) -> Key {
     }
 }
 
-/// The JWKS stand-in: serves whatever keys the test puts in, counts fetches.
+/// The identity-provider stand-in: serves whatever keys the test puts in at `/jwks` and a
+/// discovery document at `/.well-known/openid-configuration` (its `issuer` is `doc_issuer`,
+/// the stand-in's own URL unless the test changes it); counts fetches; `down` makes both 503.
 struct Jwks {
     url: String,
+    /// `http://127.0.0.1:<port>`: the issuer whose discovery document this serves.
+    issuer: String,
     keys: Arc<Mutex<Vec<Value>>>,
     hits: Arc<AtomicUsize>,
+    doc_issuer: Arc<Mutex<String>>,
+    discovery_hits: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
 }
 
 async fn jwks_stand_in(keys: &[&Key]) -> Jwks {
+    use axum::response::IntoResponse;
     let set = Arc::new(Mutex::new(
         keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
     ));
     let hits = Arc::new(AtomicUsize::new(0));
-    let (s, h) = (set.clone(), hits.clone());
-    let app = axum::Router::new().route(
-        "/jwks",
-        axum::routing::get(move || {
-            let (s, h) = (s.clone(), h.clone());
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                axum::Json(json!({ "keys": *s.lock().unwrap() }))
-            }
-        }),
-    );
+    let discovery_hits = Arc::new(AtomicUsize::new(0));
+    let down = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}");
+    let doc_issuer = Arc::new(Mutex::new(issuer.clone()));
+    let (s, h, d) = (set.clone(), hits.clone(), down.clone());
+    let (di, dh, dd) = (doc_issuer.clone(), discovery_hits.clone(), down.clone());
+    let jwks_uri = format!("{issuer}/jwks");
+    let app = axum::Router::new()
+        .route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (s, h, d) = (s.clone(), h.clone(), d.clone());
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    if d.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    axum::Json(json!({ "keys": *s.lock().unwrap() })).into_response()
+                }
+            }),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || {
+                let (di, dh, dd, jwks_uri) = (di.clone(), dh.clone(), dd.clone(), jwks_uri.clone());
+                async move {
+                    dh.fetch_add(1, Ordering::SeqCst);
+                    if dd.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    let iss = di.lock().unwrap().clone();
+                    axum::Json(json!({
+                        "issuer": iss,
+                        "jwks_uri": jwks_uri,
+                        "authorization_endpoint": format!("{iss}/authorize"),
+                        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                    }))
+                    .into_response()
+                }
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Jwks {
-        url: format!("http://{addr}/jwks"),
+        url: format!("{issuer}/jwks"),
+        issuer,
         keys: set,
         hits,
+        doc_issuer,
+        discovery_hits,
+        down,
     }
 }
 
@@ -158,6 +201,12 @@ struct Env {
 }
 
 async fn setup(jwks: &Jwks, min_refetch: Duration) -> Env {
+    let mut config = OidcConfig::new(&jwks.url, ISS, AUD);
+    config.min_refetch = min_refetch;
+    setup_with(config).await
+}
+
+async fn setup_with(config: OidcConfig) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let catalog_dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-gitops/testdata/catalog");
@@ -170,14 +219,16 @@ async fn setup(jwks: &Jwks, min_refetch: Duration) -> Env {
         RenderOptions::default(),
     )
     .unwrap();
-    let store = TokenStore::open(dir.path());
-    let opaque = store.create(Role::SovereignAdmin, None, "root").unwrap();
-    let mut config = OidcConfig::new(&jwks.url, ISS, AUD);
-    config.min_refetch = min_refetch;
+    let auth = Arc::new(
+        Authenticator::open(dir.path(), Some(Arc::new(OidcVerifier::new(config)))).unwrap(),
+    );
+    let opaque = auth
+        .tokens()
+        .create(Role::SovereignAdmin, None, "root")
+        .unwrap();
     let app = router(Arc::new(OrgApi {
         sovereign: Arc::new(sovereign),
-        tokens: Arc::new(store),
-        oidc: Some(Arc::new(OidcVerifier::new(config))),
+        auth,
     }));
     Env {
         _dir: dir,
@@ -377,4 +428,147 @@ async fn a_rotated_key_is_picked_up() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &viewer(&k1), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+}
+
+/// Issuer and audience only: the JWKS URL comes from the issuer's discovery document.
+fn discovering(jwks: &Jwks, min_refetch: Duration) -> OidcConfig {
+    let mut config = OidcConfig::discover(&jwks.issuer, AUD);
+    config.min_refetch = min_refetch;
+    config
+}
+
+fn claims_from(iss: &str, role: &str, org: Option<&str>, name: &str) -> Value {
+    let mut c = claims(role, org, name);
+    c["iss"] = json!(iss);
+    c
+}
+
+#[tokio::test]
+async fn the_jwks_url_is_discovered_from_the_issuer_and_a_provider_down_at_first_use_is_retried() {
+    let k1 = key("k1");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    // The provider is down when the first JWT arrives.
+    jwks.down.store(true, Ordering::SeqCst);
+    let env = setup_with(discovering(&jwks, Duration::from_secs(1))).await;
+    let ann = sign(
+        &k1,
+        &claims_from(&jwks.issuer, "org-viewer", Some("acme"), "ann"),
+    );
+    let req = |token: &str| {
+        Request::builder()
+            .uri("/api/v1/orgs")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let resp = env.app.clone().oneshot(req(&ann)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "30");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["error"], "oidc-unavailable", "{v}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.contains("OIDC discovery failed"), "{detail}");
+    assert!(
+        detail.contains("/.well-known/openid-configuration"),
+        "{detail}"
+    );
+    assert!(!v.to_string().contains(&ann), "the token is echoed");
+    // Within the refetch interval the failure is answered again without asking the provider.
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("oidc-unavailable"))
+    );
+    assert_eq!(jwks.discovery_hits.load(Ordering::SeqCst), 1);
+    // Opaque tokens do not need the provider.
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &env.opaque, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The provider comes back: the next JWT after the interval discovers, fetches and passes.
+    jwks.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(jwks.discovery_hits.load(Ordering::SeqCst), 2);
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 1);
+    // Discovery is done once: later JWTs (and the usual checks) use the cached keys.
+    let (s, _) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let wrong_iss = sign(&k1, &claims("org-viewer", Some("acme"), "ann"));
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &wrong_iss, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("wrong issuer"),
+        "{v}"
+    );
+    assert_eq!(jwks.discovery_hits.load(Ordering::SeqCst), 2);
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_discovery_document_naming_another_issuer_is_refused() {
+    let k1 = key("k1");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    *jwks.doc_issuer.lock().unwrap() = "https://evil.example.test".into();
+    let env = setup_with(discovering(&jwks, Duration::from_secs(30))).await;
+    let ann = sign(
+        &k1,
+        &claims_from(&jwks.issuer, "org-viewer", Some("acme"), "ann"),
+    );
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"], "oidc-unavailable");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"https://evil.example.test\" is not the configured issuer"),
+        "{detail}"
+    );
+    assert!(detail.contains(&jwks.issuer), "{detail}");
+    // The keys of a provider that is not ours were never fetched.
+    assert_eq!(jwks.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(jwks.discovery_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_trailing_slash_is_discovered_under_it() {
+    let k1 = key("k1");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    let issuer = format!("{}/", jwks.issuer);
+    // OIDC Discovery §4.1: the terminating '/' is removed before the well-known path; §4.3:
+    // the document's issuer must still be exactly the configured one.
+    *jwks.doc_issuer.lock().unwrap() = issuer.clone();
+    let mut config = OidcConfig::discover(&issuer, AUD);
+    config.min_refetch = Duration::from_secs(30);
+    let env = setup_with(config).await;
+    let ann = sign(
+        &k1,
+        &claims_from(&issuer, "org-viewer", Some("acme"), "ann"),
+    );
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(jwks.discovery_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_jwks_that_cannot_be_fetched_is_503_not_a_bad_token() {
+    let k1 = key("k1");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    jwks.down.store(true, Ordering::SeqCst);
+    let env = setup(&jwks, Duration::from_secs(30)).await;
+    let ann = sign(&k1, &claims("org-viewer", Some("acme"), "ann"));
+    let (s, v) = send(&env.app, "GET", "/api/v1/orgs", &ann, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"], "oidc-unavailable");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot fetch the signing keys"),
+        "{v}"
+    );
+    assert_eq!(
+        jwks.discovery_hits.load(Ordering::SeqCst),
+        0,
+        "a configured JWKS URL is not discovered"
+    );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use catalyst_api::orgs::auth::{Role, TokenStore};
+use catalyst_api::orgs::auth::{Authenticator, Role};
 use catalyst_api::orgs::{router, OrgApi};
 use catalyst_blueprint::render::RenderOptions;
 use catalyst_blueprint::Source;
@@ -67,14 +67,19 @@ async fn send(
 }
 
 async fn setup() -> Env {
+    setup_with(catalog()).await
+}
+
+async fn setup_with(catalog: catalyst_blueprint::Catalog) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let sovereign = Sovereign::open(
         dir.path().join("git"),
-        Arc::new(catalog()),
+        Arc::new(catalog),
         RenderOptions::default(),
     )
     .unwrap();
-    let store = TokenStore::open(dir.path());
+    let auth = Arc::new(Authenticator::open(dir.path(), None).unwrap());
+    let store = auth.tokens().clone();
     let mut tokens = vec![(
         "admin",
         store.create(Role::SovereignAdmin, None, "root").unwrap(),
@@ -96,8 +101,7 @@ async fn setup() -> Env {
     ));
     let app = router(Arc::new(OrgApi {
         sovereign: Arc::new(sovereign),
-        tokens: Arc::new(store),
-        oidc: None,
+        auth,
     }));
     let env = Env { dir, app, tokens };
     let admin = env.token("admin").to_string();
@@ -691,4 +695,117 @@ async fn domain_events_stream_per_organization() {
     assert_eq!(data["specversion"], "1.0");
     assert!(data["id"].is_string() && data["time"].is_string());
     assert_eq!(data["data"]["requestId"], "req-1");
+}
+
+/// An upgrade whose new version adds a dependency: `useExisting` and `dependencyValues` reach
+/// the write path, a dry run shows every repository's diff, a range the existing dependency
+/// Application does not satisfy is 409 `dependency-mismatch`.
+#[tokio::test]
+async fn upgrade_with_new_dependencies_over_http() {
+    let gitops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-gitops/testdata");
+    let (catalog, _) = catalyst_blueprint::load::load_catalog(&[
+        (Source::Public, gitops.join("catalog")),
+        (Source::Public, gitops.join("catalog-next")),
+    ])
+    .unwrap();
+    let env = setup_with(catalog).await;
+    let dev = env.token("org-developer").to_string();
+    // setup installed bp-shop's highest version, which is now 3.0.0 (api ^2): go to 1.1.0 first.
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        "/api/v1/orgs/acme/applications",
+        Some(&dev),
+        Some(
+            json!({"name": "shop", "environment": "dev", "blueprint": "bp-shop", "version": "^1"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let up = "/api/v1/orgs/acme/applications/shop/upgrade";
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        up,
+        Some(&dev),
+        Some(json!({"environment": "dev", "version": "3.0.0"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"], "dependency-mismatch");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.contains("bp-shop 3.0.0 needs bp-api ^2"), "{detail}");
+    assert!(detail.contains("shop-api runs bp-api 1.0.0"), "{detail}");
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        up,
+        Some(&dev),
+        Some(json!({"environment": "dev", "version": "2.0.0", "dependencyValues": {"bp-cache": {"memory": 8}}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-values")),
+        "{v}"
+    );
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        up,
+        Some(&dev),
+        Some(json!({"environment": "dev", "version": "2.0.0", "useExisting": "nope"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("useExisting")),
+        "{v}"
+    );
+    let body = json!({"environment": "dev", "version": "2.0.0", "dependencyValues": {"bp-cache": {"memory": 32}}});
+    let (s, v, _) = send(
+        &env.app,
+        "POST",
+        &format!("{up}?dryRun=true"),
+        Some(&dev),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let commits = v["commits"].as_array().unwrap();
+    let repos: Vec<&str> = commits
+        .iter()
+        .map(|c| c["repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(repos, ["acme/shop-cache", "acme/shop"], "{v}");
+    assert!(
+        commits[0]["diff"].as_str().unwrap().contains("+memory: 32"),
+        "{v}"
+    );
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications/shop-cache",
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the dry run wrote nothing: {v}");
+    let (s, v, _) = send(&env.app, "POST", up, Some(&dev), Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["commits"].as_array().unwrap().len(), 2, "{v}");
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications/shop",
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["environments"][0]["version"], "2.0.0");
+    assert_eq!(
+        v["environments"][0]["dependsOn"],
+        json!(["shop-api", "shop-cache"])
+    );
 }

@@ -20,11 +20,15 @@ use catalyst_provision::service::{DeploymentService, ServiceConfig};
 use catalyst_store::file::FileStore;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use support::{Script, ScriptedProvisioner};
+use support::{admin_auth, as_caller, Script, ScriptedProvisioner};
 use tower::ServiceExt;
 
 struct Harness {
+    /// The router as a sovereign-admin calls it.
     app: axum::Router,
+    /// The router as an anonymous caller sees it.
+    anon: axum::Router,
+    auth: Arc<catalyst_api::auth::Authenticator>,
     service: Arc<DeploymentService>,
     _dir: tempfile::TempDir,
 }
@@ -56,16 +60,21 @@ async fn harness(
     .await
     .unwrap();
     service.set_name_allocator(Arc::new(PoolNames(allocator.clone())));
+    let (auth, admin) = admin_auth(dir.path());
     let mut state = AppState::new(
         service.clone(),
         HetznerClient::new("http://127.0.0.1:9").unwrap(),
+        auth.clone(),
     );
     state.pool = Some(Arc::new(PoolApi {
         allocator,
         registrars,
     }));
+    let anon = catalyst_api::router(Arc::new(state));
     Harness {
-        app: catalyst_api::router(Arc::new(state)),
+        app: as_caller(anon.clone(), &admin),
+        anon,
+        auth,
         service,
         _dir: dir,
     }
@@ -96,6 +105,79 @@ async fn call(app: &axum::Router, method: &str, path: &str, body: Option<&str>) 
 
 fn j(v: Value) -> String {
     v.to_string()
+}
+
+#[tokio::test]
+async fn wizard_checks_are_public_and_everything_else_is_sovereign_admin_business() {
+    let h = harness(
+        Duration::from_secs(600),
+        None,
+        Registry::default(),
+        Script::default(),
+    )
+    .await;
+    // What a signup wizard needs before anyone holds a token: checks, no state changes.
+    for (method, path, body) in [
+        ("GET", "/api/v1/reserved", None),
+        ("GET", "/api/v1/pool/omani.works/check?sub=acme", None),
+        (
+            "POST",
+            "/api/v1/subdomains/check",
+            Some(r#"{"subdomain":"acme","poolDomain":"omani.works"}"#),
+        ),
+        ("POST", "/api/v1/sshkey/generate", Some("{}")),
+    ] {
+        let (s, v) = call(&h.anon, method, path, body).await;
+        assert!(s == 200 || s == 201, "{method} {path}: {s} {v}");
+    }
+    let developer = h
+        .auth
+        .tokens()
+        .create(catalyst_api::auth::Role::OrgAdmin, Some("acme"), "ann")
+        .unwrap();
+    let as_org_admin = as_caller(h.anon.clone(), &developer);
+    let create = j(support::valid_request("acme"));
+    for (method, path, body) in [
+        ("GET", "/api/v1/deployments", None),
+        ("POST", "/api/v1/deployments", Some(create.as_str())),
+        ("GET", "/api/v1/deployments/0123456789abcdef", None),
+        ("GET", "/api/v1/deployments/0123456789abcdef/events", None),
+        ("GET", "/api/v1/deployments/0123456789abcdef/logs", None),
+        ("POST", "/api/v1/deployments/0123456789abcdef/cancel", None),
+        ("DELETE", "/api/v1/deployments/0123456789abcdef", None),
+        (
+            "POST",
+            "/api/v1/deployments/0123456789abcdef/phases/tofu-apply/retry",
+            Some("{}"),
+        ),
+        ("GET", "/api/v1/pool", None),
+        ("GET", "/api/v1/pool/omani.works/list", None),
+        (
+            "POST",
+            "/api/v1/pool/omani.works/reserve",
+            Some(r#"{"subdomain":"acme"}"#),
+        ),
+        ("POST", "/api/v1/pool/omani.works/commit", Some("{}")),
+        ("DELETE", "/api/v1/pool/omani.works/release?sub=acme", None),
+        ("POST", "/api/v1/registrar/cloudflare/set-ns", Some("{}")),
+    ] {
+        let (s, v) = call(&h.anon, method, path, body).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{method} {path}"
+        );
+        let (s, v) = call(&as_org_admin, method, path, body).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (403, Some("forbidden")),
+            "{method} {path}"
+        );
+    }
+    // Nothing was created or reserved by the refused calls.
+    assert!(h.service.list(10, None).unwrap().is_empty());
+    let (_, v) = call(&h.app, "GET", "/api/v1/pool/omani.works/list", None).await;
+    assert_eq!(v["allocations"], json!([]), "{v}");
 }
 
 #[tokio::test]
@@ -356,10 +438,15 @@ async fn pool_routes_without_a_manager_answer_503() {
     )
     .await
     .unwrap();
-    let app = catalyst_api::router(Arc::new(AppState::new(
-        service,
-        HetznerClient::new("http://127.0.0.1:9").unwrap(),
-    )));
+    let (auth, admin) = admin_auth(dir.path());
+    let app = as_caller(
+        catalyst_api::router(Arc::new(AppState::new(
+            service,
+            HetznerClient::new("http://127.0.0.1:9").unwrap(),
+            auth,
+        ))),
+        &admin,
+    );
     let (s, v) = call(&app, "GET", "/api/v1/pool/omani.works/check?sub=a", None).await;
     assert_eq!((s, v["error"].as_str()), (503, Some("pool-not-configured")));
     let (s, v) = call(

@@ -38,9 +38,8 @@ async fn fixture(catalog: Catalog) -> Fixture {
     let (auth, admin) = admin_auth(dir.path());
     let anon = app(service.clone(), "http://127.0.0.1:9", catalog, auth.clone());
     let bearer = format!("Bearer {admin}");
-    let app = anon
-        .clone()
-        .layer(axum::middleware::map_request(move |mut req: Request<Body>| {
+    let app = anon.clone().layer(axum::middleware::map_request(
+        move |mut req: Request<Body>| {
             let bearer = bearer.clone();
             async move {
                 if !req.headers().contains_key(header::AUTHORIZATION)
@@ -51,7 +50,8 @@ async fn fixture(catalog: Catalog) -> Fixture {
                 }
                 req
             }
-        }));
+        },
+    ));
     Fixture {
         app,
         anon,
@@ -517,7 +517,9 @@ async fn admin_pages_need_a_sign_in_and_the_session_cookie_never_holds_the_token
     assert_html(&p, "/sovereign/deployments with the cookie");
     let p = send(
         &f.anon,
-        with_cookie("GET", "/api/v1/session").body(Body::empty()).unwrap(),
+        with_cookie("GET", "/api/v1/session")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(p.status, StatusCode::OK);
@@ -572,7 +574,9 @@ async fn admin_pages_need_a_sign_in_and_the_session_cookie_never_holds_the_token
     // Signing out clears the cookie.
     let p = send(
         &f.anon,
-        Request::post("/api/v1/session/end").body(Body::empty()).unwrap(),
+        Request::post("/api/v1/session/end")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);

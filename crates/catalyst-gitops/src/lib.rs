@@ -20,7 +20,7 @@ pub mod yaml;
 pub use events::{DomainEvent, EventBus};
 pub use names::{AppName, EnvType, NameError, OrgName};
 pub use repo::{Actor, Repo};
-pub use sovereign::{Call, CommitInfo, InstallRequest, Sovereign, Written};
+pub use sovereign::{Call, CommitInfo, InstallRequest, Sovereign, UpgradeRequest, Written};
 
 /// `apiVersion` of every Catalyst resource written to Git.
 pub const API_VERSION: &str = "catalyst.openova.io/v1alpha1";
@@ -57,6 +57,10 @@ pub enum GitopsError {
         /// Why.
         detail: String,
     },
+    /// An existing dependency Application runs a version the new requirement does not accept
+    /// (what needs which range, and which Application runs what).
+    #[error("{0}")]
+    DependencyMismatch(String),
     /// Other Applications depend on this one.
     #[error("{0}")]
     HasDependents(String),

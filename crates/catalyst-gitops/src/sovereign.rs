@@ -4,13 +4,13 @@
 //! call are removed). Writers to one Organization are serialized by an in-process lock; the ref
 //! update itself is compare-and-swap against the parent commit, so `If-Match` (and any writer
 //! outside this process) gets [`GitopsError::Conflict`] instead of a lost update.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use catalyst_blueprint::render::RenderOptions;
-use catalyst_blueprint::resolve::{resolve_plan, Options, Request};
-use catalyst_blueprint::{BlueprintName, Catalog, Viewer};
+use catalyst_blueprint::resolve::{resolve_plan, Options, Plan, Planned, Request, ResolveError};
+use catalyst_blueprint::{BlueprintName, Catalog, VersionRange, Viewer};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -73,6 +73,91 @@ pub struct InstallRequest {
     pub use_existing: BTreeMap<String, String>,
     /// Values for dependency Blueprints: Blueprint name → values (validated like the root's).
     pub dependency_values: BTreeMap<String, Value>,
+}
+
+/// An upgrade request: the Application in one Environment moves to the highest visible version
+/// of its Blueprint in `version`; dependencies that version adds are satisfied like install's.
+#[derive(Debug, Clone)]
+pub struct UpgradeRequest {
+    /// The Application.
+    pub app: AppName,
+    /// The Environment (env type within the Organization).
+    pub env: EnvType,
+    /// The version range (`2.1.0`, `^2`).
+    pub version: String,
+    /// New dependencies to satisfy with existing Applications: Blueprint name → Application.
+    pub use_existing: BTreeMap<String, String>,
+    /// Values for new dependency Blueprints: Blueprint name → values (validated).
+    pub dependency_values: BTreeMap<String, Value>,
+}
+
+/// Which Application stands for each Blueprint of a plan, and whether the call creates it.
+type AppOf = BTreeMap<BlueprintName, (AppName, bool)>;
+
+/// The `dependsOn` links and `values.dependencies.<alias>` of a planned Blueprint.
+fn links(p: &Planned, plan: &Plan, app_of: &AppOf) -> (Vec<DepRef>, Value) {
+    let mut depends_on = Vec::new();
+    let mut dependencies = serde_json::Map::new();
+    for e in &p.depends_on {
+        let (Some(v), Some((dep_app, _))) = (&e.version, app_of.get(&e.name)) else {
+            continue;
+        };
+        depends_on.push(DepRef {
+            application: dep_app.to_string(),
+            blueprint: e.name.to_string(),
+            alias: e.alias.clone(),
+        });
+        if let Some(alias) = &e.alias {
+            let mut d = json!({ "application": dep_app.as_str(), "blueprint": e.name.as_str(), "version": v.to_string(), "releaseName": dep_app.as_str(), "namespace": dep_app.as_str() });
+            if let Some(Value::Object(outputs)) = plan.get(&e.name).map(|d| &d.outputs) {
+                for (k, val) in outputs {
+                    d[k] = val.clone();
+                }
+            }
+            dependencies.insert(alias.clone(), d);
+        }
+    }
+    (depends_on, Value::Object(dependencies))
+}
+
+/// A plan's values errors, one line each, for the Blueprints `written` accepts.
+fn value_errors(plan: &Plan, written: impl Fn(&BlueprintName) -> bool) -> Result<(), GitopsError> {
+    let errors: Vec<String> = plan
+        .value_errors()
+        .into_iter()
+        .filter(|(n, _)| written(n))
+        .map(|(n, e)| {
+            format!(
+                "{n} values {}: {}",
+                if e.pointer.is_empty() {
+                    "/"
+                } else {
+                    &e.pointer
+                },
+                e.message
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(GitopsError::InvalidValues(errors))
+    }
+}
+
+/// Refuses a plan that lacks Blueprints.
+fn no_missing(plan: &Plan) -> Result<(), GitopsError> {
+    if plan.missing.is_empty() {
+        return Ok(());
+    }
+    Err(GitopsError::Resolve(format!(
+        "not in the catalog: {}",
+        plan.missing
+            .iter()
+            .map(|m| format!("{} (required by {})", m.name, m.required_by.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )))
 }
 
 struct Write {
@@ -764,41 +849,15 @@ impl Sovereign {
         };
         let plan = resolve_plan(&self.catalog, &[request], &opts)
             .map_err(|e| GitopsError::Resolve(e.to_string()))?;
-        if !plan.missing.is_empty() {
-            return Err(GitopsError::Resolve(format!(
-                "not in the catalog: {}",
-                plan.missing
-                    .iter()
-                    .map(|m| format!("{} (required by {})", m.name, m.required_by.join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )));
-        }
-        let errors: Vec<String> = plan
-            .value_errors()
-            .into_iter()
-            .map(|(n, e)| {
-                format!(
-                    "{n} values {}: {}",
-                    if e.pointer.is_empty() {
-                        "/"
-                    } else {
-                        &e.pointer
-                    },
-                    e.message
-                )
-            })
-            .collect();
-        if !errors.is_empty() {
-            return Err(GitopsError::InvalidValues(errors));
-        }
+        no_missing(&plan)?;
+        value_errors(&plan, |_| true)?;
         // Which Application stands for each planned Blueprint.
         let mut use_existing: BTreeMap<BlueprintName, AppName> = BTreeMap::new();
         for (bp, app) in &req.use_existing {
             let bp = BlueprintName::parse(bp).map_err(|e| GitopsError::Invalid(e.to_string()))?;
             use_existing.insert(bp, AppName::parse(app)?);
         }
-        let mut app_of: BTreeMap<BlueprintName, (AppName, bool)> = BTreeMap::new();
+        let mut app_of: AppOf = BTreeMap::new();
         for p in plan.iter() {
             if p.name == root {
                 app_of.insert(p.name.clone(), (req.app.clone(), true));
@@ -837,27 +896,7 @@ impl Sovereign {
             if !new {
                 continue;
             }
-            let mut depends_on = Vec::new();
-            let mut dependencies = serde_json::Map::new();
-            for e in &p.depends_on {
-                let (Some(v), Some((dep_app, _))) = (&e.version, app_of.get(&e.name)) else {
-                    continue;
-                };
-                depends_on.push(DepRef {
-                    application: dep_app.to_string(),
-                    blueprint: e.name.to_string(),
-                    alias: e.alias.clone(),
-                });
-                if let Some(alias) = &e.alias {
-                    let mut d = json!({ "application": dep_app.as_str(), "blueprint": e.name.as_str(), "version": v.to_string(), "releaseName": dep_app.as_str(), "namespace": dep_app.as_str() });
-                    if let Some(Value::Object(outputs)) = plan.get(&e.name).map(|d| &d.outputs) {
-                        for (k, val) in outputs {
-                            d[k] = val.clone();
-                        }
-                    }
-                    dependencies.insert(alias.clone(), d);
-                }
-            }
+            let (depends_on, dependencies) = links(p, &plan, &app_of);
             let doc = AppDoc {
                 org: org.clone(),
                 app: app.clone(),
@@ -866,7 +905,7 @@ impl Sovereign {
                 version: p.version.clone(),
                 digest: p.digest.clone(),
                 depends_on,
-                dependencies: Value::Object(dependencies),
+                dependencies,
             };
             let base = if p.name == root {
                 if req.values.is_null() {
@@ -992,8 +1031,8 @@ impl Sovereign {
         )
     }
 
-    /// Moves an Application to another version of its Blueprint (`range`, e.g. `2.1.0` or `^2`).
-    /// Its dependencies must already be satisfied by the Applications it depends on.
+    /// Moves an Application to another version of its Blueprint (`range`, e.g. `2.1.0` or `^2`);
+    /// [`Sovereign::upgrade_with`] without `useExisting` or dependency values.
     pub fn upgrade(
         &self,
         call: &Call,
@@ -1002,12 +1041,48 @@ impl Sovereign {
         env: EnvType,
         range: &str,
     ) -> Result<Written, GitopsError> {
+        self.upgrade_with(
+            call,
+            org,
+            &UpgradeRequest {
+                app: app.clone(),
+                env,
+                version: range.to_string(),
+                use_existing: BTreeMap::new(),
+                dependency_values: BTreeMap::new(),
+            },
+        )
+    }
+
+    /// Moves an Application to the highest visible version of its Blueprint in `req.version`.
+    ///
+    /// The new version is resolved with the Blueprint engine like an install, with every
+    /// Application the upgraded one already depends on (transitively), and those named in
+    /// `use_existing`, pinned at the version they run. A dependency the new version adds becomes
+    /// that existing Application, or a new Application `{app}-{dep}` (values: the Blueprint's
+    /// defaults ⊕ what dependents pass ⊕ `dependency_values`). Existing dependency Applications
+    /// are never changed: when the new version (or a new dependency) needs a range the
+    /// Application that stands for it does not satisfy, the call is refused with
+    /// [`GitopsError::DependencyMismatch`] naming both; upgrade that Application first. A
+    /// dependency the new version drops is unlinked, not uninstalled.
+    ///
+    /// Every value is validated before anything is written; the new Applications and the
+    /// upgraded one are one commit per repository, all or nothing (dependencies first), and a
+    /// dry run shows each diff.
+    pub fn upgrade_with(
+        &self,
+        call: &Call,
+        org: &OrgName,
+        req: &UpgradeRequest,
+    ) -> Result<Written, GitopsError> {
         let ol = self.org_lock(org);
         let _o = lock(&ol);
+        let (app, env) = (&req.app, req.env);
         let (mut doc, head) = self.installed(org, app, env)?;
         let repo = self.app_repo(org, app);
         let base = self.read_values(&repo, &head, "values.yaml")?;
-        let range = catalyst_blueprint::VersionRange::parse(range)
+        let overlay = self.read_values(&repo, &head, &format!("overlays/{env}/values.yaml"))?;
+        let range = VersionRange::parse(&req.version)
             .map_err(|e| GitopsError::Invalid(format!("version: {e}")))?;
         let viewer = Viewer {
             organization: Some(org.to_string()),
@@ -1020,37 +1095,200 @@ impl Sovereign {
             .max_by(|a, b| a.blueprint.version.cmp(&b.blueprint.version))
             .ok_or_else(|| {
                 GitopsError::Invalid(format!("no version of {} matches {range}", doc.blueprint))
-            })?;
-        for dep in &target.blueprint.depends {
-            if !doc
-                .depends_on
-                .iter()
-                .any(|d| d.blueprint == dep.blueprint.as_str())
-                && dep.when.is_none()
-            {
+            })?
+            .blueprint
+            .version
+            .clone();
+        let root = doc.blueprint.clone();
+
+        // The Applications that already stand for a Blueprint: those named in useExisting,
+        // then those the Application depends on, transitively.
+        let mut existing: BTreeMap<BlueprintName, AppDoc> = BTreeMap::new();
+        let mut heads: BTreeMap<BlueprintName, String> = BTreeMap::new();
+        for (bp, name) in &req.use_existing {
+            let bp = BlueprintName::parse(bp).map_err(|e| GitopsError::Invalid(e.to_string()))?;
+            if bp == root {
                 return Err(GitopsError::Invalid(format!(
-                    "{} {} needs {} which {app} does not depend on yet; install it and reinstall {app}",
-                    doc.blueprint, target.blueprint.version, dep.blueprint
+                    "useExisting names {bp}, the Blueprint being upgraded"
                 )));
             }
+            let name = AppName::parse(name)?;
+            let Some((d, h)) = self.app_doc(org, &name, env)? else {
+                return Err(GitopsError::Invalid(format!(
+                    "{name} is not installed in {}",
+                    env_name(org, env)
+                )));
+            };
+            if d.blueprint != bp {
+                return Err(GitopsError::Invalid(format!(
+                    "{name} runs {}, not {bp}",
+                    d.blueprint
+                )));
+            }
+            heads.insert(bp.clone(), h);
+            existing.insert(bp, d);
         }
+        let mut queue: VecDeque<String> = doc
+            .depends_on
+            .iter()
+            .map(|d| d.application.clone())
+            .collect();
+        let mut seen = BTreeSet::new();
+        while let Some(name) = queue.pop_front() {
+            if !seen.insert(name.clone()) || name == app.as_str() {
+                continue;
+            }
+            let Ok(name) = AppName::parse(&name) else {
+                continue;
+            };
+            // A link to an Application no longer installed is dropped (the plan decides).
+            let Some((d, h)) = self.app_doc(org, &name, env)? else {
+                continue;
+            };
+            queue.extend(d.depends_on.iter().map(|x| x.application.clone()));
+            if d.blueprint != root && !existing.contains_key(&d.blueprint) {
+                heads.insert(d.blueprint.clone(), h);
+                existing.insert(d.blueprint.clone(), d);
+            }
+        }
+
+        // Values: the Application's own (with its overlay) and every existing one's decide the
+        // `when` predicates as they did for them; dependencyValues only for new Applications.
+        let mut values = BTreeMap::new();
+        for (bp, v) in &req.dependency_values {
+            let bp = BlueprintName::parse(bp).map_err(|e| GitopsError::Invalid(e.to_string()))?;
+            if let Some(d) = existing.get(&bp) {
+                return Err(GitopsError::Invalid(format!(
+                    "dependencyValues for {bp}: {} (an existing Application) stands for it; change its values there",
+                    d.app
+                )));
+            }
+            values.insert(bp, v.clone());
+        }
+        let effective = |repo: &Repo, head: &str, env: EnvType, base: Value| {
+            let mut v = if base.is_object() { base } else { json!({}) };
+            let overlay = self.read_values(repo, head, &format!("overlays/{env}/values.yaml"))?;
+            catalyst_blueprint::resolve::merge(&mut v, &overlay);
+            Ok::<Value, GitopsError>(v)
+        };
+        for (bp, d) in &existing {
+            let r = self.app_repo(org, &d.app);
+            let b = self.read_values(&r, &heads[bp], "values.yaml")?;
+            values.insert(bp.clone(), effective(&r, &heads[bp], env, b)?);
+        }
+        values.insert(root.clone(), effective(&repo, &head, env, base.clone())?);
+        let mut requests = vec![Request {
+            name: root.clone(),
+            range: VersionRange::exact(&target),
+        }];
+        for (bp, d) in &existing {
+            requests.push(Request {
+                name: bp.clone(),
+                range: VersionRange::exact(&d.version),
+            });
+        }
+        let opts = Options {
+            viewer,
+            values,
+            ..Options::default()
+        };
+        let plan = resolve_plan(&self.catalog, &requests, &opts)
+            .map_err(|e| dependency_mismatch(e, &existing))?;
+        no_missing(&plan)?;
+
+        // Walk from the Application: each dependency is an existing Application or a new one.
+        let mut app_of: AppOf = BTreeMap::new();
+        app_of.insert(root.clone(), (app.clone(), false));
+        let mut stack = vec![root.clone()];
+        while let Some(n) = stack.pop() {
+            let Some(p) = plan.get(&n) else {
+                continue;
+            };
+            for e in &p.depends_on {
+                if app_of.contains_key(&e.name) {
+                    continue;
+                }
+                if let Some(d) = existing.get(&e.name) {
+                    app_of.insert(e.name.clone(), (d.app.clone(), false));
+                    continue;
+                }
+                let name = AppName::parse(&format!("{app}-{}", e.name.short())).map_err(|err| {
+                    GitopsError::Invalid(format!(
+                        "dependency {}: {err}; use an existing Application (useExisting)",
+                        e.name
+                    ))
+                })?;
+                if self.app_doc(org, &name, env)?.is_some() {
+                    return Err(GitopsError::AlreadyExists(format!(
+                        "Application {org}/{name} (for dependency {}); pass it in useExisting to share it",
+                        e.name
+                    )));
+                }
+                app_of.insert(e.name.clone(), (name, true));
+                stack.push(e.name.clone());
+            }
+        }
+        value_errors(&plan, |n| {
+            *n == root || app_of.get(n).is_some_and(|(_, new)| *new)
+        })?;
+
+        let mut writes = Vec::new();
+        for p in plan.iter() {
+            let Some((name, true)) = app_of.get(&p.name) else {
+                continue;
+            };
+            let (depends_on, dependencies) = links(p, &plan, &app_of);
+            let dep_doc = AppDoc {
+                org: org.clone(),
+                app: name.clone(),
+                env,
+                blueprint: p.name.clone(),
+                version: p.version.clone(),
+                digest: p.digest.clone(),
+                depends_on,
+                dependencies,
+            };
+            let files = app::files(
+                &dep_doc,
+                &p.values,
+                &json!({}),
+                p.config_schema.as_ref(),
+                &self.render,
+            )?;
+            let subject = format!(
+                "Install {} {} as {name} into {} for {app} {} {}",
+                p.name,
+                p.version,
+                env_name(org, env),
+                root,
+                target
+            );
+            writes.push(self.app_write(org, &dep_doc, files, true, subject, false));
+        }
+        let Some(planned) = plan.get(&root) else {
+            return Err(GitopsError::Resolve(format!(
+                "{root} {target} is not in the plan"
+            )));
+        };
         let from = doc.version.clone();
-        doc.version = target.blueprint.version.clone();
-        doc.digest = target.blueprint.digest.clone();
-        let subject = format!(
-            "Upgrade {app} in {} from {} {from} to {}",
-            env_name(org, env),
-            doc.blueprint,
-            doc.version
-        );
-        self.rerender(
-            call,
-            org,
+        (doc.depends_on, doc.dependencies) = links(planned, &plan, &app_of);
+        doc.version = planned.version.clone();
+        doc.digest = planned.digest.clone();
+        let files = app::files(
             &doc,
             &base,
-            &head,
-            (subject, "application.upgraded"),
-        )
+            &overlay,
+            planned.config_schema.as_ref(),
+            &self.render,
+        )?;
+        let subject = format!(
+            "Upgrade {app} in {} from {root} {from} to {}",
+            env_name(org, env),
+            doc.version
+        );
+        writes.push(self.app_write(org, &doc, files, false, subject, true));
+        let subj = format!("{org}/{app}");
+        self.apply(writes, call, ("application.upgraded", org, &subj))
     }
 
     /// Uninstalls an Application from one Environment (a commit that empties its branch);
@@ -1311,6 +1549,29 @@ impl Sovereign {
         let subj = format!("{org}/{app}");
         self.apply(vec![w], call, ("application.promoted", org, &subj))
     }
+}
+
+/// A resolution failure of an upgrade: when an existing dependency Application's version is
+/// what does not fit, [`GitopsError::DependencyMismatch`] naming the requirement and the
+/// Application; otherwise the resolver's explanation.
+fn dependency_mismatch(e: ResolveError, existing: &BTreeMap<BlueprintName, AppDoc>) -> GitopsError {
+    if let ResolveError::Conflict(c) = &e {
+        if let Some(d) = existing.get(&c.name) {
+            let need = c.sides.iter().filter_map(|s| s.last()).find_map(|s| {
+                let (by, v) = s.from.as_ref()?;
+                VersionRange::parse(&s.range)
+                    .is_ok_and(|r| !r.matches(&d.version))
+                    .then(|| format!("{by} {v} needs {} {}", c.name, s.range))
+            });
+            if let Some(need) = need {
+                return GitopsError::DependencyMismatch(format!(
+                    "{need}, but Application {} runs {} {}, which does not satisfy it; upgrade {} first (an existing dependency Application is never upgraded implicitly)",
+                    d.app, d.blueprint, d.version, d.app
+                ));
+            }
+        }
+    }
+    GitopsError::Resolve(e.to_string())
 }
 
 fn summary(doc: &AppDoc, head: &str) -> Value {

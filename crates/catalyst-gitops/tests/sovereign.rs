@@ -7,7 +7,9 @@ use catalyst_blueprint::load::load_catalog;
 use catalyst_blueprint::render::RenderOptions;
 use catalyst_blueprint::Source;
 use catalyst_gitops::GitopsError;
-use catalyst_gitops::{Actor, AppName, Call, EnvType, InstallRequest, OrgName, Repo, Sovereign};
+use catalyst_gitops::{
+    Actor, AppName, Call, EnvType, InstallRequest, OrgName, Repo, Sovereign, UpgradeRequest,
+};
 use serde_json::{json, Value};
 
 fn catalog_dir() -> PathBuf {
@@ -582,4 +584,250 @@ fn a_call_interrupted_between_repositories_is_undone_at_open() {
         .unwrap()
         .is_some());
     assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
+}
+
+// ---------------------------------------------------------------- upgrades with new dependencies
+
+/// The test catalog plus `testdata/catalog-next` (bp-shop 2.0.0 adds bp-cache, 3.0.0 needs
+/// bp-api ^2).
+fn setup_next() -> (tempfile::TempDir, Sovereign) {
+    let dir = tempfile::tempdir().unwrap();
+    let next = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/catalog-next");
+    let (catalog, diags) =
+        load_catalog(&[(Source::Public, catalog_dir()), (Source::Public, next)]).unwrap();
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.severity != catalyst_blueprint::Severity::Error),
+        "{diags:?}"
+    );
+    let s = Sovereign::open(
+        dir.path().join("git"),
+        Arc::new(catalog),
+        RenderOptions::default(),
+    )
+    .unwrap();
+    s.create_org(
+        &call("r-org"),
+        &org(),
+        &json!({"contact": "ops@acme.example"}),
+    )
+    .unwrap();
+    s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
+        .unwrap();
+    (dir, s)
+}
+
+fn upgrade_req(version: &str) -> UpgradeRequest {
+    UpgradeRequest {
+        app: app("web"),
+        env: EnvType::Dev,
+        version: version.into(),
+        use_existing: Default::default(),
+        dependency_values: Default::default(),
+    }
+}
+
+fn env_of(s: &Sovereign, name: &str) -> Value {
+    s.get_app(&org(), &app(name)).unwrap()["environments"][0].clone()
+}
+
+fn file(s: &Sovereign, name: &str, path: &str) -> String {
+    let repo = s.app_repo(&org(), &app(name));
+    String::from_utf8(repo.read("develop", path).unwrap().unwrap()).unwrap()
+}
+
+#[test]
+fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
+    let (_d, s) = setup_next();
+    install_shop(&s, json!({"replicas": 2})).unwrap();
+    let web = s.app_repo(&org(), &app("web"));
+    let before = web.head("develop").unwrap();
+    let mut events = s.events().subscribe();
+
+    // Values of the new dependency are validated before anything is written.
+    let mut bad = upgrade_req("2.0.0");
+    bad.dependency_values = [("bp-cache".to_string(), json!({"memory": 1}))].into();
+    let err = s.upgrade_with(&call("r-bad"), &org(), &bad).unwrap_err();
+    let GitopsError::InvalidValues(lines) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        lines.iter().any(|l| l.contains("bp-cache values /memory")),
+        "{lines:?}"
+    );
+    // Values for a dependency that an existing Application stands for are refused.
+    let mut bad = upgrade_req("2.0.0");
+    bad.dependency_values = [("bp-db".to_string(), json!({"size": "small"}))].into();
+    let err = s.upgrade_with(&call("r-bad2"), &org(), &bad).unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::Invalid(m) if m.contains("web-db")),
+        "{err:?}"
+    );
+    assert!(!s.app_repo(&org(), &app("web-cache")).exists());
+    assert_eq!(web.head("develop").unwrap(), before);
+
+    // A dry run shows every diff and writes nothing.
+    let mut req = upgrade_req("^2");
+    req.dependency_values = [("bp-cache".to_string(), json!({"memory": 256}))].into();
+    let mut c = call("r-dry");
+    c.dry_run = true;
+    let w = s.upgrade_with(&c, &org(), &req).unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web-cache", "acme/web"]);
+    let cache_diff = w.commits[0].diff.as_deref().unwrap();
+    assert!(cache_diff.contains("+memory: 256"), "{cache_diff}");
+    assert!(
+        cache_diff.contains("+  - alias: db\n+    application: web-db\n"),
+        "{cache_diff}"
+    );
+    let web_diff = w.commits[1].diff.as_deref().unwrap();
+    assert!(web_diff.contains("+    version: 2.0.0"), "{web_diff}");
+    assert!(
+        web_diff.contains("+  - alias: cache\n+    application: web-cache\n"),
+        "{web_diff}"
+    );
+    assert!(!s.app_repo(&org(), &app("web-cache")).exists());
+    assert_eq!(web.head("develop").unwrap(), before);
+    assert!(events.try_recv().is_err(), "a dry run publishes nothing");
+
+    // The upgrade: one commit per repository, the new dependency first.
+    let w = s.upgrade_with(&call("r-up"), &org(), &req).unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web-cache", "acme/web"]);
+    for c in &w.commits {
+        let name = c.repo.strip_prefix("acme/").unwrap();
+        let repo = s.app_repo(&org(), &app(name));
+        assert_eq!(
+            repo.head("develop").unwrap().as_deref(),
+            Some(c.commit.as_str())
+        );
+        let shown = repo.show(&c.commit).unwrap();
+        assert!(shown.contains("\nCatalyst-Request-Id: r-up\n"), "{shown}");
+        fsck(&repo);
+    }
+    assert_eq!(web.log("develop").unwrap().len(), 2, "install + upgrade");
+    let e = events.try_recv().unwrap();
+    assert_eq!(e.kind, "io.openova.catalyst.application.upgraded");
+    assert_eq!(e.subject, "acme/web");
+    assert!(events.try_recv().is_err(), "one event per call");
+
+    let webv = env_of(&s, "web");
+    assert_eq!(webv["version"], "2.0.0");
+    assert_eq!(webv["dependsOn"], json!(["web-api", "web-cache"]));
+    assert_eq!(webv["values"], json!({"replicas": 2}), "values kept");
+    let cache = env_of(&s, "web-cache");
+    assert_eq!(cache["blueprint"], "bp-cache");
+    assert_eq!(
+        cache["dependsOn"],
+        json!(["web-db"]),
+        "the existing db is shared"
+    );
+    assert_eq!(cache["values"]["memory"], 256);
+    let hr = file(&s, "web", "flux/helmrelease.yaml");
+    assert!(hr.contains("- name: web-cache"), "{hr}");
+    assert!(hr.contains("endpoint: cache:6379"), "{hr}");
+    // Untouched: the existing dependencies.
+    assert_eq!(
+        s.app_repo(&org(), &app("web-db"))
+            .log("develop")
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.app_repo(&org(), &app("web-api"))
+            .log("develop")
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Back to 1.1.0: the cache is unlinked, not uninstalled; up again needs useExisting.
+    let w = s
+        .upgrade(&call("r-down"), &org(), &app("web"), EnvType::Dev, "1.1.0")
+        .unwrap();
+    assert_eq!(w.commits.len(), 1);
+    assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api"]));
+    assert_eq!(env_of(&s, "web-cache")["version"], "1.0.0");
+    let err = s
+        .upgrade_with(&call("r-up2"), &org(), &upgrade_req("2.0.0"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::AlreadyExists(m) if m.contains("useExisting")),
+        "{err:?}"
+    );
+    let mut req = upgrade_req("2.0.0");
+    req.use_existing = [("bp-cache".to_string(), "web-cache".to_string())].into();
+    let w = s.upgrade_with(&call("r-up3"), &org(), &req).unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web"]);
+    assert_eq!(
+        env_of(&s, "web")["dependsOn"],
+        json!(["web-api", "web-cache"])
+    );
+    // Already there: nothing to write.
+    let w = s.upgrade_with(&call("r-up4"), &org(), &req).unwrap();
+    assert!(w.commits.is_empty(), "{w:?}");
+}
+
+#[test]
+fn upgrade_uses_an_existing_application_for_a_new_dependency() {
+    let (_d, s) = setup_next();
+    install_shop(&s, json!({})).unwrap();
+    s.install(
+        &call("r-cache"),
+        &org(),
+        &InstallRequest {
+            app: app("cache"),
+            env: EnvType::Dev,
+            blueprint: "bp-cache".into(),
+            values: json!({"memory": 512}),
+            use_existing: [("bp-db".to_string(), "web-db".to_string())].into(),
+            dependency_values: Default::default(),
+        },
+    )
+    .unwrap();
+    let mut req = upgrade_req("2.0.0");
+    req.use_existing = [("bp-cache".to_string(), "cache".to_string())].into();
+    let w = s.upgrade_with(&call("r-up"), &org(), &req).unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web"]);
+    assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api", "cache"]));
+    assert_eq!(env_of(&s, "cache")["values"], json!({"memory": 512}));
+    // useExisting must name an installed Application of that Blueprint.
+    let mut req = upgrade_req("2.0.0");
+    req.use_existing = [("bp-cache".to_string(), "web-db".to_string())].into();
+    let err = s.upgrade_with(&call("r-x"), &org(), &req).unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::Invalid(m) if m.contains("runs bp-db")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn upgrade_refuses_a_range_the_existing_dependency_does_not_satisfy() {
+    let (_d, s) = setup_next();
+    install_shop(&s, json!({})).unwrap();
+    let web = s.app_repo(&org(), &app("web"));
+    let before = web.head("develop").unwrap();
+    let err = s
+        .upgrade(&call("r-3"), &org(), &app("web"), EnvType::Dev, "3.0.0")
+        .unwrap_err();
+    let GitopsError::DependencyMismatch(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(m.contains("bp-shop 3.0.0 needs bp-api ^2"), "{m}");
+    assert!(m.contains("web-api runs bp-api 1.0.0"), "{m}");
+    assert!(m.contains("upgrade web-api first"), "{m}");
+    assert_eq!(web.head("develop").unwrap(), before);
+    // Upgrading the dependency first is the way.
+    s.upgrade(&call("r-api"), &org(), &app("web-api"), EnvType::Dev, "^2")
+        .unwrap();
+    let w = s
+        .upgrade(&call("r-3b"), &org(), &app("web"), EnvType::Dev, "3.0.0")
+        .unwrap();
+    assert_eq!(w.commits.len(), 1);
+    assert_eq!(env_of(&s, "web")["version"], "3.0.0");
+    assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api"]));
 }

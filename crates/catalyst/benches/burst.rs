@@ -17,8 +17,8 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn follow(url: String) -> (Vec<u64>, usize, bool, Instant) {
-    let resp = reqwest::get(url).await.unwrap();
+async fn follow(client: reqwest::Client, url: String) -> (Vec<u64>, usize, bool, Instant) {
+    let resp = client.get(url).send().await.unwrap();
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::<u8>::new();
     let (mut ids, mut lines, mut done) = (Vec::new(), 0usize, false);
@@ -59,7 +59,7 @@ async fn main() {
         ],
     );
     c.wait_ready(Instant::now());
-    let client = reqwest::Client::new();
+    let client = c.client();
     let mut walls = Vec::new();
     let mut total_events = 0;
     for run in 0..runs {
@@ -82,7 +82,12 @@ async fn main() {
             .unwrap();
         let id = created["id"].as_str().unwrap().to_owned();
         let tasks: Vec<_> = (0..subscribers)
-            .map(|_| tokio::spawn(follow(format!("{}/api/v1/deployments/{id}/logs", c.base))))
+            .map(|_| {
+                tokio::spawn(follow(
+                    client.clone(),
+                    format!("{}/api/v1/deployments/{id}/logs", c.base),
+                ))
+            })
             .collect();
         let mut reference: Option<Vec<u64>> = None;
         let mut last_done = started;

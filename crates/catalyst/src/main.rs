@@ -147,21 +147,29 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_CATALOG", value_delimiter = ',')]
     catalog: Vec<PathBuf>,
 
-    /// OIDC: JWKS URL of the identity provider. With --oidc-issuer and --oidc-audience, bearer
-    /// tokens that are JWTs are validated against it; opaque tokens still use the token store.
+    /// OIDC: JWKS URL of the identity provider. Optional: without it the JWKS URL is discovered
+    /// from <issuer>/.well-known/openid-configuration on first use. Needs --oidc-issuer and
+    /// --oidc-audience.
     #[arg(
         long,
         env = "CATALYST_OIDC_JWKS_URL",
-        requires_all = ["oidc_issuer", "oidc_audience"]
+        requires_all = ["oidc_issuer", "oidc_audience"],
+        value_parser = parse_http_url
     )]
     oidc_jwks_url: Option<String>,
 
-    /// OIDC: the expected `iss` claim.
-    #[arg(long, env = "CATALYST_OIDC_ISSUER", requires = "oidc_jwks_url")]
+    /// OIDC: the issuer; JWTs must carry it as `iss`. With --oidc-audience, bearer tokens that are
+    /// JWTs are validated; opaque tokens still use the token store.
+    #[arg(
+        long,
+        env = "CATALYST_OIDC_ISSUER",
+        requires = "oidc_audience",
+        value_parser = parse_http_url
+    )]
     oidc_issuer: Option<String>,
 
-    /// OIDC: the expected `aud` claim.
-    #[arg(long, env = "CATALYST_OIDC_AUDIENCE", requires = "oidc_jwks_url")]
+    /// OIDC: the expected `aud` claim. Needs --oidc-issuer.
+    #[arg(long, env = "CATALYST_OIDC_AUDIENCE", requires = "oidc_issuer")]
     oidc_audience: Option<String>,
 
     /// OIDC: the claim naming the caller's Organization.
@@ -183,6 +191,20 @@ struct ServeArgs {
         default_value = "preferred_username"
     )]
     oidc_name_claim: String,
+}
+
+/// An `http://` or `https://` URL with a host (the OIDC issuer and JWKS URL).
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("{s:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || s.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{s:?} is not an http:// or https:// URL with a host"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// Parses `90s`, `30m`, `2h`, `500ms` or a bare number of seconds.
@@ -379,16 +401,25 @@ fn org_api(
 
 fn oidc(args: &ServeArgs) -> Option<catalyst_api::orgs::oidc::OidcVerifier> {
     use catalyst_api::orgs::oidc::{OidcConfig, OidcVerifier};
-    let (Some(url), Some(iss), Some(aud)) =
-        (&args.oidc_jwks_url, &args.oidc_issuer, &args.oidc_audience)
-    else {
+    // clap refuses an issuer without an audience and the other way round (and a JWKS URL
+    // without both), so OIDC is never half configured.
+    let (Some(iss), Some(aud)) = (&args.oidc_issuer, &args.oidc_audience) else {
         return None;
     };
-    let mut config = OidcConfig::new(url, iss, aud);
+    let mut config = match &args.oidc_jwks_url {
+        Some(url) => OidcConfig::new(url, iss, aud),
+        None => OidcConfig::discover(iss, aud),
+    };
     config.org_claim = args.oidc_org_claim.clone();
     config.role_claim = args.oidc_role_claim.clone();
     config.name_claim = args.oidc_name_claim.clone();
-    tracing::info!(jwks = %url, issuer = %iss, "OIDC bearer tokens enabled");
+    match &args.oidc_jwks_url {
+        Some(url) => tracing::info!(jwks = %url, issuer = %iss, "OIDC bearer tokens enabled"),
+        None => tracing::info!(
+            issuer = %iss,
+            "OIDC bearer tokens enabled; the JWKS URL is discovered from the issuer on first use"
+        ),
+    }
     Some(OidcVerifier::new(config))
 }
 
@@ -455,6 +486,35 @@ mod tests {
         };
         assert!(oidc(&serve(&[]).unwrap()).is_none());
         assert!(serve(&["--oidc-jwks-url", "http://127.0.0.1:1/jwks"]).is_err());
+        // Half of the configuration is an error, not OIDC silently off.
+        for partial in [
+            &["--oidc-issuer", "https://idp.example.test"][..],
+            &["--oidc-audience", "catalyst"][..],
+            &[
+                "--oidc-jwks-url",
+                "http://127.0.0.1:1/jwks",
+                "--oidc-audience",
+                "catalyst",
+            ][..],
+        ] {
+            let e = serve(partial).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{partial:?}: {e}"
+            );
+        }
+        let e = serve(&["--oidc-issuer", "idp.example.test", "--oidc-audience", "c"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{e}");
+        // Issuer and audience alone: the JWKS URL is discovered.
+        let a = serve(&[
+            "--oidc-issuer",
+            "https://idp.example.test",
+            "--oidc-audience",
+            "catalyst",
+        ])
+        .unwrap();
+        assert_eq!(oidc(&a).unwrap().config().jwks_url, None);
         let a = serve(&[
             "--oidc-jwks-url",
             "http://127.0.0.1:1/jwks",

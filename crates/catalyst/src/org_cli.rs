@@ -207,6 +207,13 @@ enum AppCmd {
         /// Version or range.
         #[arg(long)]
         version: String,
+        /// Use an existing Application for a dependency the new version adds: BLUEPRINT=APP
+        /// (repeatable).
+        #[arg(long = "use-existing")]
+        use_existing: Vec<String>,
+        /// Values for a dependency the new version adds: BLUEPRINT=FILE (repeatable).
+        #[arg(long = "dependency-values")]
+        dependency_values: Vec<String>,
     },
     /// Uninstall from one Environment.
     Uninstall {
@@ -399,20 +406,7 @@ pub async fn run_app(a: AppArgs) -> Result<()> {
                 Some(p) => read_values(&p)?,
                 None => json!({}),
             };
-            let mut existing = serde_json::Map::new();
-            for pair in use_existing {
-                let Some((bp, app)) = pair.split_once('=') else {
-                    bail!("--use-existing takes BLUEPRINT=APP, got {pair:?}");
-                };
-                existing.insert(bp.to_string(), json!(app));
-            }
-            let mut dep_values = serde_json::Map::new();
-            for pair in dependency_values {
-                let Some((bp, file)) = pair.split_once('=') else {
-                    bail!("--dependency-values takes BLUEPRINT=FILE, got {pair:?}");
-                };
-                dep_values.insert(bp.to_string(), read_values(&PathBuf::from(file))?);
-            }
+            let (existing, dep_values) = dependency_flags(use_existing, dependency_values)?;
             send(c, M::POST, &base, Some(json!({ "name": name, "blueprint": blueprint, "version": version, "environment": env, "values": values, "useExisting": existing, "dependencyValues": dep_values }))).await
         }
         AppCmd::List => send(c, M::GET, &base, None).await,
@@ -426,12 +420,21 @@ pub async fn run_app(a: AppArgs) -> Result<()> {
             )
             .await
         }
-        AppCmd::Upgrade { name, env, version } => {
+        AppCmd::Upgrade {
+            name,
+            env,
+            version,
+            use_existing,
+            dependency_values,
+        } => {
+            let (existing, dep_values) = dependency_flags(use_existing, dependency_values)?;
             send(
                 c,
                 M::POST,
                 &format!("{base}/{name}/upgrade"),
-                Some(json!({ "environment": env, "version": version })),
+                Some(
+                    json!({ "environment": env, "version": version, "useExisting": existing, "dependencyValues": dep_values }),
+                ),
             )
             .await
         }
@@ -472,4 +475,30 @@ pub async fn run_app(a: AppArgs) -> Result<()> {
             .await
         }
     }
+}
+
+/// `--use-existing BLUEPRINT=APP` and `--dependency-values BLUEPRINT=FILE` as the wire's
+/// `useExisting` and `dependencyValues`.
+fn dependency_flags(
+    use_existing: Vec<String>,
+    dependency_values: Vec<String>,
+) -> Result<(
+    serde_json::Map<String, Value>,
+    serde_json::Map<String, Value>,
+)> {
+    let mut existing = serde_json::Map::new();
+    for pair in use_existing {
+        let Some((bp, app)) = pair.split_once('=') else {
+            bail!("--use-existing takes BLUEPRINT=APP, got {pair:?}");
+        };
+        existing.insert(bp.to_string(), json!(app));
+    }
+    let mut dep_values = serde_json::Map::new();
+    for pair in dependency_values {
+        let Some((bp, file)) = pair.split_once('=') else {
+            bail!("--dependency-values takes BLUEPRINT=FILE, got {pair:?}");
+        };
+        dep_values.insert(bp.to_string(), read_values(&PathBuf::from(file))?);
+    }
+    Ok((existing, dep_values))
 }

@@ -28,7 +28,8 @@ fn request(label: &str) -> Value {
 }
 
 async fn create(c: &Catalyst, label: &str) -> String {
-    let r = reqwest::Client::new()
+    let r = c
+        .client()
         .post(c.url("/api/v1/deployments"))
         .json(&request(label))
         .send()
@@ -72,7 +73,8 @@ fn parse_frames(buf: &mut String, out: &mut Vec<Frame>) {
 
 /// Follows the log stream until it closes or `stop` says so.
 async fn follow(c: &Catalyst, id: &str, stop: impl Fn(&[Frame]) -> bool) -> Vec<Frame> {
-    let resp = reqwest::Client::new()
+    let resp = c
+        .client()
         .get(c.url(&format!("/api/v1/deployments/{id}/logs")))
         .send()
         .await
@@ -91,7 +93,7 @@ async fn follow(c: &Catalyst, id: &str, stop: impl Fn(&[Frame]) -> bool) -> Vec<
 }
 
 async fn get(c: &Catalyst, path: &str) -> (u16, Value) {
-    let r = reqwest::get(c.url(path)).await.unwrap();
+    let r = c.client().get(c.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
@@ -408,9 +410,19 @@ async fn postgres_backend_survives_a_sigkill() {
 async fn metrics_cover_the_console_and_organization_routes() {
     let dir = tempfile::tempdir().unwrap();
     let c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
-    let (status, _) = get(&c, "/api/v1/orgs").await;
+    let status = reqwest::get(c.url("/api/v1/orgs")).await.unwrap().status();
     assert_eq!(status, 401, "Organizations need a token");
-    let r = reqwest::get(c.url("/sovereign/deployments")).await.unwrap();
+    let status = reqwest::get(c.url("/api/v1/deployments"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401, "deployments need a token");
+    let r = c
+        .client()
+        .get(c.url("/sovereign/deployments"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let text = reqwest::get(c.url("/metrics"))
         .await
@@ -426,4 +438,69 @@ async fn metrics_cover_the_console_and_organization_routes() {
         text.contains("route=\"/sovereign/deployments\",status=\"200\""),
         "{text}"
     );
+}
+
+/// Half an OIDC configuration stops start-up with a message naming the missing flag; issuer and
+/// audience alone start (the JWKS URL is discovered on first use, so an identity provider that
+/// is down does not keep Catalyst from starting).
+#[test]
+fn partial_oidc_flags_stop_start_up_and_issuer_with_audience_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_catalyst"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", support::free_port()))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args);
+        for v in [
+            "CATALYST_OIDC_JWKS_URL",
+            "CATALYST_OIDC_ISSUER",
+            "CATALYST_OIDC_AUDIENCE",
+        ] {
+            cmd.env_remove(v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--oidc-issuer", "https://idp.example.test"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--oidc-audience"), "{err}");
+    let (code, err) = run(&[], &[("CATALYST_OIDC_AUDIENCE", "catalyst")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--oidc-issuer"), "{err}");
+    let (code, err) = run(
+        &["--oidc-jwks-url", "https://idp.example.test/jwks"],
+        &[("CATALYST_OIDC_ISSUER", "https://idp.example.test")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--oidc-audience"), "{err}");
+    let (code, err) = run(
+        &["--oidc-issuer", "idp.example.test", "--oidc-audience", "c"],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not an http:// or https:// URL"), "{err}");
+
+    // Nothing listens at this issuer: start-up still succeeds.
+    let issuer = format!("http://127.0.0.1:{}", support::free_port());
+    let mut c = Catalyst::start(
+        dir.path(),
+        &["--oidc-issuer", &issuer, "--oidc-audience", "catalyst"],
+        &[],
+    );
+    assert!(
+        c.log().contains("discovered from the issuer on first use"),
+        "{}",
+        c.log()
+    );
+    c.signal(nix::sys::signal::Signal::SIGTERM);
+    c.wait_exit(Duration::from_secs(30));
 }

@@ -25,10 +25,59 @@ fn client() -> reqwest::Client {
 }
 
 #[tokio::test]
-async fn serve_with_the_example_catalog_serves_the_console() {
+async fn the_console_signs_in_with_a_token_from_token_create() {
     let dir = tempfile::tempdir().unwrap();
     let s = serve(dir.path(), &["--catalog", "examples/catalog"], &[]);
     let c = client();
+    let r = c
+        .get(format!("{}/sovereign/deployments", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=/sovereign/deployments"
+    );
+    let r = c
+        .post(format!("{}/api/v1/session", s.base))
+        .form(&[
+            ("token", s.admin.as_str()),
+            ("next", "/sovereign/deployments"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(!cookie.contains(&s.admin));
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let r = c
+        .get(format!("{}/sovereign/deployments", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("No deployment yet"));
+    // Nothing under the data dir holds the token.
+    for e in walkdir::WalkDir::new(dir.path()).into_iter().flatten() {
+        if e.file_type().is_file() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&s.admin),
+                "{}",
+                e.path().display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_with_the_example_catalog_serves_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &["--catalog", "examples/catalog"], &[]);
+    let c = s.client();
     let r = c.get(format!("{}/", s.base)).send().await.unwrap();
     assert!(r.status().is_redirection());
     assert_eq!(r.headers()["location"], "/sovereign/wizard");

@@ -35,7 +35,7 @@ async fn serve_reserves_commits_and_the_name_resolves() {
     let Some(pdns) = Pdns::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut c = start(dir.path(), &pdns);
-    let http = reqwest::Client::new();
+    let http = c.client();
     let status: Value = http
         .get(format!("{}/api/v1/pool", c.base))
         .send()

@@ -354,7 +354,10 @@ impl TokenStore {
     /// The identity of the record with this id, while it exists (sessions end with revocation).
     pub fn identity_by_id(&self, id: &str) -> Option<Identity> {
         let records = self.load().ok()?;
-        records.iter().find(|r| r.id == id).map(TokenRecord::identity)
+        records
+            .iter()
+            .find(|r| r.id == id)
+            .map(TokenRecord::identity)
     }
 }
 
@@ -449,7 +452,7 @@ impl Authenticator {
                     .verify(token)
                     .await
                     .map(|id| (id, None))
-                    .map_err(|d| invalid_token(&d));
+                    .map_err(super::oidc::OidcError::into_response);
             }
         }
         let tokens = self.tokens.clone();
@@ -869,13 +872,14 @@ where
     let (identity, tid) = match auth.verify_bearer(token).await {
         Ok(found) => found,
         Err(_) if form => {
-            return see_other(&format!("/login?error=invalid&next={}", percent_encode(&next)))
+            return see_other(&format!(
+                "/login?error=invalid&next={}",
+                percent_encode(&next)
+            ))
         }
         Err(rejection) => return rejection,
     };
-    let exp = jwt_exp(token)
-        .filter(|_| tid.is_none())
-        .unwrap_or(i64::MAX);
+    let exp = jwt_exp(token).filter(|_| tid.is_none()).unwrap_or(i64::MAX);
     let session = auth.start_session(identity, tid, exp);
     let secure = headers
         .get("x-forwarded-proto")
@@ -951,13 +955,15 @@ mod tests {
         assert!(store.verify(&t).is_none());
     }
 
-
     #[tokio::test]
     async fn the_sovereign_admin_middleware() {
         use tower::ServiceExt;
         let dir = tempfile::tempdir().unwrap();
         let st = std::sync::Arc::new(Authenticator::open(dir.path(), None).unwrap());
-        let admin = st.tokens().create(Role::SovereignAdmin, None, "root").unwrap();
+        let admin = st
+            .tokens()
+            .create(Role::SovereignAdmin, None, "root")
+            .unwrap();
         let dev = st
             .tokens()
             .create(Role::OrgDeveloper, Some("acme"), "dev")

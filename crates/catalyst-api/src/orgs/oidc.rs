@@ -3,6 +3,14 @@
 //! the token store gives, from three claims: role, Organization and name. Keys are cached; an
 //! unknown `kid` refetches the JWKS at most once per `min_refetch` (30 s by default). Tokens are
 //! never logged and never echoed in an error.
+//!
+//! Without a configured JWKS URL the verifier discovers it (OIDC Discovery 1.0 §4): on first
+//! use it reads `<issuer>/.well-known/openid-configuration`, refuses a document whose `issuer`
+//! is not exactly the configured one (§4.3), and takes its `jwks_uri`. Discovery is lazy so an
+//! identity provider that is down when Catalyst starts does not stop Catalyst; a failed
+//! discovery or JWKS fetch is retried on a later request, at most once per `min_refetch`, and
+//! meanwhile answers [`OidcError::Unavailable`] (503 `oidc-unavailable`): the token may well be
+//! fine, the keys to check it are what is missing.
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -11,6 +19,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::auth::{Identity, Role};
+use crate::ApiError;
 
 /// The algorithms a JWT may be signed with.
 const ALGORITHMS: [Algorithm; 7] = [
@@ -26,8 +35,8 @@ const ALGORITHMS: [Algorithm; 7] = [
 /// What the identity provider is and which claims carry the role, Organization and name.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
-    /// The JWKS URL.
-    pub jwks_url: String,
+    /// The JWKS URL; `None`: discovered from the issuer's `/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
     /// The expected `iss`.
     pub issuer: String,
     /// The expected `aud` (one of, when `aud` is a list).
@@ -46,7 +55,15 @@ impl OidcConfig {
     /// A config with the default claim names and refetch interval.
     pub fn new(jwks_url: &str, issuer: &str, audience: &str) -> OidcConfig {
         OidcConfig {
-            jwks_url: jwks_url.to_string(),
+            jwks_url: Some(jwks_url.to_string()),
+            ..OidcConfig::discover(issuer, audience)
+        }
+    }
+
+    /// A config whose JWKS URL is discovered from the issuer (OIDC Discovery) on first use.
+    pub fn discover(issuer: &str, audience: &str) -> OidcConfig {
+        OidcConfig {
+            jwks_url: None,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             org_claim: "catalyst_org".into(),
@@ -57,10 +74,55 @@ impl OidcConfig {
     }
 }
 
+/// The discovery document path appended to the issuer (OIDC Discovery 1.0 §4.1).
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Why a JWT was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OidcError {
+    /// The token is not valid (401 `invalid-token`); the text names the check that failed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The signing keys cannot be had: discovery or the JWKS fetch failed, or the provider's
+    /// discovery document does not match the configuration (503 `oidc-unavailable`).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl OidcError {
+    /// The HTTP answer: 401 `invalid-token` with a Bearer challenge, or 503 `oidc-unavailable`
+    /// with `Retry-After`.
+    pub fn into_response(self) -> axum::response::Response {
+        use axum::http::{header, HeaderValue, StatusCode};
+        use axum::response::IntoResponse;
+        match self {
+            OidcError::Invalid(d) => super::auth::invalid_token(&d),
+            OidcError::Unavailable(d) => {
+                let mut r = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "oidc-unavailable", d)
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+                r
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Keys {
     by_kid: HashMap<String, DecodingKey>,
     fetched: Option<Instant>,
+    /// The JWKS URL found by discovery (kept until a JWKS fetch from it fails).
+    discovered: Option<String>,
+    /// Why the last fetch failed, answered until the next attempt is due.
+    last_error: Option<String>,
+}
+
+/// The part of the discovery document we use.
+#[derive(serde::Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
 }
 
 /// Validates JWTs against a JWKS.
@@ -98,10 +160,60 @@ impl OidcVerifier {
         &self.config
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
+    /// The discovery document's URL for the configured issuer.
+    pub fn discovery_url(&self) -> String {
+        format!(
+            "{}{DISCOVERY_PATH}",
+            self.config.issuer.trim_end_matches('/')
+        )
+    }
+
+    /// The JWKS URL from the issuer's discovery document, whose `issuer` must be exactly ours.
+    async fn discover(&self) -> Result<String, String> {
+        let url = self.discovery_url();
+        let fail = |why: String| format!("OIDC discovery failed: {url}: {why}");
         let resp = self
             .http
-            .get(&self.config.jwks_url)
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("answered {}", resp.status())));
+        }
+        let doc: Discovery = resp.json().await.map_err(|_| {
+            fail("not a discovery document (JSON with issuer and jwks_uri)".to_string())
+        })?;
+        if doc.issuer != self.config.issuer {
+            return Err(fail(format!(
+                "the document's issuer {:?} is not the configured issuer {:?}",
+                doc.issuer, self.config.issuer
+            )));
+        }
+        if !(doc.jwks_uri.starts_with("https://") || doc.jwks_uri.starts_with("http://")) {
+            return Err(fail(format!(
+                "jwks_uri {:?} is not an http(s) URL",
+                doc.jwks_uri
+            )));
+        }
+        Ok(doc.jwks_uri)
+    }
+
+    /// The configured or discovered JWKS URL.
+    async fn jwks_url(&self, keys: &mut Keys) -> Result<String, String> {
+        if let Some(u) = self.config.jwks_url.as_ref().or(keys.discovered.as_ref()) {
+            return Ok(u.clone());
+        }
+        let u = self.discover().await?;
+        tracing::info!(issuer = %self.config.issuer, jwks = %u, "OIDC: discovered the JWKS URL");
+        keys.discovered = Some(u.clone());
+        Ok(u)
+    }
+
+    async fn fetch(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
+        let resp = self
+            .http
+            .get(url)
             .send()
             .await
             .map_err(|e| format!("cannot fetch the signing keys: {}", e.without_url()))?;
@@ -131,7 +243,7 @@ impl OidcVerifier {
     }
 
     /// The key for `kid`, refetching the JWKS when it is unknown and the last fetch is old enough.
-    async fn key(&self, kid: &str) -> Result<DecodingKey, String> {
+    async fn key(&self, kid: &str) -> Result<DecodingKey, OidcError> {
         let mut keys = self.keys.lock().await;
         if let Some(k) = keys.by_kid.get(kid) {
             return Ok(k.clone());
@@ -141,32 +253,51 @@ impl OidcVerifier {
             .is_none_or(|t| t.elapsed() >= self.config.min_refetch);
         if due {
             keys.fetched = Some(Instant::now());
-            match self.fetch().await {
-                Ok(fresh) => keys.by_kid = fresh,
-                Err(e) => {
-                    tracing::warn!(url = %self.config.jwks_url, "OIDC: {e}");
-                    if keys.by_kid.is_empty() {
-                        return Err(e);
+            let fetched = match self.jwks_url(&mut keys).await {
+                Ok(url) => {
+                    let r = self.fetch(&url).await;
+                    if r.is_err() {
+                        // The provider may have moved its keys: discover again next time.
+                        keys.discovered = None;
                     }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(fresh) => {
+                    keys.by_kid = fresh;
+                    keys.last_error = None;
+                }
+                Err(e) => {
+                    tracing::warn!(issuer = %self.config.issuer, "OIDC: {e}");
+                    keys.last_error = Some(e);
                 }
             }
             if let Some(k) = keys.by_kid.get(kid) {
                 return Ok(k.clone());
             }
         }
-        Err("unknown signing key (kid)".into())
+        // Without any key, an unknown kid says nothing about the token: the keys are missing.
+        match (&keys.last_error, keys.by_kid.is_empty()) {
+            (Some(e), true) => Err(OidcError::Unavailable(e.clone())),
+            _ => Err(OidcError::Invalid("unknown signing key (kid)".into())),
+        }
     }
 
     /// The identity a JWT stands for, or why it is not valid (safe to show the caller).
-    pub async fn verify(&self, token: &str) -> Result<Identity, String> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| "malformed token".to_string())?;
+    pub async fn verify(&self, token: &str) -> Result<Identity, OidcError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| OidcError::Invalid("malformed token".into()))?;
         if !ALGORITHMS.contains(&header.alg) {
-            return Err(format!("unsupported algorithm {:?}", header.alg));
+            return Err(OidcError::Invalid(format!(
+                "unsupported algorithm {:?}",
+                header.alg
+            )));
         }
         let kid = header
             .kid
-            .ok_or_else(|| "the token names no signing key (kid)".to_string())?;
+            .ok_or_else(|| OidcError::Invalid("the token names no signing key (kid)".into()))?;
         let key = self.key(&kid).await?;
         let mut v = Validation::new(header.alg);
         v.leeway = 60;
@@ -175,22 +306,19 @@ impl OidcVerifier {
         v.set_issuer(&[&self.config.issuer]);
         v.set_audience(&[&self.config.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => "expired".to_string(),
-                    ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_string(),
-                    ErrorKind::InvalidAudience => "wrong audience".to_string(),
-                    ErrorKind::InvalidIssuer => "wrong issuer".to_string(),
-                    ErrorKind::InvalidSignature => "bad signature".to_string(),
-                    ErrorKind::InvalidAlgorithm => {
-                        "the algorithm does not match the key".to_string()
-                    }
-                    ErrorKind::MissingRequiredClaim(c) => format!("missing claim {c}"),
-                    _ => "malformed token".to_string(),
-                }
-            })?;
-        self.identity(&data.claims)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => "expired".to_string(),
+                ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_string(),
+                ErrorKind::InvalidAudience => "wrong audience".to_string(),
+                ErrorKind::InvalidIssuer => "wrong issuer".to_string(),
+                ErrorKind::InvalidSignature => "bad signature".to_string(),
+                ErrorKind::InvalidAlgorithm => "the algorithm does not match the key".to_string(),
+                ErrorKind::MissingRequiredClaim(c) => format!("missing claim {c}"),
+                _ => "malformed token".to_string(),
+            })
+            .map_err(OidcError::Invalid)?;
+        self.identity(&data.claims).map_err(OidcError::Invalid)
     }
 
     fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, String> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use catalyst_api::auth::{Authenticator, Role};
 use catalyst_api::AppState;
 use catalyst_core::{DeploymentStatus, Level};
 use catalyst_provision::hetzner::HetznerClient;
@@ -123,11 +124,45 @@ impl Provisioner for ScriptedProvisioner {
     }
 }
 
+/// The authenticator over `dir` and a new sovereign-admin token.
+pub fn admin_auth(dir: &Path) -> (Arc<Authenticator>, String) {
+    let auth = Arc::new(Authenticator::open(dir, None).expect("token store opens"));
+    let token = auth
+        .tokens()
+        .create(Role::SovereignAdmin, None, "root")
+        .expect("token created");
+    (auth, token)
+}
+
+/// `app` as a caller holding `token` sees it: requests without an `Authorization` header get
+/// `Bearer <token>`.
+pub fn as_caller(app: axum::Router, token: &str) -> axum::Router {
+    let bearer: axum::http::HeaderValue = format!("Bearer {token}").parse().unwrap();
+    app.layer(axum::middleware::map_request(
+        move |mut req: axum::extract::Request| {
+            let bearer = bearer.clone();
+            async move {
+                if !req
+                    .headers()
+                    .contains_key(axum::http::header::AUTHORIZATION)
+                {
+                    req.headers_mut()
+                        .insert(axum::http::header::AUTHORIZATION, bearer);
+                }
+                req
+            }
+        },
+    ))
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
     pub service: Arc<DeploymentService>,
+    /// Sends the sovereign-admin token with every request.
     pub client: reqwest::Client,
+    /// The authenticator (make other roles' tokens with it).
+    pub auth: Arc<Authenticator>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -160,9 +195,11 @@ impl Server {
         let service = DeploymentService::start(store, provisioner, config)
             .await
             .expect("service starts");
+        let (auth, admin) = admin_auth(dir);
         let mut state = AppState::new(
             service.clone(),
             HetznerClient::new("http://127.0.0.1:9").unwrap(),
+            auth.clone(),
         );
         state.keepalive = keepalive;
         let state = Arc::new(state);
@@ -172,10 +209,19 @@ impl Server {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {admin}").parse().unwrap(),
+        );
         Server {
             addr,
             service,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            auth,
             task,
         }
     }

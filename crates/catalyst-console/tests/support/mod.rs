@@ -514,10 +514,7 @@ impl Browser {
     /// proxy): opening a guarded page redirects to `/login?next=…`, the form posts the token,
     /// and the browser lands back on the page with the session cookie set.
     pub async fn sign_in(&self, base: &str, token: &str, page: &str) {
-        self.client
-            .goto(&format!("{base}{page}"))
-            .await
-            .unwrap();
+        self.client.goto(&format!("{base}{page}")).await.unwrap();
         self.wait_for(
             "location.pathname === '/login' && !!document.getElementById('token')",
             "the login page",
@@ -526,7 +523,10 @@ impl Browser {
         self.type_into("#token", token).await;
         self.click("#login-submit").await;
         self.wait_for(
-            &format!("location.pathname === {}", json!(page.split('?').next().unwrap_or(page))),
+            &format!(
+                "location.pathname === {}",
+                json!(page.split('?').next().unwrap_or(page))
+            ),
             "the page after signing in",
         )
         .await;

@@ -44,6 +44,26 @@ pub struct Catalyst {
     pub port: u16,
     /// Where its stderr (the log) goes.
     pub log_path: PathBuf,
+    /// A sovereign-admin token, made with `catalyst token create` before start-up.
+    pub admin: String,
+}
+
+/// `catalyst token create --data-dir DIR --role ROLE [--org ORG] --name NAME`: the token.
+pub fn create_token(data_dir: &Path, role: &str, org: Option<&str>, name: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_catalyst"));
+    cmd.args(["token", "create", "--data-dir"])
+        .arg(data_dir)
+        .args(["--role", role, "--name", name]);
+    if let Some(org) = org {
+        cmd.args(["--org", org]);
+    }
+    let out = cmd.output().expect("catalyst token create runs");
+    assert!(
+        out.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 impl Catalyst {
@@ -79,6 +99,7 @@ impl Catalyst {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         configure(&mut cmd);
+        let admin = create_token(data_dir, "sovereign-admin", None, "test-admin");
         let mut child = cmd.spawn().expect("catalyst starts");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -97,7 +118,22 @@ impl Catalyst {
             base: format!("http://127.0.0.1:{port}"),
             port,
             log_path,
+            admin,
         }
+    }
+
+    /// An HTTP client that sends the sovereign-admin token and does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", self.admin).parse().unwrap(),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
     }
 
     /// `base` + `path`.

@@ -8,6 +8,7 @@
 //! becomes the `Catalyst-Request-Id` trailer (a random id when absent); the caller's token name
 //! is the commit author and the `Catalyst-Actor` trailer. A member of one Organization gets 404
 //! for another's objects; a missing right in one's own Organization is 403.
+pub mod admission;
 pub mod auth;
 pub mod git_http;
 pub mod oidc;
@@ -118,6 +119,19 @@ pub fn gitops_error(e: GitopsError) -> ApiError {
             let mut err = ApiError::new(StatusCode::CONFLICT, "policy-unmet", detail);
             err.field = Some(rule);
             err
+        }
+        GitopsError::Untrusted { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "untrusted-artifact",
+            detail,
+        ),
+        GitopsError::ArtifactStore(_) => {
+            tracing::warn!(error = %detail, "The Blueprint artifact store cannot be read.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "artifact-store-unavailable",
+                detail,
+            )
         }
         GitopsError::HasDependents(_) => {
             ApiError::new(StatusCode::CONFLICT, "has-dependents", detail)

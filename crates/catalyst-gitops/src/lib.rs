@@ -8,6 +8,7 @@
 //! domain events on [`events`]). [`yaml`] is the only module that knows YAML.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod repo;
 pub mod sovereign;
 pub mod yaml;
 
+pub use admission::{Admission, AdmissionError};
 pub use events::{DomainEvent, EventBus};
 pub use names::{AppName, EnvType, NameError, OrgName};
 pub use repo::{Actor, Repo};
@@ -61,6 +63,17 @@ pub enum GitopsError {
     /// (what needs which range, and which Application runs what).
     #[error("{0}")]
     DependencyMismatch(String),
+    /// A Blueprint artifact is refused by the Sovereign's trust settings; nothing was written.
+    #[error("Blueprint {blueprint}: {detail}")]
+    Untrusted {
+        /// `bp-<name> <version>`.
+        blueprint: String,
+        /// The refusal (unsigned, bad signature, unknown key, …), naming the digest.
+        detail: String,
+    },
+    /// The artifact store cannot be read; nothing was written.
+    #[error("the Blueprint artifact store cannot be read: {0}")]
+    ArtifactStore(String),
     /// Other Applications depend on this one.
     #[error("{0}")]
     HasDependents(String),

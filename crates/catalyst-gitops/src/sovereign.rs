@@ -14,6 +14,7 @@ use catalyst_blueprint::{BlueprintName, Catalog, VersionRange, Viewer};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::admission::{Admission, AdmissionError};
 use crate::app::{self, AppDoc, DepRef};
 use crate::events::EventBus;
 use crate::names::{env_name, AppName, EnvType, OrgName};
@@ -175,6 +176,7 @@ pub struct Sovereign {
     root: PathBuf,
     catalog: Arc<Catalog>,
     render: RenderOptions,
+    admission: Option<Arc<dyn Admission>>,
     bus: EventBus,
     config_lock: Mutex<()>,
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -204,6 +206,7 @@ impl Sovereign {
             root,
             catalog,
             render,
+            admission: None,
             bus: EventBus::default(),
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
@@ -211,6 +214,36 @@ impl Sovereign {
         s.config().init()?;
         s.recover()?;
         Ok(s)
+    }
+
+    /// Admits every Blueprint artifact an install, upgrade or promotion pins through
+    /// `admission` (before anything is written); its digest is what the Flux source pins.
+    /// Without it, the catalog's digest is pinned when it records one, else the exact tag.
+    pub fn with_admission(mut self, admission: Arc<dyn Admission>) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    /// The digest to pin for `blueprint` `version`: the admitted one, else the one the catalog
+    /// records (`known`; `None`: the exact tag is pinned).
+    fn pin(
+        &self,
+        blueprint: &BlueprintName,
+        version: &semver::Version,
+        known: Option<&str>,
+    ) -> Result<Option<String>, GitopsError> {
+        let Some(admission) = &self.admission else {
+            return Ok(known.map(str::to_string));
+        };
+        match admission.admit(blueprint.as_str(), &version.to_string(), known) {
+            Ok(Some(digest)) => Ok(Some(digest)),
+            Ok(None) => Ok(known.map(str::to_string)),
+            Err(AdmissionError::Refused(detail)) => Err(GitopsError::Untrusted {
+                blueprint: format!("{blueprint} {version}"),
+                detail,
+            }),
+            Err(AdmissionError::Unavailable(detail)) => Err(GitopsError::ArtifactStore(detail)),
+        }
     }
 
     /// The event bus every change is published on.
@@ -890,6 +923,14 @@ impl Sovereign {
             }
             app_of.insert(p.name.clone(), (name, true));
         }
+        // Every artifact this call pins is admitted before anything is written.
+        let mut digests: BTreeMap<BlueprintName, Option<String>> = BTreeMap::new();
+        for p in plan.iter() {
+            if app_of[&p.name].1 {
+                let pinned = self.pin(&p.name, &p.version, p.digest.as_deref())?;
+                digests.insert(p.name.clone(), pinned);
+            }
+        }
         let mut writes = Vec::new();
         for p in plan.iter() {
             let (app, new) = &app_of[&p.name];
@@ -903,7 +944,7 @@ impl Sovereign {
                 env: req.env,
                 blueprint: p.name.clone(),
                 version: p.version.clone(),
-                digest: p.digest.clone(),
+                digest: digests.get(&p.name).cloned().flatten(),
                 depends_on,
                 dependencies,
             };
@@ -1244,7 +1285,7 @@ impl Sovereign {
                 env,
                 blueprint: p.name.clone(),
                 version: p.version.clone(),
-                digest: p.digest.clone(),
+                digest: self.pin(&p.name, &p.version, p.digest.as_deref())?,
                 depends_on,
                 dependencies,
             };
@@ -1273,7 +1314,7 @@ impl Sovereign {
         let from = doc.version.clone();
         (doc.depends_on, doc.dependencies) = links(planned, &plan, &app_of);
         doc.version = planned.version.clone();
-        doc.digest = planned.digest.clone();
+        doc.digest = self.pin(&root, &planned.version, planned.digest.as_deref())?;
         let files = app::files(
             &doc,
             &base,
@@ -1535,6 +1576,13 @@ impl Sovereign {
         };
         let mut dest = doc.clone();
         dest.env = to;
+        let current = self.app_doc(org, app, to)?.map(|(d, _)| d);
+        let same_artifact = current.is_some_and(|c| {
+            c.blueprint == dest.blueprint && c.version == dest.version && c.digest == dest.digest
+        });
+        if !same_artifact {
+            dest.digest = self.pin(&dest.blueprint, &dest.version, dest.digest.as_deref())?;
+        }
         let schema = self.schema_of(org, &dest)?;
         let files = app::files(&dest, &base, &overlay, schema.as_ref(), &self.render)?;
         let subject = format!(

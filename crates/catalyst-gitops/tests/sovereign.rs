@@ -831,3 +831,188 @@ fn upgrade_refuses_a_range_the_existing_dependency_does_not_satisfy() {
     assert_eq!(env_of(&s, "web")["version"], "3.0.0");
     assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api"]));
 }
+
+/// An admission stand-in: a verdict per `bp-name@version`, every call recorded.
+#[derive(Default)]
+struct FakeAdmission {
+    verdicts: std::sync::Mutex<
+        std::collections::BTreeMap<String, Result<Option<String>, catalyst_gitops::AdmissionError>>,
+    >,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl FakeAdmission {
+    fn set(&self, key: &str, verdict: Result<Option<String>, catalyst_gitops::AdmissionError>) {
+        self.verdicts.lock().unwrap().insert(key.into(), verdict);
+    }
+}
+
+impl catalyst_gitops::Admission for FakeAdmission {
+    fn admit(
+        &self,
+        blueprint: &str,
+        version: &str,
+        digest: Option<&str>,
+    ) -> Result<Option<String>, catalyst_gitops::AdmissionError> {
+        let key = format!("{blueprint}@{version}");
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("{key} {}", digest.unwrap_or("-")));
+        self.verdicts
+            .lock()
+            .unwrap()
+            .get(&key)
+            .cloned()
+            .unwrap_or(Ok(None))
+    }
+}
+
+fn fake_digest(c: char) -> String {
+    format!("sha256:{}", c.to_string().repeat(64))
+}
+
+#[test]
+fn admission_pins_digests_and_a_refusal_writes_nothing() {
+    use catalyst_gitops::AdmissionError;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(FakeAdmission::default());
+    let s = sovereign(dir.path()).with_admission(fake.clone());
+    s.create_org(&call("r-org"), &org(), &json!({})).unwrap();
+    s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
+        .unwrap();
+    s.create_env(&call("r-stg"), &org(), EnvType::Stg, &json!([]))
+        .unwrap();
+
+    // A refused dependency refuses the whole install: no Application repository appears.
+    fake.set("bp-shop@1.1.0", Ok(Some(fake_digest('a'))));
+    fake.set("bp-api@1.0.0", Ok(Some(fake_digest('b'))));
+    fake.set(
+        "bp-db@1.2.0",
+        Err(AdmissionError::Refused(
+            "artifact sha256:… is not signed".into(),
+        )),
+    );
+    let err = install_shop(&s, json!({})).unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::Untrusted { blueprint, detail } if blueprint == "bp-db 1.2.0" && detail.contains("not signed")),
+        "{err:?}"
+    );
+    let acme = dir.path().join("git/acme");
+    assert!(
+        !acme.exists() || std::fs::read_dir(&acme).unwrap().next().is_none(),
+        "nothing written"
+    );
+    fake.set(
+        "bp-db@1.2.0",
+        Err(AdmissionError::Unavailable("registry down".into())),
+    );
+    let err = install_shop(&s, json!({})).unwrap_err();
+    assert!(matches!(&err, GitopsError::ArtifactStore(_)), "{err:?}");
+
+    // Admitted: every new Application's source pins the admitted digest, never a tag.
+    fake.set("bp-db@1.2.0", Ok(Some(fake_digest('c'))));
+    install_shop(&s, json!({})).unwrap();
+    for (name, c) in [("web", 'a'), ("web-api", 'b'), ("web-db", 'c')] {
+        let repo = s.app_repo(&org(), &app(name));
+        let source = String::from_utf8(
+            repo.read("develop", "flux/ocirepository.yaml")
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            source.contains(&format!("digest: {}", fake_digest(c))),
+            "{source}"
+        );
+        assert!(!source.contains("tag:"), "{source}");
+        let doc =
+            String::from_utf8(repo.read("develop", "catalyst.yaml").unwrap().unwrap()).unwrap();
+        assert!(doc.contains(&fake_digest(c)), "{doc}");
+    }
+
+    // Upgrade: the target version is admitted first; a refusal leaves the branch alone.
+    let web = s.app_repo(&org(), &app("web"));
+    let before = web.head("develop").unwrap();
+    fake.set(
+        "bp-shop@1.0.0",
+        Err(AdmissionError::Refused(
+            "signed, but by no trusted key".into(),
+        )),
+    );
+    let err = s
+        .upgrade(&call("r-down"), &org(), &app("web"), EnvType::Dev, "1.0.0")
+        .unwrap_err();
+    assert!(matches!(&err, GitopsError::Untrusted { .. }), "{err:?}");
+    assert_eq!(web.head("develop").unwrap(), before);
+    fake.set("bp-shop@1.0.0", Ok(Some(fake_digest('d'))));
+    s.upgrade(&call("r-down"), &org(), &app("web"), EnvType::Dev, "1.0.0")
+        .unwrap();
+    let source = String::from_utf8(
+        web.read("develop", "flux/ocirepository.yaml")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(source.contains(&fake_digest('d')), "{source}");
+
+    // Promote: the artifact the destination will run is admitted again (by its digest).
+    fake.calls.lock().unwrap().clear();
+    fake.set(
+        "bp-db@1.2.0",
+        Err(AdmissionError::Refused("bad signature".into())),
+    );
+    let err = s
+        .promote(
+            &call("p1"),
+            &org(),
+            &app("web-db"),
+            EnvType::Dev,
+            EnvType::Stg,
+        )
+        .unwrap_err();
+    assert!(matches!(&err, GitopsError::Untrusted { .. }), "{err:?}");
+    assert_eq!(
+        *fake.calls.lock().unwrap(),
+        vec![format!("bp-db@1.2.0 {}", fake_digest('c'))]
+    );
+    assert!(s
+        .app_repo(&org(), &app("web-db"))
+        .head("staging")
+        .unwrap()
+        .is_none());
+    fake.set("bp-db@1.2.0", Ok(Some(fake_digest('c'))));
+    s.promote(
+        &call("p2"),
+        &org(),
+        &app("web-db"),
+        EnvType::Dev,
+        EnvType::Stg,
+    )
+    .unwrap();
+
+    // No artifact and no keys (`Ok(None)`): today's behaviour, the exact tag.
+    fake.set("bp-db@1.2.0", Ok(None));
+    s.install(
+        &call("r-db2"),
+        &org(),
+        &InstallRequest {
+            app: app("db2"),
+            env: EnvType::Dev,
+            blueprint: "bp-db".into(),
+            values: json!({}),
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+    .unwrap();
+    let db2 = s.app_repo(&org(), &app("db2"));
+    let source = String::from_utf8(
+        db2.read("develop", "flux/ocirepository.yaml")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(source.contains("tag: 1.2.0"), "{source}");
+    assert!(!source.contains("digest:"), "{source}");
+}

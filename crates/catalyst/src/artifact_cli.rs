@@ -69,7 +69,7 @@ pub enum ArtifactCommand {
 
 /// A password from the command line or environment; `Debug` never shows it.
 #[derive(Clone)]
-struct Password(String);
+pub(crate) struct Password(pub(crate) String);
 
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -147,6 +147,41 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_CATALOG", value_delimiter = ',')]
     catalog: Vec<PathBuf>,
 
+    /// Blueprint artifacts: an OCI distribution registry, `host[:port][/namespace]` (Blueprint
+    /// bp-x 1.2.0 is `<registry>/bp-x:1.2.0`, as `catalyst blueprint push` writes it, and Flux
+    /// pulls from there). Default: the OCI image-layout directory <data-dir>/oci.
+    #[arg(long, env = "CATALYST_REGISTRY")]
+    registry: Option<String>,
+
+    /// User name for --registry (password from CATALYST_REGISTRY_PASSWORD). Without it,
+    /// credentials saved by `docker login` or `helm registry login` are used.
+    #[arg(long, env = "CATALYST_REGISTRY_USERNAME")]
+    registry_username: Option<String>,
+
+    /// Password (or token) for --registry; prefer the environment variable. Never printed.
+    #[arg(
+        long,
+        env = "CATALYST_REGISTRY_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    registry_password: Option<artifact_cli::Password>,
+
+    /// Speak plain HTTP to --registry (loopback registries always do).
+    #[arg(long, env = "CATALYST_REGISTRY_PLAIN_HTTP")]
+    registry_plain_http: bool,
+
+    /// A trusted public key for Blueprint artifacts (PEM, as `catalyst key generate` writes
+    /// PREFIX.pub). Repeatable; the environment variable takes a comma-separated list. With
+    /// any, every Blueprint an install, upgrade or promotion pins must be signed by one of them.
+    #[arg(
+        long = "trusted-key",
+        env = "CATALYST_TRUSTED_KEYS",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    trusted_keys: Vec<PathBuf>,
+
     /// OIDC: JWKS URL of the identity provider. Optional: without it the JWKS URL is discovered
     /// from <issuer>/.well-known/openid-configuration on first use. Needs --oidc-issuer and
     /// --oidc-audience.
@@ -387,16 +422,65 @@ fn org_api(
         .collect();
     let (catalog, _) =
         catalyst_blueprint::load::load_catalog(&roots).context("cannot load --catalog")?;
-    let sovereign = catalyst_gitops::Sovereign::open(
-        args.data_dir.join("git"),
-        Arc::new(catalog),
-        catalyst_blueprint::render::RenderOptions::default(),
-    )
-    .context("cannot open the Git repositories under --data-dir/git")?;
+    let admission = admission(args)?;
+    let mut render = catalyst_blueprint::render::RenderOptions::default();
+    if let Some(url) = admission.store().flux_url() {
+        render.registry = url;
+    }
+    let sovereign =
+        catalyst_gitops::Sovereign::open(args.data_dir.join("git"), Arc::new(catalog), render)
+            .context("cannot open the Git repositories under --data-dir/git")?
+            .with_admission(Arc::new(admission));
     Ok(Arc::new(catalyst_api::orgs::OrgApi {
         sovereign: Arc::new(sovereign),
         auth,
     }))
+}
+
+/// Blueprint artifacts: the store (--registry or <data-dir>/oci) and the trusted keys.
+fn admission(args: &ServeArgs) -> Result<catalyst_api::orgs::admission::OciAdmission> {
+    use catalyst_api::orgs::admission::{ArtifactStore, OciAdmission};
+    use catalyst_oci::registry::{credentials_from_config_files, Credentials, RegistryClient};
+    let store = match &args.registry {
+        Some(r) => ArtifactStore::registry(r).map_err(anyhow::Error::msg)?,
+        None => ArtifactStore::Layout(args.data_dir.join("oci")),
+    };
+    let credentials = match (&args.registry_username, &args.registry_password) {
+        (Some(u), Some(p)) => Some(Credentials::new(u, &p.0)),
+        (Some(_), None) => bail!("--registry-username needs CATALYST_REGISTRY_PASSWORD"),
+        (None, Some(_)) => {
+            bail!("CATALYST_REGISTRY_PASSWORD was given without --registry-username")
+        }
+        (None, None) => None,
+    };
+    let opener = catalyst_oci::store::Opener {
+        registry: RegistryClient::default()
+            .with_credentials(credentials)
+            .with_host_credentials(credentials_from_config_files())
+            .with_plain_http(args.registry_plain_http),
+    };
+    let mut keys = Vec::new();
+    for path in args
+        .trusted_keys
+        .iter()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        keys.push(
+            catalyst_oci::sign::PublicKey::load(path)
+                .with_context(|| format!("cannot load --trusted-key {}", path.display()))?,
+        );
+    }
+    if keys.is_empty() {
+        warn!(store = ?store, "No --trusted-key: Blueprint artifacts are pinned by digest when the store has them, but their signatures are not checked.");
+    } else {
+        let ids: Vec<&str> = keys.iter().map(|k| k.id()).collect();
+        info!(store = ?store, keys = ?ids, "Blueprint artifacts must be signed by a trusted key.");
+    }
+    let policy = catalyst_oci::TrustPolicy {
+        keys,
+        bundles: Vec::new(),
+    };
+    Ok(OciAdmission::new(store, opener, policy))
 }
 
 fn oidc(args: &ServeArgs) -> Option<catalyst_api::orgs::oidc::OidcVerifier> {
@@ -469,6 +553,68 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn artifact_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = catalyst_oci::sign::SigningKey::generate();
+        let a = dir.path().join("a.pub");
+        let b = dir.path().join("b.pub");
+        std::fs::write(&a, key.public_key().to_pem().unwrap()).unwrap();
+        std::fs::write(
+            &b,
+            catalyst_oci::sign::SigningKey::generate()
+                .public_key()
+                .to_pem()
+                .unwrap(),
+        )
+        .unwrap();
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["catalyst", "serve"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv) {
+                Ok(Cli {
+                    command: Command::Serve(a),
+                }) => a,
+                other => panic!("{other:?}"),
+            }
+        };
+        let args = parse(&[
+            "--data-dir",
+            "/srv/c",
+            "--trusted-key",
+            a.to_str().unwrap(),
+            "--trusted-key",
+            b.to_str().unwrap(),
+        ]);
+        let adm = admission(&args).unwrap();
+        assert!(adm.requires_signatures());
+        assert_eq!(
+            adm.store(),
+            &catalyst_api::orgs::admission::ArtifactStore::Layout("/srv/c/oci".into())
+        );
+        let args = parse(&["--registry", "127.0.0.1:5000/blueprints"]);
+        let adm = admission(&args).unwrap();
+        assert!(!adm.requires_signatures());
+        assert_eq!(
+            adm.store().flux_url().as_deref(),
+            Some("oci://127.0.0.1:5000/blueprints")
+        );
+        let args = parse(&[
+            "--trusted-key",
+            dir.path().join("missing.pub").to_str().unwrap(),
+        ]);
+        assert!(admission(&args).is_err());
+        let args = parse(&[
+            "--registry",
+            "127.0.0.1:5000",
+            "--registry-password",
+            "s3cret",
+        ]);
+        let err = admission(&args).err().unwrap().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(!format!("{args:?}").contains("s3cret"));
     }
 
     #[test]

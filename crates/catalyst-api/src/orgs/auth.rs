@@ -992,4 +992,139 @@ mod tests {
             assert_eq!(resp.status(), want, "{token:?}");
         }
     }
+
+    #[test]
+    fn concurrent_writers_through_separate_stores_lose_nothing() {
+        // Two stores over one data dir stand for the server and `catalyst token create`.
+        let dir = tempfile::tempdir().unwrap();
+        let tokens: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|w| {
+                    let path = dir.path();
+                    scope.spawn(move || {
+                        let store = TokenStore::open(path);
+                        (0..10)
+                            .map(|i| {
+                                store
+                                    .create(Role::OrgViewer, Some("acme"), &format!("w{w}-{i}"))
+                                    .unwrap()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let store = TokenStore::open(dir.path());
+        assert_eq!(tokens.len(), 40);
+        for t in &tokens {
+            assert!(store.verify(t).is_some(), "a token was lost");
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_are_signed_expire_and_end_with_their_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Authenticator::open(dir.path(), None).unwrap();
+        let token = auth
+            .tokens()
+            .create(Role::OrgAdmin, Some("acme"), "ann")
+            .unwrap();
+        let (id, tid) = auth.verify_bearer(&token).await.unwrap();
+        let s = auth.start_session(id.clone(), tid.clone(), i64::MAX);
+        assert!(!s.cookie.contains(&token) && !s.cookie.contains(token.trim_start_matches("cat_")));
+        assert_eq!(s.max_age, SESSION_TTL_SECS);
+        assert_eq!(auth.verify_session(&s.cookie).await, Some(id.clone()));
+        // The key survives a restart; another data dir's key does not verify it.
+        let again = Authenticator::open(dir.path(), None).unwrap();
+        assert_eq!(again.verify_session(&s.cookie).await, Some(id.clone()));
+        let other = tempfile::tempdir().unwrap();
+        let stranger = Authenticator::open(other.path(), None).unwrap();
+        assert_eq!(stranger.verify_session(&s.cookie).await, None);
+        // Tampering with the claims or the MAC, or garbage, is worthless.
+        let (payload, mac) = s.cookie.split_once('.').unwrap();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+        claims["exp"] = serde_json::json!(i64::MAX);
+        let forged = format!("{}.{mac}", b64.encode(claims.to_string()));
+        assert_eq!(auth.verify_session(&forged).await, None);
+        for junk in ["", ".", "a.b", "x", &format!("{payload}.")] {
+            assert_eq!(auth.verify_session(junk).await, None, "{junk}");
+        }
+        // Expired.
+        let old = auth.start_session(id.clone(), tid.clone(), chrono::Utc::now().timestamp() - 1);
+        assert_eq!(auth.verify_session(&old.cookie).await, None);
+        // An OIDC identity rides in the cookie itself.
+        let oidc_id = Identity {
+            name: "kc-user".into(),
+            role: Role::SovereignAdmin,
+            org: None,
+        };
+        let o = auth.start_session(oidc_id.clone(), None, chrono::Utc::now().timestamp() + 60);
+        assert!(o.max_age <= 60);
+        assert_eq!(auth.verify_session(&o.cookie).await, Some(oidc_id));
+        // Revoking the token ends the session.
+        assert_eq!(auth.tokens().revoke("acme", "ann").unwrap(), 1);
+        assert_eq!(auth.verify_session(&s.cookie).await, None);
+        // The key file is private.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("auth/session.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn redirects_after_sign_in_stay_on_this_site() {
+        for (given, want) in [
+            (Some("/sovereign/deployments"), "/sovereign/deployments"),
+            (
+                Some("/sovereign/provision/0123?x=1"),
+                "/sovereign/provision/0123?x=1",
+            ),
+            (Some("//evil.example/x"), "/"),
+            (Some("https://evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("/a\nb"), "/"),
+            (Some(""), "/"),
+            (None, "/"),
+        ] {
+            assert_eq!(safe_next(given), want, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn cross_site_signals_are_refused() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut h = axum::http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            h
+        };
+        assert!(same_origin(&headers(&[])));
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(same_origin(&headers(&[
+            ("host", "c.example:8080"),
+            ("origin", "http://c.example:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "c.example:8080"),
+            ("origin", "http://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "c.example"),
+            ("origin", "null")
+        ])));
+    }
 }

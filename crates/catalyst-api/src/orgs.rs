@@ -329,18 +329,10 @@ async fn get_org(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<S
     ))
 }
 
-async fn delete_org(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path(org): Path<String>,
-) -> Res {
-    id.authorize(&org, Right::ManageOrgs)?;
-    let org = org_name(&org)?;
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.delete_org(&c, &org)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+async fn delete_org(w: Write) -> Res {
+    let (org, _) = w.begin_org(Right::ManageOrgs)?;
+    w.write(StatusCode::OK, move |s, c| s.delete_org(c, &org))
+        .await
 }
 
 // ---- Environments -----------------------------------------------------------------------
@@ -352,29 +344,21 @@ async fn list_envs(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path
     Ok(Json(json!({ "environments": envs })).into_response())
 }
 
-async fn create_env(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path(org): Path<String>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::ManageEnvs)?;
-    let org = org_name(&org)?;
-    let v = body(&b)?;
+async fn create_env(w: Write) -> Res {
+    let (org, v) = w.begin_org(Right::ManageEnvs)?;
     let env = env_type(
         &org,
         field(&v, "envType").or_else(|_| field(&v, "name"))?,
         "envType",
     )?;
     let rules = v.pointer("/policy/rules").cloned().unwrap_or(json!([]));
-    let c = call(&id, &headers, &f);
     let o = org.clone();
-    let w = run(&api, move |s| s.create_env(&c, &o, env, &rules)).await?;
+    let committed = w
+        .commit(move |s, c| s.create_env(c, &o, env, &rules))
+        .await?;
     Ok(written(
         StatusCode::CREATED,
-        w,
+        committed,
         json!({ "name": format!("{org}-{env}") }),
     ))
 }
@@ -392,20 +376,11 @@ async fn get_env(
     Ok(Json(v).into_response())
 }
 
-async fn delete_env(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, env)): Path<(String, String)>,
-) -> Res {
-    id.authorize(&org, Right::ManageEnvs)?;
-    let org = org_name(&org)?;
-    let env = env_type(&org, &env, "environment")
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))?;
-    let c = call(&id, &headers, &f);
-    let w = run(&api, move |s| s.delete_env(&c, &org, env)).await?;
-    Ok(written(StatusCode::OK, w, json!({})))
+async fn delete_env(w: Write) -> Res {
+    let (org, _) = w.begin_org(Right::ManageEnvs)?;
+    let env = w.env_param(&org)?;
+    w.write(StatusCode::OK, move |s, c| s.delete_env(c, &org, env))
+        .await
 }
 
 // ---- Members ----------------------------------------------------------------------------
@@ -422,24 +397,10 @@ async fn list_members(
 }
 
 /// Adds a member and issues their token (returned once, stored hashed).
-async fn add_member(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path(org): Path<String>,
-    b: Bytes,
-) -> Res {
-    id.authorize(&org, Right::ManageMembers)?;
-    let org = org_name(&org)?;
-    let v = body(&b)?;
+async fn add_member(w: Write) -> Res {
+    let (org, v) = w.begin_org(Right::ManageMembers)?;
     let name = field(&v, "name")?.to_string();
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
-    {
+    if !auth::valid_token_name(&name) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-field",
@@ -449,13 +410,14 @@ async fn add_member(
     let role = Role::parse(field(&v, "role")?)
         .filter(|r| *r != Role::SovereignAdmin)
         .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "role: one of org-admin, org-developer, org-viewer, security-officer, billing-admin"))?;
-    let c = call(&id, &headers, &f);
     let (o, n) = (org.clone(), name.clone());
-    let w = run(&api, move |s| s.set_member(&c, &o, &n, role.as_str())).await?;
-    if w.dry_run {
-        return Ok(written(StatusCode::OK, w, json!({})));
+    let committed = w
+        .commit(move |s, c| s.set_member(c, &o, &n, role.as_str()))
+        .await?;
+    if committed.dry_run {
+        return Ok(written(StatusCode::OK, committed, json!({})));
     }
-    let tokens = api.auth.tokens().clone();
+    let tokens = w.api.auth.tokens().clone();
     let (o, n) = (org.to_string(), name.clone());
     let token = tokio::task::spawn_blocking(move || tokens.create(role, Some(&o), &n))
         .await
@@ -468,29 +430,22 @@ async fn add_member(
         })?;
     Ok(written(
         StatusCode::CREATED,
-        w,
+        committed,
         json!({ "name": name, "role": role.as_str(), "token": token }),
     ))
 }
 
-async fn remove_member(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    headers: HeaderMap,
-    Query(f): Query<Flags>,
-    Path((org, name)): Path<(String, String)>,
-) -> Res {
-    id.authorize(&org, Right::ManageMembers)?;
-    let org = org_name(&org)?;
-    let c = call(&id, &headers, &f);
+async fn remove_member(w: Write) -> Res {
+    let (org, _) = w.begin_org(Right::ManageMembers)?;
+    let name = w.param("name").to_string();
     let (o, n) = (org.clone(), name.clone());
-    let w = run(&api, move |s| s.remove_member(&c, &o, &n)).await?;
-    if !w.dry_run {
-        let tokens = api.auth.tokens().clone();
+    let committed = w.commit(move |s, c| s.remove_member(c, &o, &n)).await?;
+    if !committed.dry_run {
+        let tokens = w.api.auth.tokens().clone();
         let o = org.to_string();
         let _ = tokio::task::spawn_blocking(move || tokens.revoke(&o, &name)).await;
     }
-    Ok(written(StatusCode::OK, w, json!({})))
+    Ok(written(StatusCode::OK, committed, json!({})))
 }
 
 // ---- Applications -----------------------------------------------------------------------
@@ -606,20 +561,19 @@ fn env_of(org: &OrgName, v: &Value, f: &Flags) -> Result<EnvType, ApiError> {
     }
 }
 
-/// A write to one Application (`/orgs/{org}/applications/{app}/…`): who calls, the raw names
-/// and body, and the request's metadata. Names and body are parsed only after the caller is
-/// authorized, so a stranger learns nothing from a malformed request.
-struct AppWrite {
+/// A write under `/orgs/{org}/…`: who calls, the raw path parameters and body, and the
+/// request's metadata. Names and body are parsed only after the caller is authorized, so a
+/// stranger learns nothing from a malformed request.
+struct Write {
     api: Arc<OrgApi>,
     id: Identity,
     headers: HeaderMap,
     flags: Flags,
-    org: String,
-    app: String,
+    params: std::collections::HashMap<String, String>,
     body: Bytes,
 }
 
-impl axum::extract::FromRequest<Arc<OrgApi>> for AppWrite {
+impl axum::extract::FromRequest<Arc<OrgApi>> for Write {
     type Rejection = Response;
 
     async fn from_request(
@@ -628,9 +582,10 @@ impl axum::extract::FromRequest<Arc<OrgApi>> for AppWrite {
     ) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let id = Identity::from_request_parts(&mut parts, api).await?;
-        let Path((org, app)) = Path::<(String, String)>::from_request_parts(&mut parts, api)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(&mut parts, api)
+                .await
+                .map_err(IntoResponse::into_response)?;
         let Query(flags) = Query::<Flags>::from_request_parts(&mut parts, api)
             .await
             .map_err(|e| {
@@ -642,42 +597,62 @@ impl axum::extract::FromRequest<Arc<OrgApi>> for AppWrite {
         let body = Bytes::from_request(req, api)
             .await
             .map_err(|e| ApiError::invalid_body(e.to_string()).into_response())?;
-        Ok(AppWrite {
+        Ok(Write {
             api: api.clone(),
             id,
             headers,
             flags,
-            org,
-            app,
+            params,
             body,
         })
     }
 }
 
-impl AppWrite {
-    /// Authorizes `right` on the Organization, then parses the names and the body.
-    fn begin(&self, right: Right) -> Result<(OrgName, AppName, Value), ApiError> {
-        self.id.authorize(&self.org, right)?;
-        Ok((
-            org_name(&self.org)?,
-            app_name(&self.app)?,
-            body(&self.body)?,
-        ))
+impl Write {
+    /// A path parameter (empty when the route has none of that name).
+    fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or("")
     }
 
-    /// Runs the write on the Sovereign's Git write path and answers with what it committed.
+    /// Authorizes `right` on the Organization, then parses its name and the body.
+    fn begin_org(&self, right: Right) -> Result<(OrgName, Value), ApiError> {
+        self.id.authorize(self.param("org"), right)?;
+        Ok((org_name(self.param("org"))?, body(&self.body)?))
+    }
+
+    /// Authorizes `right` on the Organization, then parses the names and the body.
+    fn begin(&self, right: Right) -> Result<(OrgName, AppName, Value), ApiError> {
+        let (org, v) = self.begin_org(right)?;
+        Ok((org, app_name(self.param("app"))?, v))
+    }
+
+    /// The Environment named in the path (404 when it cannot exist).
+    fn env_param(&self, org: &OrgName) -> Result<EnvType, ApiError> {
+        env_type(org, self.param("env"), "environment")
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))
+    }
+
+    /// Runs the write on the Sovereign's Git write path; returns what it committed.
+    async fn commit(
+        &self,
+        f: impl FnOnce(&Sovereign, &Call) -> Result<Written, GitopsError> + Send + 'static,
+    ) -> Result<Written, ApiError> {
+        let c = call(&self.id, &self.headers, &self.flags);
+        run(&self.api, move |s| f(s, &c)).await
+    }
+
+    /// Runs the write and answers with what it committed.
     async fn write(
         self,
         status: StatusCode,
         f: impl FnOnce(&Sovereign, &Call) -> Result<Written, GitopsError> + Send + 'static,
     ) -> Res {
-        let c = call(&self.id, &self.headers, &self.flags);
-        let w = run(&self.api, move |s| f(s, &c)).await?;
+        let w = self.commit(f).await?;
         Ok(written(status, w, json!({})))
     }
 }
 
-async fn uninstall(w: AppWrite) -> Res {
+async fn uninstall(w: Write) -> Res {
     let (org, app, _) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &json!({}), &w.flags)?;
     let cascade = truthy(&w.flags.cascade);
@@ -687,7 +662,7 @@ async fn uninstall(w: AppWrite) -> Res {
     .await
 }
 
-async fn set_values(w: AppWrite) -> Res {
+async fn set_values(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
     let values = v
@@ -707,7 +682,7 @@ async fn set_values(w: AppWrite) -> Res {
     .await
 }
 
-async fn upgrade(w: AppWrite) -> Res {
+async fn upgrade(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
     let (use_existing, dependency_values) = dependency_fields(&v)?;
@@ -722,7 +697,7 @@ async fn upgrade(w: AppWrite) -> Res {
         .await
 }
 
-async fn rollback(w: AppWrite) -> Res {
+async fn rollback(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
     let to = field(&v, "to")?.to_string();
@@ -739,7 +714,7 @@ fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
     ))
 }
 
-async fn approve(w: AppWrite) -> Res {
+async fn approve(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::Approve)?;
     let (from, to) = from_to(&org, &v)?;
     w.write(StatusCode::CREATED, move |s, c| {
@@ -748,7 +723,7 @@ async fn approve(w: AppWrite) -> Res {
     .await
 }
 
-async fn promote(w: AppWrite) -> Res {
+async fn promote(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let (from, to) = from_to(&org, &v)?;
     w.write(StatusCode::OK, move |s, c| {

@@ -296,13 +296,7 @@ impl TokenStore {
             }
             _ => {}
         }
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
-        {
-            // The name becomes a commit author and trailer: no spaces, newlines or angle brackets.
+        if !valid_token_name(name) {
             return Err(TokenError::Invalid(
                 "the name must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.', '@'".into(),
             ));
@@ -633,6 +627,16 @@ pub fn cookie_of(parts: &Parts, name: &str) -> Option<String> {
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim_matches('"').to_string())
+}
+
+/// A token's (member's) name: it becomes a commit author and trailer, so 1-64 characters of
+/// a-z, A-Z, 0-9, '-', '_', '.', '@' — no spaces, newlines or angle brackets.
+pub fn valid_token_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
 /// Anything that holds the [`Authenticator`] (so the extractor works on any state).

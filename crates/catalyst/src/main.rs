@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 mod artifact_cli;
 mod blueprint_cli;
+mod deployment_cli;
 mod module;
 mod org_cli;
 mod pool;
@@ -52,6 +53,8 @@ enum Command {
     Env(org_cli::EnvArgs),
     /// Applications: install, list, get, set-values, upgrade, uninstall, rollback, approve, promote.
     App(org_cli::AppArgs),
+    /// Deployments (Sovereigns): create, get, list, watch, cancel, retry, delete (through the API).
+    Deployment(deployment_cli::DeploymentArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -526,9 +529,10 @@ async fn main() -> Result<()> {
         Command::Blueprint(args) => blueprint_cli::run(args),
         Command::Key(args) => artifact_cli::run_key(args),
         Command::Token(args) => org_cli::run_token(args),
-        Command::Org(args) => org_cli::run_org(args).await,
-        Command::Env(args) => org_cli::run_env(args).await,
-        Command::App(args) => org_cli::run_app(args).await,
+        Command::Org(args) => org_cli::report(org_cli::run_org(args).await),
+        Command::Env(args) => org_cli::report(org_cli::run_env(args).await),
+        Command::App(args) => org_cli::report(org_cli::run_app(args).await),
+        Command::Deployment(args) => org_cli::report(deployment_cli::run(args).await),
         Command::Serve(args) => {
             init_tracing(args.log_format);
             serve(*args).await

@@ -48,7 +48,7 @@ pub fn run_token(args: TokenArgs) -> Result<()> {
     Ok(())
 }
 
-/// How to reach the API.
+/// How to reach the API; shared by every client verb (`org`, `env`, `app`, `deployment`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Client {
     /// Base URL of the Catalyst server.
@@ -62,19 +62,131 @@ pub struct Client {
     /// API token.
     #[arg(long, global = true, env = "CATALYST_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Output: human text, or the API's answer as JSON or YAML.
+    #[arg(
+        short = 'o',
+        long = "output",
+        global = true,
+        value_enum,
+        default_value = "text"
+    )]
+    pub(crate) output: Output,
+}
+
+/// `-o text|json|yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// Human text.
+    Text,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// [`Client`] plus `--dry-run`, for the GitOps verbs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GitopsClient {
+    #[command(flatten)]
+    api: Client,
     /// Show the diff the change would commit; write nothing.
     #[arg(long, global = true)]
     dry_run: bool,
-    /// Print the raw JSON answer.
-    #[arg(short = 'o', long = "output", global = true, default_value = "text")]
-    output: String,
+}
+
+/// An error answer of the API, `{"error": code, "detail": text}`; shown as `code: detail`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    /// The HTTP status.
+    pub(crate) status: reqwest::StatusCode,
+    code: String,
+    detail: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The response when its status is a success, else its [`ApiError`] (a body that is not the
+/// API's error JSON, say from a proxy, is named by its status).
+pub(crate) async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ApiError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    Err(ApiError {
+        status,
+        code: text("error").unwrap_or_else(|| status.as_str().to_owned()),
+        detail: text("detail")
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+    })
+}
+
+impl Client {
+    /// A request to `<server>/api/v1<path>` carrying the token.
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}/api/v1{path}", self.server.trim_end_matches('/'));
+        let req = reqwest::Client::new().request(method, url);
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// Sends a request; the answer's JSON (`null` when it has none), or the API's error.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+        let resp = check(resp).await?;
+        Ok(resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A transport error, naming the server.
+    pub(crate) fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        anyhow::Error::new(e).context(format!("cannot reach {}", self.server))
+    }
+
+    /// Prints an answer: pretty JSON with `-o json`, else YAML.
+    pub(crate) fn print(&self, v: &Value) {
+        match self.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("\"{e}\""))
+            ),
+            Output::Text | Output::Yaml => print!("{}", catalyst_blueprint::yaml::to_string(v)),
+        }
+    }
+}
+
+/// Ends a client verb: an error is printed as `error: …` on stderr and the exit code is 1.
+pub(crate) fn report(result: Result<()>) -> Result<()> {
+    if let Err(e) = result {
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// `catalyst org …`.
 #[derive(Debug, clap::Args)]
 pub struct OrgArgs {
     #[command(flatten)]
-    client: Client,
+    client: GitopsClient,
     #[command(subcommand)]
     cmd: OrgCmd,
 }
@@ -110,7 +222,7 @@ enum OrgCmd {
 #[derive(Debug, clap::Args)]
 pub struct EnvArgs {
     #[command(flatten)]
-    client: Client,
+    client: GitopsClient,
     /// Organization.
     #[arg(long, global = true, env = "CATALYST_ORG")]
     org: Option<String>,
@@ -146,7 +258,7 @@ enum EnvCmd {
 #[derive(Debug, clap::Args)]
 pub struct AppArgs {
     #[command(flatten)]
-    client: Client,
+    client: GitopsClient,
     /// Organization.
     #[arg(long, global = true, env = "CATALYST_ORG")]
     org: Option<String>,
@@ -268,62 +380,43 @@ fn read_values(path: &PathBuf) -> Result<Value> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-async fn send(c: &Client, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<()> {
-    let mut url = format!("{}/api/v1{path}", c.server.trim_end_matches('/'));
+async fn send(
+    c: &GitopsClient,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<()> {
+    let mut path = path.to_owned();
     if c.dry_run && method != reqwest::Method::GET {
-        url.push_str(if url.contains('?') {
+        path.push_str(if path.contains('?') {
             "&dryRun=true"
         } else {
             "?dryRun=true"
         });
     }
-    let http = reqwest::Client::new();
-    let mut req = http.request(method, &url);
-    if let Some(t) = &c.token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", c.server))?;
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!(
-            "{status}: {} ({})",
-            v["detail"].as_str().unwrap_or(""),
-            v["error"].as_str().unwrap_or("error")
-        );
-    }
-    if c.output == "json" {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+    let v = c.api.call(method, &path, body).await?;
+    let commits = v.get("commits").and_then(Value::as_array);
+    let Some(commits) = commits.filter(|_| c.api.output == Output::Text) else {
+        c.api.print(&v);
         return Ok(());
-    }
-    match v.get("commits").and_then(Value::as_array) {
-        Some(commits) => {
-            for cm in commits {
-                match cm["diff"].as_str() {
-                    Some(d) => println!(
-                        "would commit to {} {}:\n{d}",
-                        cm["repo"].as_str().unwrap_or(""),
-                        cm["branch"].as_str().unwrap_or("")
-                    ),
-                    None => println!(
-                        "{} {} {}",
-                        cm["repo"].as_str().unwrap_or(""),
-                        cm["branch"].as_str().unwrap_or(""),
-                        cm["commit"].as_str().unwrap_or("")
-                    ),
-                }
-            }
-            if let Some(t) = v["token"].as_str() {
-                println!("token: {t}");
-            }
+    };
+    for cm in commits {
+        match cm["diff"].as_str() {
+            Some(d) => println!(
+                "would commit to {} {}:\n{d}",
+                cm["repo"].as_str().unwrap_or(""),
+                cm["branch"].as_str().unwrap_or("")
+            ),
+            None => println!(
+                "{} {} {}",
+                cm["repo"].as_str().unwrap_or(""),
+                cm["branch"].as_str().unwrap_or(""),
+                cm["commit"].as_str().unwrap_or("")
+            ),
         }
-        None => println!("{}", catalyst_blueprint::yaml::to_string(&v)),
+    }
+    if let Some(t) = v["token"].as_str() {
+        println!("token: {t}");
     }
     Ok(())
 }

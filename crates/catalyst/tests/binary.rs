@@ -13,18 +13,7 @@ use serde_json::{json, Value};
 const TOKEN: &str = "hcloud-e2e-token-0123456789abcdef0123456789abcdef0123456789abcdef-SECRET";
 
 fn request(label: &str) -> Value {
-    json!({
-        "orgName": "Acme Financial",
-        "orgEmail": "platform@acme.io",
-        "sovereignFQDN": format!("{label}.omani.works"),
-        "sovereignDomainMode": "pool",
-        "sovereignPoolDomain": "omani.works",
-        "sovereignSubdomain": label,
-        "hetznerToken": TOKEN,
-        "hetznerProjectID": "4711",
-        "regions": [{"provider": "hetzner", "cloudRegion": "fsn1", "controlPlaneSize": "cpx32", "workerSize": "cpx22", "workerCount": 2}],
-        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@acme"
-    })
+    support::deployment_request(label, Some(TOKEN))
 }
 
 async fn create(c: &Catalyst, label: &str) -> String {

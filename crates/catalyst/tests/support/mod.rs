@@ -34,6 +34,26 @@ pub fn serve_help() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The body of `POST /api/v1/deployments` the binary's tests send, for `<label>.omani.works`
+/// (a pool-mode Sovereign), with `hetznerToken` when one is given.
+pub fn deployment_request(label: &str, hetzner_token: Option<&str>) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "orgName": "Acme Financial",
+        "orgEmail": "platform@acme.io",
+        "sovereignFQDN": format!("{label}.omani.works"),
+        "sovereignDomainMode": "pool",
+        "sovereignPoolDomain": "omani.works",
+        "sovereignSubdomain": label,
+        "hetznerProjectID": "4711",
+        "regions": [{"provider": "hetzner", "cloudRegion": "fsn1", "controlPlaneSize": "cpx32", "workerSize": "cpx22", "workerCount": 2}],
+        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@acme"
+    });
+    if let Some(token) = hetzner_token {
+        body["hetznerToken"] = serde_json::json!(token);
+    }
+    body
+}
+
 /// A running `catalyst serve`; killed when dropped.
 pub struct Catalyst {
     /// The process.

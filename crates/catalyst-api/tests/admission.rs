@@ -4,6 +4,8 @@
 //! Signed artifacts are pinned by digest; an unsigned one, or one signed by a key the
 //! Sovereign does not trust, refuses the whole call with 422 and nothing is committed.
 
+#[path = "support/blueprints.rs"]
+mod blueprints;
 #[path = "../../catalyst-oci/tests/support/mod.rs"]
 mod oci_support;
 
@@ -29,29 +31,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-/// Writes the Blueprint folder `root/<dir>` (blueprint.yaml + a chart named after it).
-fn blueprint(root: &Path, dir: &str, name: &str, version: &str, depends: &str) -> PathBuf {
-    let path = root.join(dir);
-    std::fs::create_dir_all(path.join("chart/templates")).unwrap();
-    std::fs::write(
-        path.join("blueprint.yaml"),
-        format!(
-            "apiVersion: catalyst.openova.io/v1alpha1\nkind: Blueprint\nmetadata:\n  name: {name}\nspec:\n  version: {version}\n  card:\n    title: {name}\n    summary: A test Blueprint.\n  visibility: listed\n{depends}"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("chart/Chart.yaml"),
-        format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        path.join("chart/templates/configmap.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
-    )
-    .unwrap();
-    path
-}
+use blueprints::blueprint;
 
 const NEEDS_DB: &str = "  depends:\n    - blueprint: bp-db\n      version: ^1\n";
 

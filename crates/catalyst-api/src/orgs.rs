@@ -214,16 +214,26 @@ fn body(bytes: &Bytes) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// 422 `invalid-field` naming the field `name`.
+fn invalid_field(name: &str, detail: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", detail);
+    e.field = Some(name.to_string());
+    e
+}
+
 fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, ApiError> {
-    v.get(name).and_then(Value::as_str).ok_or_else(|| {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-field",
-            format!("{name} is required (a string)"),
-        );
-        e.field = Some(name.to_string());
-        e
-    })
+    v.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid_field(name, format!("{name} is required (a string)")))
+}
+
+/// An optional boolean field (absent: false).
+fn flag(v: &Value, name: &str) -> Result<bool, ApiError> {
+    match v.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(invalid_field(name, format!("{name}: true or false"))),
+    }
 }
 
 fn org_name(s: &str) -> Result<OrgName, ApiError> {
@@ -475,13 +485,10 @@ fn dependency_fields(
         match v.get(field) {
             None | Some(Value::Null) => Ok(BTreeMap::new()),
             Some(u) => serde_json::from_value(u.clone()).map_err(|_| {
-                let mut e = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-field",
+                invalid_field(
+                    field,
                     format!("{field}: an object of Blueprint name → {what}"),
-                );
-                e.field = Some(field.into());
-                e
+                )
             }),
         }
     }
@@ -692,6 +699,7 @@ async fn upgrade(w: Write) -> Res {
         version: field(&v, "version")?.to_string(),
         use_existing,
         dependency_values,
+        with_dependencies: flag(&v, "withDependencies")?,
     };
     w.write(StatusCode::OK, move |s, c| s.upgrade_with(c, &org, &req))
         .await

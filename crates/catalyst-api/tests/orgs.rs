@@ -697,11 +697,10 @@ async fn domain_events_stream_per_organization() {
     assert_eq!(data["data"]["requestId"], "req-1");
 }
 
-/// An upgrade whose new version adds a dependency: `useExisting` and `dependencyValues` reach
-/// the write path, a dry run shows every repository's diff, a range the existing dependency
-/// Application does not satisfy is 409 `dependency-mismatch`.
-#[tokio::test]
-async fn upgrade_with_new_dependencies_over_http() {
+/// The gitops test catalog with `catalog-next` (bp-shop 2.0.0 adds bp-cache, 3.0.0 needs bp-api
+/// ^2), and `shop` installed at bp-shop ^1 (setup's `web` runs the highest, 3.0.0); the
+/// org-developer's token.
+async fn setup_next() -> (Env, String) {
     let gitops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalyst-gitops/testdata");
     let (catalog, _) = catalyst_blueprint::load::load_catalog(&[
         (Source::Public, gitops.join("catalog")),
@@ -710,25 +709,56 @@ async fn upgrade_with_new_dependencies_over_http() {
     .unwrap();
     let env = setup_with(catalog).await;
     let dev = env.token("org-developer").to_string();
-    // setup installed bp-shop's highest version, which is now 3.0.0 (api ^2): go to 1.1.0 first.
-    let (s, v, _) = send(
-        &env.app,
-        "POST",
+    let (s, v) = post(
+        &env,
+        &dev,
         "/api/v1/orgs/acme/applications",
-        Some(&dev),
-        Some(
-            json!({"name": "shop", "environment": "dev", "blueprint": "bp-shop", "version": "^1"}),
-        ),
+        json!({"name": "shop", "environment": "dev", "blueprint": "bp-shop", "version": "^1"}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+    (env, dev)
+}
+
+/// POSTs `body` to `uri` as `dev`: the status and the answer.
+async fn post(env: &Env, dev: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+    let (s, v, _) = send(&env.app, "POST", uri, Some(dev), Some(body)).await;
+    (s, v)
+}
+
+/// POSTs `body` to `uri` as `dev`, which must answer 422 `invalid-field`: the field it names.
+async fn invalid_field(env: &Env, dev: &str, uri: &str, body: Value) -> String {
+    let (s, v) = post(env, dev, uri, body).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-field")),
+        "{v}"
+    );
+    v["field"].as_str().unwrap_or_default().to_string()
+}
+
+/// The repositories of the commits of a write answer.
+fn repos(v: &Value) -> Vec<&str> {
+    v["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["repo"].as_str().unwrap())
+        .collect()
+}
+
+/// An upgrade whose new version adds a dependency: `useExisting` and `dependencyValues` reach
+/// the write path, a dry run shows every repository's diff, a range the existing dependency
+/// Application does not satisfy is 409 `dependency-mismatch`.
+#[tokio::test]
+async fn upgrade_with_new_dependencies_over_http() {
+    let (env, dev) = setup_next().await;
     let up = "/api/v1/orgs/acme/applications/shop/upgrade";
-    let (s, v, _) = send(
-        &env.app,
-        "POST",
+    let (s, v) = post(
+        &env,
+        &dev,
         up,
-        Some(&dev),
-        Some(json!({"environment": "dev", "version": "3.0.0"})),
+        json!({"environment": "dev", "version": "3.0.0"}),
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
@@ -736,50 +766,23 @@ async fn upgrade_with_new_dependencies_over_http() {
     let detail = v["detail"].as_str().unwrap();
     assert!(detail.contains("bp-shop 3.0.0 needs bp-api ^2"), "{detail}");
     assert!(detail.contains("shop-api runs bp-api 1.0.0"), "{detail}");
-    let (s, v, _) = send(
-        &env.app,
-        "POST",
-        up,
-        Some(&dev),
-        Some(json!({"environment": "dev", "version": "2.0.0", "dependencyValues": {"bp-cache": {"memory": 8}}})),
-    )
-    .await;
+    let (s, v) = post(&env, &dev, up, json!({"environment": "dev", "version": "2.0.0", "dependencyValues": {"bp-cache": {"memory": 8}}})).await;
     assert_eq!(
         (s, v["error"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-values")),
         "{v}"
     );
-    let (s, v, _) = send(
-        &env.app,
-        "POST",
-        up,
-        Some(&dev),
-        Some(json!({"environment": "dev", "version": "2.0.0", "useExisting": "nope"})),
-    )
-    .await;
-    assert_eq!(
-        (s, v["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("useExisting")),
-        "{v}"
-    );
+    let body = json!({"environment": "dev", "version": "2.0.0", "useExisting": "nope"});
+    assert_eq!(invalid_field(&env, &dev, up, body).await, "useExisting");
     let body = json!({"environment": "dev", "version": "2.0.0", "dependencyValues": {"bp-cache": {"memory": 32}}});
-    let (s, v, _) = send(
-        &env.app,
-        "POST",
-        &format!("{up}?dryRun=true"),
-        Some(&dev),
-        Some(body.clone()),
-    )
-    .await;
+    let (s, v) = post(&env, &dev, &format!("{up}?dryRun=true"), body.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let commits = v["commits"].as_array().unwrap();
-    let repos: Vec<&str> = commits
-        .iter()
-        .map(|c| c["repo"].as_str().unwrap())
-        .collect();
-    assert_eq!(repos, ["acme/shop-cache", "acme/shop"], "{v}");
+    assert_eq!(repos(&v), ["acme/shop-cache", "acme/shop"], "{v}");
     assert!(
-        commits[0]["diff"].as_str().unwrap().contains("+memory: 32"),
+        v["commits"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+memory: 32"),
         "{v}"
     );
     let (s, v, _) = send(
@@ -791,7 +794,7 @@ async fn upgrade_with_new_dependencies_over_http() {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "the dry run wrote nothing: {v}");
-    let (s, v, _) = send(&env.app, "POST", up, Some(&dev), Some(body)).await;
+    let (s, v) = post(&env, &dev, up, body).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["commits"].as_array().unwrap().len(), 2, "{v}");
     let (s, v, _) = send(
@@ -808,4 +811,52 @@ async fn upgrade_with_new_dependencies_over_http() {
         v["environments"][0]["dependsOn"],
         json!(["shop-api", "shop-cache"])
     );
+}
+
+/// Upgrading a dependency out of a range its dependent declares is 409 `dependency-mismatch`;
+/// `withDependencies` upgrades the dependency and the Application in one call.
+#[tokio::test]
+async fn upgrade_protects_dependents_and_takes_dependencies_along_over_http() {
+    let (env, dev) = setup_next().await;
+    let (s, v) = post(
+        &env,
+        &dev,
+        "/api/v1/orgs/acme/applications/shop-api/upgrade",
+        json!({"environment": "dev", "version": "2.0.0"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::CONFLICT, Some("dependency-mismatch")),
+        "{v}"
+    );
+    let broken = "shop (bp-shop 1.1.0) needs bp-api ^1; bp-api 2.0.0 would break it";
+    assert!(v["detail"].as_str().unwrap().contains(broken), "{v}");
+    let up = "/api/v1/orgs/acme/applications/shop/upgrade";
+    let body = json!({"environment": "dev", "version": "3.0.0", "withDependencies": "yes"});
+    assert_eq!(
+        invalid_field(&env, &dev, up, body).await,
+        "withDependencies"
+    );
+    let (s, v) = post(
+        &env,
+        &dev,
+        up,
+        json!({"environment": "dev", "version": "3.0.0", "withDependencies": true}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(repos(&v), ["acme/shop-api", "acme/shop"], "{v}");
+    for (name, version) in [("shop", "3.0.0"), ("shop-api", "2.0.0")] {
+        let (s, v, _) = send(
+            &env.app,
+            "GET",
+            &format!("/api/v1/orgs/acme/applications/{name}"),
+            Some(&dev),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["environments"][0]["version"], version, "{name}: {v}");
+    }
 }

@@ -90,6 +90,9 @@ pub struct UpgradeRequest {
     pub use_existing: BTreeMap<String, String>,
     /// Values for new dependency Blueprints: Blueprint name → values (validated).
     pub dependency_values: BTreeMap<String, Value>,
+    /// Upgrade, in the same call, the existing dependency Applications whose version the new
+    /// requirements reject (to the highest version that satisfies every constraint, never down).
+    pub with_dependencies: bool,
 }
 
 /// Which Application stands for each Blueprint of a plan, and whether the call creates it.
@@ -976,8 +979,8 @@ impl Sovereign {
         self.apply(writes, call, ("application.installed", org, &subject))
     }
 
-    /// Every Application of an Organization, one entry per Environment it is installed in.
-    pub fn list_apps(&self, org: &OrgName) -> Result<Vec<Value>, GitopsError> {
+    /// The names of an Organization's Application repositories, sorted.
+    fn app_names(&self, org: &OrgName) -> Vec<AppName> {
         let dir = self.root.join(org.as_str());
         let mut names = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -989,12 +992,28 @@ impl Sovereign {
             }
         }
         names.sort();
+        names
+    }
+
+    /// Every Application of an Organization, one entry per Environment it is installed in.
+    pub fn list_apps(&self, org: &OrgName) -> Result<Vec<Value>, GitopsError> {
         let mut out = Vec::new();
-        for app in names {
+        for app in self.app_names(org) {
             for env in EnvType::ALL {
                 if let Some((doc, head)) = self.app_doc(org, &app, env)? {
                     out.push(summary(&doc, &head));
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The Applications installed in one Environment (who depends on whom: their `dependsOn`).
+    fn env_apps(&self, org: &OrgName, env: EnvType) -> Result<Vec<AppDoc>, GitopsError> {
+        let mut out = Vec::new();
+        for app in self.app_names(org) {
+            if let Some((doc, _)) = self.app_doc(org, &app, env)? {
+                out.push(doc);
             }
         }
         Ok(out)
@@ -1091,6 +1110,7 @@ impl Sovereign {
                 version: range.to_string(),
                 use_existing: BTreeMap::new(),
                 dependency_values: BTreeMap::new(),
+                with_dependencies: false,
             },
         )
     }
@@ -1102,14 +1122,21 @@ impl Sovereign {
     /// `use_existing`, pinned at the version they run. A dependency the new version adds becomes
     /// that existing Application, or a new Application `{app}-{dep}` (values: the Blueprint's
     /// defaults ⊕ what dependents pass ⊕ `dependency_values`). Existing dependency Applications
-    /// are never changed: when the new version (or a new dependency) needs a range the
+    /// are not changed implicitly: when the new version (or a new dependency) needs a range the
     /// Application that stands for it does not satisfy, the call is refused with
-    /// [`GitopsError::DependencyMismatch`] naming both; upgrade that Application first. A
-    /// dependency the new version drops is unlinked, not uninstalled.
+    /// [`GitopsError::DependencyMismatch`] naming both. With `with_dependencies`, each such
+    /// Application is upgraded in the same call instead (pinned at `>=` its version, so to the
+    /// highest one the resolver finds that fits, never down; its values kept and re-validated).
+    /// A dependency the new version drops is unlinked, not uninstalled.
     ///
-    /// Every value is validated before anything is written; the new Applications and the
-    /// upgraded one are one commit per repository, all or nothing (dependencies first), and a
-    /// dry run shows each diff.
+    /// Every Application the call moves must stay in the range each Application depending on it
+    /// declares (at its new version when it moves too): otherwise
+    /// [`GitopsError::DependencyMismatch`] naming each dependent it would break.
+    ///
+    /// Every value is validated and every pinned artifact admitted before anything is written;
+    /// the new, the upgraded-along and the upgraded Applications are one commit per repository,
+    /// all or nothing (dependencies first), one `application.upgraded` event, and a dry run
+    /// shows each diff.
     pub fn upgrade_with(
         &self,
         call: &Call,
@@ -1119,7 +1146,7 @@ impl Sovereign {
         let ol = self.org_lock(org);
         let _o = lock(&ol);
         let (app, env) = (&req.app, req.env);
-        let (mut doc, head) = self.installed(org, app, env)?;
+        let (doc, head) = self.installed(org, app, env)?;
         let repo = self.app_repo(org, app);
         let base = self.read_values(&repo, &head, "values.yaml")?;
         let overlay = self.read_values(&repo, &head, &format!("overlays/{env}/values.yaml"))?;
@@ -1218,29 +1245,59 @@ impl Sovereign {
             values.insert(bp.clone(), effective(&r, &heads[bp], env, b)?);
         }
         values.insert(root.clone(), effective(&repo, &head, env, base.clone())?);
-        let mut requests = vec![Request {
-            name: root.clone(),
-            range: VersionRange::exact(&target),
-        }];
-        for (bp, d) in &existing {
-            requests.push(Request {
-                name: bp.clone(),
-                range: VersionRange::exact(&d.version),
-            });
-        }
         let opts = Options {
             viewer,
             values,
             ..Options::default()
         };
-        let plan = resolve_plan(&self.catalog, &requests, &opts)
-            .map_err(|e| dependency_mismatch(e, &existing))?;
+        // Existing Applications are pinned at their version; with withDependencies, each one the
+        // requirements reject may move up (never down) to the version the resolver picks.
+        let mut relaxed: BTreeSet<BlueprintName> = BTreeSet::new();
+        let plan = loop {
+            let mut requests = vec![Request {
+                name: root.clone(),
+                range: VersionRange::exact(&target),
+            }];
+            for (bp, d) in &existing {
+                let range = if relaxed.contains(bp) {
+                    VersionRange::parse(&format!(">={}", d.version))
+                        .map_err(|e| GitopsError::Invalid(e.to_string()))?
+                } else {
+                    VersionRange::exact(&d.version)
+                };
+                requests.push(Request {
+                    name: bp.clone(),
+                    range,
+                });
+            }
+            match resolve_plan(&self.catalog, &requests, &opts) {
+                Ok(plan) => break plan,
+                Err(ResolveError::Conflict(c))
+                    if req.with_dependencies
+                        && existing.contains_key(&c.name)
+                        && relaxed.insert(c.name.clone()) => {}
+                Err(e) => return Err(dependency_mismatch(e, &existing, &relaxed)),
+            }
+        };
         no_missing(&plan)?;
+        // The existing Applications this call upgrades along.
+        let moved: BTreeSet<BlueprintName> = relaxed
+            .into_iter()
+            .filter(|bp| {
+                plan.get(bp)
+                    .is_some_and(|p| p.version != existing[bp].version)
+            })
+            .collect();
 
-        // Walk from the Application: each dependency is an existing Application or a new one.
+        // Walk from the Application (and those upgraded along): each dependency is an existing
+        // Application or a new one.
         let mut app_of: AppOf = BTreeMap::new();
         app_of.insert(root.clone(), (app.clone(), false));
-        let mut stack = vec![root.clone()];
+        for bp in &moved {
+            app_of.insert(bp.clone(), (existing[bp].app.clone(), false));
+        }
+        let mut stack: Vec<BlueprintName> = moved.iter().cloned().collect();
+        stack.push(root.clone());
         while let Some(n) = stack.pop() {
             let Some(p) = plan.get(&n) else {
                 continue;
@@ -1270,11 +1327,42 @@ impl Sovereign {
             }
         }
         value_errors(&plan, |n| {
-            *n == root || app_of.get(n).is_some_and(|(_, new)| *new)
+            *n == root || moved.contains(n) || app_of.get(n).is_some_and(|(_, new)| *new)
         })?;
+        let Some(planned) = plan.get(&root) else {
+            return Err(GitopsError::Resolve(format!(
+                "{root} {target} is not in the plan"
+            )));
+        };
+
+        // No Application outside the call may end up on a version it does not accept.
+        let mut moving: BTreeMap<AppName, (BlueprintName, semver::Version)> = BTreeMap::new();
+        if planned.version != doc.version {
+            moving.insert(app.clone(), (root.clone(), planned.version.clone()));
+        }
+        for p in plan.iter().filter(|p| moved.contains(&p.name)) {
+            moving.insert(
+                existing[&p.name].app.clone(),
+                (p.name.clone(), p.version.clone()),
+            );
+        }
+        self.keep_dependents(org, env, &opts.viewer, &moving)?;
 
         let mut writes = Vec::new();
         for p in plan.iter() {
+            if moved.contains(&p.name) {
+                let d = &existing[&p.name];
+                let r = self.app_repo(org, &d.app);
+                let h = &heads[&p.name];
+                let values = (
+                    &self.read_values(&r, h, "values.yaml")?,
+                    &self.read_values(&r, h, &format!("overlays/{env}/values.yaml"))?,
+                );
+                let why = format!(" for {app} {root} {target}");
+                let w = self.upgrade_write(org, d.clone(), p, (&plan, &app_of), values, &why)?;
+                writes.push(w);
+                continue;
+            }
             let Some((name, true)) = app_of.get(&p.name) else {
                 continue;
             };
@@ -1306,30 +1394,89 @@ impl Sovereign {
             );
             writes.push(self.app_write(org, &dep_doc, files, true, subject, false));
         }
-        let Some(planned) = plan.get(&root) else {
-            return Err(GitopsError::Resolve(format!(
-                "{root} {target} is not in the plan"
-            )));
-        };
-        let from = doc.version.clone();
-        (doc.depends_on, doc.dependencies) = links(planned, &plan, &app_of);
-        doc.version = planned.version.clone();
-        doc.digest = self.pin(&root, &planned.version, planned.digest.as_deref())?;
-        let files = app::files(
-            &doc,
-            &base,
-            &overlay,
-            planned.config_schema.as_ref(),
-            &self.render,
-        )?;
-        let subject = format!(
-            "Upgrade {app} in {} from {root} {from} to {}",
-            env_name(org, env),
-            doc.version
-        );
-        writes.push(self.app_write(org, &doc, files, false, subject, true));
+        let mut w =
+            self.upgrade_write(org, doc, planned, (&plan, &app_of), (&base, &overlay), "")?;
+        w.primary = true;
+        writes.push(w);
         let subj = format!("{org}/{app}");
         self.apply(writes, call, ("application.upgraded", org, &subj))
+    }
+
+    /// The commit that moves `doc` to the planned version `p`: relinked to the plan's
+    /// Applications, its values and overlay kept and rendered with the new configSchema, the
+    /// artifact admitted first.
+    fn upgrade_write(
+        &self,
+        org: &OrgName,
+        mut doc: AppDoc,
+        p: &Planned,
+        (plan, app_of): (&Plan, &AppOf),
+        (base, overlay): (&Value, &Value),
+        why: &str,
+    ) -> Result<Write, GitopsError> {
+        let from = doc.version.clone();
+        (doc.depends_on, doc.dependencies) = links(p, plan, app_of);
+        doc.version = p.version.clone();
+        doc.digest = self.pin(&p.name, &p.version, p.digest.as_deref())?;
+        let files = app::files(&doc, base, overlay, p.config_schema.as_ref(), &self.render)?;
+        let subject = format!(
+            "Upgrade {} in {} from {} {from} to {}{why}",
+            doc.app,
+            env_name(org, doc.env),
+            p.name,
+            doc.version
+        );
+        Ok(self.app_write(org, &doc, files, false, subject, false))
+    }
+
+    /// Refuses a call that would move an Application (`moving`: Application → its Blueprint and
+    /// new version) out of a range another Application of the Environment declares on it; a
+    /// dependent that moves in the same call is judged at its new version.
+    /// [`GitopsError::DependencyMismatch`] names every dependent it would break.
+    fn keep_dependents(
+        &self,
+        org: &OrgName,
+        env: EnvType,
+        viewer: &Viewer,
+        moving: &BTreeMap<AppName, (BlueprintName, semver::Version)>,
+    ) -> Result<(), GitopsError> {
+        if moving.is_empty() {
+            return Ok(());
+        }
+        let apps = self.env_apps(org, env)?;
+        let mut broken = Vec::new();
+        for (name, (bp, to)) in moving {
+            for d in dependents_of(&apps, name.as_str()) {
+                let (dbp, dv) = moving
+                    .get(&d.app)
+                    .map_or((&d.blueprint, &d.version), |(b, v)| (b, v));
+                // A Blueprint version no longer in the catalog declares nothing to check.
+                let Some(entry) = self.catalog.get(dbp, dv, viewer) else {
+                    continue;
+                };
+                let ranges: Vec<&VersionRange> = entry
+                    .blueprint
+                    .depends
+                    .iter()
+                    .filter(|x| x.blueprint == *bp)
+                    .map(|x| &x.version)
+                    .collect();
+                if ranges.iter().any(|r| r.matches(to)) {
+                    continue;
+                }
+                if let Some(need) = ranges.first() {
+                    let who = &d.app;
+                    broken.push(format!(
+                        "{who} ({dbp} {dv}) needs {bp} {need}; {bp} {to} would break it — upgrade {who} in the same call (withDependencies) or pick a version in {need}"
+                    ));
+                }
+            }
+        }
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(GitopsError::DependencyMismatch(broken.join("; ")))
+        }
     }
 
     /// Uninstalls an Application from one Environment (a commit that empties its branch);
@@ -1348,37 +1495,22 @@ impl Sovereign {
         let _o = lock(&ol);
         self.installed(org, app, env)?;
         // Who depends on whom in this Environment.
-        let apps: Vec<Value> = self
-            .list_apps(org)?
-            .into_iter()
-            .filter(|a| a["envType"] == json!(env.as_str()))
-            .collect();
+        let apps = self.env_apps(org, env)?;
         let deps_of = |name: &str| -> Vec<String> {
             apps.iter()
-                .find(|a| a["name"] == json!(name))
-                .and_then(|a| a["dependsOn"].as_array())
-                .map(|d| {
-                    d.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
+                .find(|a| a.app.as_str() == name)
+                .map(|a| a.depends_on.iter().map(|d| d.application.clone()).collect())
                 .unwrap_or_default()
         };
-        let dependents_of = |name: &str| -> Vec<String> {
-            apps.iter()
-                .filter(|a| {
-                    a["dependsOn"]
-                        .as_array()
-                        .is_some_and(|d| d.iter().any(|x| x == &json!(name)))
-                })
-                .filter_map(|a| a["name"].as_str().map(str::to_string))
-                .collect()
-        };
-        let dependents = dependents_of(app.as_str());
+        let dependents = dependents_of(&apps, app.as_str());
         if !dependents.is_empty() {
             return Err(GitopsError::HasDependents(format!(
                 "{} depend(s) on {app}; uninstall them first",
-                dependents.join(", ")
+                dependents
+                    .iter()
+                    .map(|d| d.app.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         let mut remove = vec![app.to_string()];
@@ -1391,7 +1523,9 @@ impl Sovereign {
                     for dep in deps_of(&name) {
                         if dep.starts_with(&prefix)
                             && !remove.contains(&dep)
-                            && dependents_of(&dep).iter().all(|d| remove.contains(d))
+                            && dependents_of(&apps, &dep)
+                                .iter()
+                                .all(|d| remove.iter().any(|r| *r == d.app.as_str()))
                         {
                             remove.push(dep);
                             grew = true;
@@ -1599,12 +1733,16 @@ impl Sovereign {
     }
 }
 
-/// A resolution failure of an upgrade: when an existing dependency Application's version is
-/// what does not fit, [`GitopsError::DependencyMismatch`] naming the requirement and the
-/// Application; otherwise the resolver's explanation.
-fn dependency_mismatch(e: ResolveError, existing: &BTreeMap<BlueprintName, AppDoc>) -> GitopsError {
+/// A resolution failure of an upgrade: when an existing dependency Application's version (one
+/// not `relaxed` by withDependencies) is what does not fit, [`GitopsError::DependencyMismatch`]
+/// naming the requirement and the Application; otherwise the resolver's explanation.
+fn dependency_mismatch(
+    e: ResolveError,
+    existing: &BTreeMap<BlueprintName, AppDoc>,
+    relaxed: &BTreeSet<BlueprintName>,
+) -> GitopsError {
     if let ResolveError::Conflict(c) = &e {
-        if let Some(d) = existing.get(&c.name) {
+        if let Some(d) = existing.get(&c.name).filter(|_| !relaxed.contains(&c.name)) {
             let need = c.sides.iter().filter_map(|s| s.last()).find_map(|s| {
                 let (by, v) = s.from.as_ref()?;
                 VersionRange::parse(&s.range)
@@ -1613,13 +1751,20 @@ fn dependency_mismatch(e: ResolveError, existing: &BTreeMap<BlueprintName, AppDo
             });
             if let Some(need) = need {
                 return GitopsError::DependencyMismatch(format!(
-                    "{need}, but Application {} runs {} {}, which does not satisfy it; upgrade {} first (an existing dependency Application is never upgraded implicitly)",
+                    "{need}, but Application {} runs {} {}, which does not satisfy it; upgrade {} in the same call (withDependencies) — an existing dependency Application is never upgraded implicitly",
                     d.app, d.blueprint, d.version, d.app
                 ));
             }
         }
     }
     GitopsError::Resolve(e.to_string())
+}
+
+/// The Applications of `apps` whose `dependsOn` names `name`.
+fn dependents_of<'a>(apps: &'a [AppDoc], name: &str) -> Vec<&'a AppDoc> {
+    apps.iter()
+        .filter(|a| a.depends_on.iter().any(|d| d.application == name))
+        .collect()
 }
 
 fn summary(doc: &AppDoc, head: &str) -> Value {

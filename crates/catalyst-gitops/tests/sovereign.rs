@@ -618,6 +618,41 @@ fn setup_next() -> (tempfile::TempDir, Sovereign) {
     (dir, s)
 }
 
+/// Installs `blueprint` as `name` in dev, using existing Applications (Blueprint, Application).
+fn install_using(
+    s: &Sovereign,
+    name: &str,
+    blueprint: &str,
+    values: Value,
+    existing: &[(&str, &str)],
+) {
+    let use_existing = existing
+        .iter()
+        .map(|(bp, a)| (bp.to_string(), a.to_string()))
+        .collect();
+    let req = InstallRequest {
+        app: app(name),
+        env: EnvType::Dev,
+        blueprint: blueprint.into(),
+        values,
+        use_existing,
+        dependency_values: Default::default(),
+    };
+    s.install(&call(&format!("r-{name}")), &org(), &req)
+        .unwrap();
+}
+
+/// The repositories and diffs of a dry run of `req`.
+fn dry_run(s: &Sovereign, req: &UpgradeRequest) -> Vec<(String, String)> {
+    let mut c = call("r-dry");
+    c.dry_run = true;
+    let w = s.upgrade_with(&c, &org(), req).unwrap();
+    w.commits
+        .into_iter()
+        .map(|c| (c.repo, c.diff.unwrap()))
+        .collect()
+}
+
 fn upgrade_req(version: &str) -> UpgradeRequest {
     UpgradeRequest {
         app: app("web"),
@@ -625,6 +660,7 @@ fn upgrade_req(version: &str) -> UpgradeRequest {
         version: version.into(),
         use_existing: Default::default(),
         dependency_values: Default::default(),
+        with_dependencies: false,
     }
 }
 
@@ -635,6 +671,31 @@ fn env_of(s: &Sovereign, name: &str) -> Value {
 fn file(s: &Sovereign, name: &str, path: &str) -> String {
     let repo = s.app_repo(&org(), &app(name));
     String::from_utf8(repo.read("develop", path).unwrap().unwrap()).unwrap()
+}
+
+/// The Applications `w` committed to, in order, each with its commit shown (author, parents,
+/// message): every branch is at its commit, which carries `request_id` and passes fsck.
+fn committed(
+    s: &Sovereign,
+    w: &catalyst_gitops::Written,
+    request_id: &str,
+) -> Vec<(String, String)> {
+    w.commits
+        .iter()
+        .map(|c| {
+            let name = c.repo.strip_prefix("acme/").unwrap();
+            let repo = s.app_repo(&org(), &app(name));
+            assert_eq!(
+                repo.head("develop").unwrap().as_deref(),
+                Some(c.commit.as_str())
+            );
+            let shown = repo.show(&c.commit).unwrap();
+            let trailer = format!("\nCatalyst-Request-Id: {request_id}\n");
+            assert!(shown.contains(&trailer), "{shown}");
+            fsck(&repo);
+            (name.to_string(), shown)
+        })
+        .collect()
 }
 
 #[test]
@@ -670,18 +731,16 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
     // A dry run shows every diff and writes nothing.
     let mut req = upgrade_req("^2");
     req.dependency_values = [("bp-cache".to_string(), json!({"memory": 256}))].into();
-    let mut c = call("r-dry");
-    c.dry_run = true;
-    let w = s.upgrade_with(&c, &org(), &req).unwrap();
-    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    let diffs = dry_run(&s, &req);
+    let repos: Vec<&str> = diffs.iter().map(|(r, _)| r.as_str()).collect();
     assert_eq!(repos, ["acme/web-cache", "acme/web"]);
-    let cache_diff = w.commits[0].diff.as_deref().unwrap();
+    let cache_diff = &diffs[0].1;
     assert!(cache_diff.contains("+memory: 256"), "{cache_diff}");
     assert!(
         cache_diff.contains("+  - alias: db\n+    application: web-db\n"),
         "{cache_diff}"
     );
-    let web_diff = w.commits[1].diff.as_deref().unwrap();
+    let web_diff = &diffs[1].1;
     assert!(web_diff.contains("+    version: 2.0.0"), "{web_diff}");
     assert!(
         web_diff.contains("+  - alias: cache\n+    application: web-cache\n"),
@@ -693,19 +752,9 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
 
     // The upgrade: one commit per repository, the new dependency first.
     let w = s.upgrade_with(&call("r-up"), &org(), &req).unwrap();
-    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
-    assert_eq!(repos, ["acme/web-cache", "acme/web"]);
-    for c in &w.commits {
-        let name = c.repo.strip_prefix("acme/").unwrap();
-        let repo = s.app_repo(&org(), &app(name));
-        assert_eq!(
-            repo.head("develop").unwrap().as_deref(),
-            Some(c.commit.as_str())
-        );
-        let shown = repo.show(&c.commit).unwrap();
-        assert!(shown.contains("\nCatalyst-Request-Id: r-up\n"), "{shown}");
-        fsck(&repo);
-    }
+    let shown = committed(&s, &w, "r-up");
+    let repos: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(repos, ["web-cache", "web"]);
     assert_eq!(web.log("develop").unwrap().len(), 2, "install + upgrade");
     let e = events.try_recv().unwrap();
     assert_eq!(e.kind, "io.openova.catalyst.application.upgraded");
@@ -775,19 +824,13 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
 fn upgrade_uses_an_existing_application_for_a_new_dependency() {
     let (_d, s) = setup_next();
     install_shop(&s, json!({})).unwrap();
-    s.install(
-        &call("r-cache"),
-        &org(),
-        &InstallRequest {
-            app: app("cache"),
-            env: EnvType::Dev,
-            blueprint: "bp-cache".into(),
-            values: json!({"memory": 512}),
-            use_existing: [("bp-db".to_string(), "web-db".to_string())].into(),
-            dependency_values: Default::default(),
-        },
-    )
-    .unwrap();
+    install_using(
+        &s,
+        "cache",
+        "bp-cache",
+        json!({"memory": 512}),
+        &[("bp-db", "web-db")],
+    );
     let mut req = upgrade_req("2.0.0");
     req.use_existing = [("bp-cache".to_string(), "cache".to_string())].into();
     let w = s.upgrade_with(&call("r-up"), &org(), &req).unwrap();
@@ -819,17 +862,168 @@ fn upgrade_refuses_a_range_the_existing_dependency_does_not_satisfy() {
     };
     assert!(m.contains("bp-shop 3.0.0 needs bp-api ^2"), "{m}");
     assert!(m.contains("web-api runs bp-api 1.0.0"), "{m}");
-    assert!(m.contains("upgrade web-api first"), "{m}");
+    assert!(
+        m.contains("upgrade web-api in the same call (withDependencies)"),
+        "{m}"
+    );
     assert_eq!(web.head("develop").unwrap(), before);
-    // Upgrading the dependency first is the way.
-    s.upgrade(&call("r-api"), &org(), &app("web-api"), EnvType::Dev, "^2")
-        .unwrap();
-    let w = s
-        .upgrade(&call("r-3b"), &org(), &app("web"), EnvType::Dev, "3.0.0")
-        .unwrap();
-    assert_eq!(w.commits.len(), 1);
+    // Upgrading the dependency first would break web (bp-shop 1.x needs bp-api ^1).
+    let err = s
+        .upgrade(&call("r-api"), &org(), &app("web-api"), EnvType::Dev, "^2")
+        .unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::DependencyMismatch(_)),
+        "{err:?}"
+    );
+    // Both in one call is the way.
+    let mut req = upgrade_req("3.0.0");
+    req.with_dependencies = true;
+    let w = s.upgrade_with(&call("r-3b"), &org(), &req).unwrap();
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(repos, ["acme/web-api", "acme/web"]);
     assert_eq!(env_of(&s, "web")["version"], "3.0.0");
     assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api"]));
+    assert_eq!(env_of(&s, "web-api")["version"], "2.0.0");
+}
+
+/// Heads of the develop branch of every Application repository, to show a call wrote nothing.
+fn heads(s: &Sovereign) -> Vec<(String, Option<String>)> {
+    s.list_apps(&org())
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let name = a["name"].as_str().unwrap().to_string();
+            let head = s.app_repo(&org(), &app(&name)).head("develop").unwrap();
+            (name, head)
+        })
+        .collect()
+}
+
+#[test]
+fn upgrading_a_dependency_out_of_a_dependents_range_is_refused() {
+    let (_d, s) = setup_next();
+    install_shop(&s, json!({})).unwrap();
+    let before = heads(&s);
+    let mut events = s.events().subscribe();
+    let err = s
+        .upgrade(
+            &call("r-api"),
+            &org(),
+            &app("web-api"),
+            EnvType::Dev,
+            "2.0.0",
+        )
+        .unwrap_err();
+    let GitopsError::DependencyMismatch(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.starts_with("web (bp-shop 1.1.0) needs bp-api ^1; bp-api 2.0.0 would break it"),
+        "{m}"
+    );
+    assert!(m.contains("withDependencies"), "{m}");
+    assert_eq!(heads(&s), before, "nothing written");
+    assert!(events.try_recv().is_err());
+    // Within the range is fine (already there: nothing to write).
+    let w = s
+        .upgrade(&call("r-api1"), &org(), &app("web-api"), EnvType::Dev, "^1")
+        .unwrap();
+    assert!(w.commits.is_empty(), "{w:?}");
+}
+
+#[test]
+fn with_dependencies_upgrades_the_dependency_in_the_same_call() {
+    let (_d, s) = setup_next();
+    install_shop(&s, json!({"replicas": 3})).unwrap();
+    s.set_values(
+        &call("r-vals"),
+        &org(),
+        &app("web-api"),
+        EnvType::Dev,
+        &json!({"workers": 7}),
+    )
+    .unwrap();
+    let before = heads(&s);
+    let mut events = s.events().subscribe();
+    let mut req = upgrade_req("3.0.0");
+    req.with_dependencies = true;
+
+    // A dry run shows the diff of every repository and writes nothing.
+    let diffs = dry_run(&s, &req);
+    let repos: Vec<&str> = diffs.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(repos, ["acme/web-api", "acme/web"]);
+    assert!(diffs[0].1.contains("+    version: 2.0.0"), "{diffs:?}");
+    assert!(diffs[1].1.contains("+    version: 3.0.0"), "{diffs:?}");
+    assert_eq!(heads(&s), before, "the dry run wrote nothing");
+    assert!(events.try_recv().is_err(), "a dry run publishes nothing");
+
+    // The call: one commit in each of the two repositories, the dependency first.
+    let w = s.upgrade_with(&call("r-up"), &org(), &req).unwrap();
+    let shown = committed(&s, &w, "r-up");
+    let repos: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(repos, ["web-api", "web"]);
+    for (name, shown) in &shown {
+        // Linear: the one parent is the head before the call.
+        let parent = before.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        assert_eq!(shown.lines().nth(1), parent.as_deref(), "{shown}");
+    }
+    let api = s.app_repo(&org(), &app("web-api"));
+    let log = api.log("develop").unwrap();
+    assert_eq!(log.len(), 3, "install + values + upgrade: {log:?}");
+    assert_eq!(
+        s.app_repo(&org(), &app("web"))
+            .log("develop")
+            .unwrap()
+            .len(),
+        2,
+        "install + upgrade"
+    );
+    assert_eq!(
+        s.app_repo(&org(), &app("web-db"))
+            .log("develop")
+            .unwrap()
+            .len(),
+        1,
+        "the database is untouched"
+    );
+    let e = events.try_recv().unwrap();
+    let upgraded = "io.openova.catalyst.application.upgraded";
+    assert_eq!(
+        (e.kind.as_str(), e.subject.as_str()),
+        (upgraded, "acme/web")
+    );
+    assert!(events.try_recv().is_err(), "one event for the call");
+
+    let webv = env_of(&s, "web");
+    assert_eq!(webv["version"], "3.0.0");
+    assert_eq!(webv["values"], json!({"replicas": 3}), "values kept");
+    let apiv = env_of(&s, "web-api");
+    assert_eq!(apiv["version"], "2.0.0");
+    assert_eq!(apiv["dependsOn"], json!(["web-db"]));
+    assert_eq!(apiv["values"], json!({"workers": 7}), "values kept");
+    let hr = file(&s, "web-api", "flux/helmrelease.yaml");
+    assert!(hr.contains("workers: 7"), "{hr}");
+}
+
+#[test]
+fn with_dependencies_is_refused_when_another_dependent_would_break() {
+    let (_d, s) = setup_next();
+    install_shop(&s, json!({})).unwrap();
+    let shared = [("bp-api", "web-api"), ("bp-db", "web-db")];
+    install_using(&s, "shop2", "bp-shop@^1", json!({}), &shared);
+    let before = heads(&s);
+    let mut req = upgrade_req("3.0.0");
+    req.with_dependencies = true;
+    let err = s.upgrade_with(&call("r-up"), &org(), &req).unwrap_err();
+    let GitopsError::DependencyMismatch(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains("shop2 (bp-shop 1.1.0) needs bp-api ^1; bp-api 2.0.0 would break it"),
+        "{m}"
+    );
+    assert!(!m.contains("web (bp-shop"), "web moves along: {m}");
+    assert_eq!(heads(&s), before, "nothing written");
 }
 
 /// An admission stand-in: a verdict per `bp-name@version`, every call recorded.

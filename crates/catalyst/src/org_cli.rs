@@ -326,6 +326,10 @@ enum AppCmd {
         /// Values for a dependency the new version adds: BLUEPRINT=FILE (repeatable).
         #[arg(long = "dependency-values")]
         dependency_values: Vec<String>,
+        /// Upgrade, in the same call, the existing dependency Applications the new version's
+        /// requirements reject.
+        #[arg(long = "with-dependencies")]
+        with_dependencies: bool,
     },
     /// Uninstall from one Environment.
     Uninstall {
@@ -519,6 +523,7 @@ pub async fn run_app(a: AppArgs) -> Result<()> {
             version,
             use_existing,
             dependency_values,
+            with_dependencies,
         } => {
             let (existing, dep_values) = dependency_flags(use_existing, dependency_values)?;
             send(
@@ -526,7 +531,7 @@ pub async fn run_app(a: AppArgs) -> Result<()> {
                 M::POST,
                 &format!("{base}/{name}/upgrade"),
                 Some(
-                    json!({ "environment": env, "version": version, "useExisting": existing, "dependencyValues": dep_values }),
+                    json!({ "environment": env, "version": version, "useExisting": existing, "dependencyValues": dep_values, "withDependencies": with_dependencies }),
                 ),
             )
             .await

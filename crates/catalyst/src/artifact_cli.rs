@@ -171,17 +171,22 @@ impl TrustOpts {
         if keys.is_empty() {
             bail!("no trusted keys: pass --key FILE or --trusted-keys DIR");
         }
-        let mut bundles = Vec::new();
-        for path in &self.bundles {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            bundles.push(
-                verify_bundle(&bytes, &keys)
-                    .with_context(|| format!("bundle {}", path.display()))?,
-            );
-        }
+        let bundles = load_bundles(&self.bundles, &keys)?;
         Ok(TrustPolicy { keys, bundles })
     }
+}
+
+/// Reads signed bundles and verifies each against `keys` (an error names the file).
+pub(crate) fn load_bundles(paths: &[PathBuf], keys: &[PublicKey]) -> Result<Vec<Bundle>> {
+    let mut bundles = Vec::new();
+    for path in paths {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        bundles.push(
+            verify_bundle(&bytes, keys).with_context(|| format!("bundle {}", path.display()))?,
+        );
+    }
+    Ok(bundles)
 }
 
 /// A public key file, or a private key file whose public half is used.

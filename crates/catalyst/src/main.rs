@@ -185,6 +185,18 @@ struct ServeArgs {
     )]
     trusted_keys: Vec<PathBuf>,
 
+    /// A signed bundle (`catalyst blueprint sign --bundle-out`) whose listed artifact digests are
+    /// trusted without a signature of their own — for air-gapped Sovereigns that mirror
+    /// artifacts without their `.sig` tags. Verified against --trusted-key at start-up (a bundle
+    /// that does not verify stops start-up). Repeatable; the variable is comma-separated.
+    #[arg(
+        long = "trusted-bundle",
+        env = "CATALYST_TRUSTED_BUNDLES",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    trusted_bundles: Vec<PathBuf>,
+
     /// OIDC: JWKS URL of the identity provider. Optional: without it the JWKS URL is discovered
     /// from <issuer>/.well-known/openid-configuration on first use. Needs --oidc-issuer and
     /// --oidc-audience.
@@ -473,16 +485,24 @@ fn admission(args: &ServeArgs) -> Result<catalyst_api::orgs::admission::OciAdmis
                 .with_context(|| format!("cannot load --trusted-key {}", path.display()))?,
         );
     }
+    let bundle_paths: Vec<PathBuf> = args
+        .trusted_bundles
+        .iter()
+        .filter(|p| !p.as_os_str().is_empty())
+        .cloned()
+        .collect();
+    if keys.is_empty() && !bundle_paths.is_empty() {
+        bail!("--trusted-bundle needs --trusted-key: the key that signed the bundle");
+    }
+    let bundles =
+        artifact_cli::load_bundles(&bundle_paths, &keys).context("cannot use --trusted-bundle")?;
     if keys.is_empty() {
         warn!(store = ?store, "No --trusted-key: Blueprint artifacts are pinned by digest when the store has them, but their signatures are not checked.");
     } else {
         let ids: Vec<&str> = keys.iter().map(|k| k.id()).collect();
         info!(store = ?store, keys = ?ids, "Blueprint artifacts must be signed by a trusted key.");
     }
-    let policy = catalyst_oci::TrustPolicy {
-        keys,
-        bundles: Vec::new(),
-    };
+    let policy = catalyst_oci::TrustPolicy { keys, bundles };
     Ok(OciAdmission::new(store, opener, policy))
 }
 

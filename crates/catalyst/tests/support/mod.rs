@@ -68,6 +68,22 @@ pub struct Catalyst {
     pub admin: String,
 }
 
+/// Runs `catalyst ARGS…` in `dir`; returns (exit code, stdout, stderr).
+pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CATALYST_TRUSTED_KEYS")
+        .env_remove("CATALYST_TRUSTED_BUNDLES")
+        .output()
+        .expect("catalyst runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `catalyst token create --data-dir DIR --role ROLE [--org ORG] --name NAME`: the token.
 pub fn create_token(data_dir: &Path, role: &str, org: Option<&str>, name: &str) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_catalyst"));

@@ -197,6 +197,12 @@ struct ServeArgs {
     )]
     trusted_bundles: Vec<PathBuf>,
 
+    /// The Kubernetes Secret Flux uses to pull Blueprint artifacts (`secretRef` of every
+    /// rendered OCIRepository). An empty value renders none (a registry Flux reads without
+    /// credentials).
+    #[arg(long, env = "CATALYST_PULL_SECRET", default_value = "ghcr-pull")]
+    pull_secret: String,
+
     /// OIDC: JWKS URL of the identity provider. Optional: without it the JWKS URL is discovered
     /// from <issuer>/.well-known/openid-configuration on first use. Needs --oidc-issuer and
     /// --oidc-audience.
@@ -438,10 +444,7 @@ fn org_api(
     let (catalog, _) =
         catalyst_blueprint::load::load_catalog(&roots).context("cannot load --catalog")?;
     let admission = admission(args)?;
-    let mut render = catalyst_blueprint::render::RenderOptions::default();
-    if let Some(url) = admission.store().flux_url() {
-        render.registry = url;
-    }
+    let render = render_options(args, &admission);
     let sovereign =
         catalyst_gitops::Sovereign::open(args.data_dir.join("git"), Arc::new(catalog), render)
             .context("cannot open the Git repositories under --data-dir/git")?
@@ -450,6 +453,20 @@ fn org_api(
         sovereign: Arc::new(sovereign),
         auth,
     }))
+}
+
+/// How Application repositories render their Flux objects: from where Flux pulls, with which
+/// pull secret.
+fn render_options(
+    args: &ServeArgs,
+    admission: &catalyst_api::orgs::admission::OciAdmission,
+) -> catalyst_blueprint::render::RenderOptions {
+    let mut render = catalyst_blueprint::render::RenderOptions::default();
+    if let Some(url) = admission.store().flux_url() {
+        render.registry = url;
+    }
+    render.pull_secret = Some(args.pull_secret.trim().to_string()).filter(|s| !s.is_empty());
+    render
 }
 
 /// Blueprint artifacts: the store (--registry or <data-dir>/oci) and the trusted keys.
@@ -618,9 +635,21 @@ mod tests {
             adm.store(),
             &catalyst_api::orgs::admission::ArtifactStore::Layout("/srv/c/oci".into())
         );
-        let args = parse(&["--registry", "127.0.0.1:5000/blueprints"]);
+        assert_eq!(
+            render_options(&args, &adm).pull_secret.as_deref(),
+            Some("ghcr-pull")
+        );
+        let args = parse(&[
+            "--registry",
+            "127.0.0.1:5000/blueprints",
+            "--pull-secret",
+            "",
+        ]);
         let adm = admission(&args).unwrap();
         assert!(!adm.requires_signatures());
+        let render = render_options(&args, &adm);
+        assert_eq!(render.pull_secret, None);
+        assert_eq!(render.registry, "oci://127.0.0.1:5000/blueprints");
         assert_eq!(
             adm.store().flux_url().as_deref(),
             Some("oci://127.0.0.1:5000/blueprints")

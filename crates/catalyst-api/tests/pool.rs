@@ -130,12 +130,17 @@ async fn wizard_checks_are_public_and_everything_else_is_sovereign_admin_busines
         let (s, v) = call(&h.anon, method, path, body).await;
         assert!(s == 200 || s == 201, "{method} {path}: {s} {v}");
     }
-    let developer = h
-        .auth
-        .tokens()
-        .create(catalyst_api::auth::Role::OrgAdmin, Some("acme"), "ann")
-        .unwrap();
-    let as_org_admin = as_caller(h.anon.clone(), &developer);
+    // Every Organization-scoped role is refused; only sovereign-admin gets through.
+    use catalyst_api::auth::Role;
+    let others: Vec<axum::Router> = Role::ALL
+        .into_iter()
+        .filter(|r| *r != Role::SovereignAdmin)
+        .map(|r| {
+            let token = h.auth.tokens().create(r, Some("acme"), r.as_str()).unwrap();
+            as_caller(h.anon.clone(), &token)
+        })
+        .collect();
+    assert_eq!(others.len(), 5);
     let create = j(support::valid_request("acme"));
     for (method, path, body) in [
         ("GET", "/api/v1/deployments", None),
@@ -167,15 +172,19 @@ async fn wizard_checks_are_public_and_everything_else_is_sovereign_admin_busines
             (401, Some("unauthorized")),
             "{method} {path}"
         );
-        let (s, v) = call(&as_org_admin, method, path, body).await;
-        assert_eq!(
-            (s, v["error"].as_str()),
-            (403, Some("forbidden")),
-            "{method} {path}"
-        );
+        for other in &others {
+            let (s, v) = call(other, method, path, body).await;
+            assert_eq!(
+                (s, v["error"].as_str()),
+                (403, Some("forbidden")),
+                "{method} {path}"
+            );
+        }
     }
-    // Nothing was created or reserved by the refused calls.
+    // Nothing was created or reserved by the refused calls; the admin sees the (empty) lists.
     assert!(h.service.list(10, None).unwrap().is_empty());
+    let (s, v) = call(&h.app, "GET", "/api/v1/deployments", None).await;
+    assert_eq!(s, 200, "{v}");
     let (_, v) = call(&h.app, "GET", "/api/v1/pool/omani.works/list", None).await;
     assert_eq!(v["allocations"], json!([]), "{v}");
 }

@@ -26,6 +26,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/deployments.js"),
     ),
     (
+        "session.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/session.js"),
+    ),
+    (
         "marketplace.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/marketplace.js"),

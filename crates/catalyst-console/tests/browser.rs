@@ -60,6 +60,11 @@ async fn the_wizard_provisions_a_dry_run_sovereign_and_the_progress_page_reaches
     // The wizard is sovereign-admin business: the first visit lands on the sign-in page.
     b.sign_in(&server.url(""), &server.admin, "/sovereign/wizard")
         .await;
+    b.wait_for(
+        "document.getElementById('session').textContent.includes('root (sovereign-admin)')",
+        "the signed-in name in the header",
+    )
+    .await;
     b.client.goto(&server.url("/")).await.unwrap();
     b.wait_for(
         "document.documentElement.dataset.wizardReady === '1'",

@@ -119,6 +119,10 @@ fn assert_html(p: &Page, path: &str) {
     );
     assert!(p.body.starts_with("<!doctype html>"), "{path}");
     assert!(p.body.contains("/assets/console.css"), "{path}");
+    assert!(
+        p.body.contains("<script src=\"/assets/session.js\" defer>"),
+        "{path}"
+    );
     assert!(!p.body.contains(TOKEN), "{path} shows the token");
     // Nothing from another host.
     for attr in [
@@ -283,6 +287,7 @@ async fn assets_are_embedded_with_their_types() {
         ("/assets/provision.js", "text/javascript"),
         ("/assets/marketplace.js", "text/javascript"),
         ("/assets/deployments.js", "text/javascript"),
+        ("/assets/session.js", "text/javascript"),
     ] {
         let p = get(&f.app, path).await;
         assert_eq!(p.status, StatusCode::OK, "{path}");

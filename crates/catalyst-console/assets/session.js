@@ -1,0 +1,28 @@
+// Who is signed in: asks GET /api/v1/session (the HttpOnly cookie goes along) and, when there
+// is a session, shows the name and role with a Sign-out button in the header. Without
+// JavaScript, or without a session, the header keeps its "Sign in" link.
+(() => {
+  "use strict";
+  const slot = document.getElementById("session");
+  if (!slot) return;
+  fetch("/api/v1/session", { headers: { accept: "application/json" } })
+    .then((res) => (res.ok ? res.json() : null))
+    .then((who) => {
+      if (!who || typeof who.name !== "string") return;
+      const label = document.createElement("span");
+      label.className = "who";
+      label.textContent = who.org ? `${who.name} (${who.role}, ${who.org})` : `${who.name} (${who.role})`;
+      const form = document.createElement("form");
+      form.className = "signout";
+      form.method = "post";
+      form.action = "/api/v1/session/end";
+      const button = document.createElement("button");
+      button.type = "submit";
+      button.className = "link";
+      button.textContent = "Sign out";
+      form.append(button);
+      slot.replaceChildren(label, document.createTextNode(" "), form);
+      slot.dataset.signedIn = "1";
+    })
+    .catch(() => {});
+})();

@@ -226,10 +226,19 @@ async fn setup_with(config: OidcConfig) -> Env {
         .tokens()
         .create(Role::SovereignAdmin, None, "root")
         .unwrap();
-    let app = router(Arc::new(OrgApi {
+    let api = Arc::new(OrgApi {
         sovereign: Arc::new(sovereign),
         auth,
-    }));
+    });
+    // The console's sign-in routes, as the main router mounts them.
+    let session = axum::Router::new()
+        .route(
+            "/api/v1/session",
+            axum::routing::post(catalyst_api::auth::session_create::<OrgApi>)
+                .get(catalyst_api::auth::session_get),
+        )
+        .with_state(api.clone());
+    let app = router(api).merge(session);
     Env {
         _dir: dir,
         app,
@@ -571,4 +580,64 @@ async fn a_jwks_that_cannot_be_fetched_is_503_not_a_bad_token() {
         0,
         "a configured JWKS URL is not discovered"
     );
+}
+
+#[tokio::test]
+async fn a_console_session_from_a_jwt_carries_its_identity_and_never_outlives_it() {
+    let k1 = key("k1");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    let env = setup(&jwks, Duration::from_secs(30)).await;
+    let sign_in = |token: String| {
+        let app = env.app.clone();
+        async move {
+            let req = Request::post("/api/v1/session")
+                .header("content-type", "application/json")
+                .body(Body::from(json!({ "token": token }).to_string()))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let cookie = resp
+                .headers()
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_string());
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            (status, cookie, body)
+        }
+    };
+    let mut c = claims("org-admin", Some("acme"), "ann@idp");
+    c["exp"] = json!(now() + 120);
+    let jwt = sign(&k1, &c);
+    let (status, cookie, body) = sign_in(jwt.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"name": "ann@idp", "role": "org-admin", "org": "acme"})
+    );
+    let cookie = cookie.expect("a session cookie");
+    assert!(!cookie.contains(&jwt) && !cookie.contains(jwt.split('.').nth(2).unwrap()));
+    let max_age: i64 = cookie
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("Max-Age="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((100..=120).contains(&max_age), "{cookie}");
+    let req = Request::get("/api/v1/session")
+        .header("cookie", cookie.split(';').next().unwrap())
+        .body(Body::empty())
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let who: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(who["name"], "ann@idp");
+
+    // An expired JWT gets no session.
+    let mut old = claims("org-admin", Some("acme"), "ann@idp");
+    old["exp"] = json!(now() - 600);
+    let (status, cookie, body) = sign_in(sign(&k1, &old)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid-token");
+    assert!(cookie.is_none());
 }

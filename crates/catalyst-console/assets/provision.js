@@ -160,7 +160,13 @@
       // resuming after the last line shown.
       setConn("reconnecting…");
       if (es) { es.close(); es = null; }
-      reopenTimer = setTimeout(open, 2000);
+      // A session that ended answers the stream with 401 for good: say so instead of retrying.
+      fetch("/api/v1/session").then((r) => {
+        if (r.status !== 401) { reopenTimer = setTimeout(open, 2000); return; }
+        const conn = $("conn");
+        conn.textContent = "signed out — ";
+        conn.append(window.catalystSignInLink());
+      }, () => { reopenTimer = setTimeout(open, 2000); });
     };
   }
 
@@ -178,6 +184,12 @@
         $("retry-token").hidden = false;
         $("retry-token-input").focus();
         msg.textContent = body.detail || "The server needs the Hetzner token again.";
+        $("retry").disabled = false;
+        return;
+      }
+      if (res.status === 401) {
+        msg.textContent = "Your session has ended. ";
+        msg.append(window.catalystSignInLink());
         $("retry").disabled = false;
         return;
       }

@@ -1,8 +1,16 @@
 // Who is signed in: asks GET /api/v1/session (the HttpOnly cookie goes along) and, when there
 // is a session, shows the name and role with a Sign-out button in the header. Without
-// JavaScript, or without a session, the header keeps its "Sign in" link.
+// JavaScript, or without a session, the header keeps its "Sign in" link. Also offers the other
+// scripts a sign-in link for when the session ends under them (a 401).
 (() => {
   "use strict";
+  // For the other scripts: a "Sign in" link that comes back to this page.
+  window.catalystSignInLink = () => {
+    const a = document.createElement("a");
+    a.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+    a.textContent = "Sign in again";
+    return a;
+  };
   const slot = document.getElementById("session");
   if (!slot) return;
   fetch("/api/v1/session", { headers: { accept: "application/json" } })

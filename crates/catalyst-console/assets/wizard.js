@@ -409,6 +409,13 @@
     try {
       const res = await fetch("/api/v1/deployments", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       const out = await res.json().catch(() => ({}));
+      if (res.status === 401) {
+        // Answers stay in localStorage; secrets must be entered again after signing in.
+        err.textContent = "The deployment was not started: your session has ended. ";
+        err.append(window.catalystSignInLink());
+        btn.disabled = false;
+        return;
+      }
       if (res.status !== 201 || !out.id) throw new Error(out.detail || out.error || `HTTP ${res.status}`);
       localStorage.removeItem(KEY);
       location.assign(`/sovereign/provision/${encodeURIComponent(out.id)}`);

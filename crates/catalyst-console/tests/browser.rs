@@ -237,6 +237,28 @@ async fn the_wizard_provisions_a_dry_run_sovereign_and_the_progress_page_reaches
     .await;
 
     b.client.set_window_size(1280, 1000).await.unwrap();
+    // The session ends under the wizard (signed out elsewhere): Launch says so, keeps every
+    // answer, and goes through once the browser has a session again.
+    b.js("await fetch('/api/v1/session', {method: 'DELETE'}); return true;")
+        .await;
+    b.click("#launch").await;
+    b.wait_for(
+        "document.getElementById('launch-error').textContent.includes('session has ended') && !!document.querySelector('#launch-error a[href^=\"/login?next=\"]')",
+        "the signed-out message",
+    )
+    .await;
+    assert!(b
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/sovereign/wizard"));
+    b.js(&format!(
+        "const r = await fetch('/api/v1/session', {{method: 'POST', headers: {{'content-type': 'application/json'}}, body: JSON.stringify({{token: {}}})}}); return r.status;",
+        json!(server.admin)
+    ))
+    .await;
     b.click("#launch").await;
     b.wait_for(
         "location.pathname.startsWith('/sovereign/provision/')",

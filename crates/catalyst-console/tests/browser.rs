@@ -335,19 +335,20 @@ async fn a_server_restart_mid_stream_resumes_the_log_without_duplicates() {
     let server = Server::start(
         dir.path(),
         any_port(),
-        PacedDryRun::new(dir.path(), 60, Duration::from_millis(100)),
+        PacedDryRun::new(dir.path(), 150, Duration::from_millis(100)),
         &hetzner,
     )
     .await;
-    let id = server.create("restart", TOKEN).await;
-    // The browser reaches the server through a proxy that can cut every connection.
+    // The browser reaches the server through a proxy that can cut every connection. It signs
+    // in first, so the run (paced to last a few seconds) starts only once the page can follow.
     let proxy = Proxy::start(server.addr).await;
-    b.sign_in(
-        &proxy.url(""),
-        &server.admin,
-        &format!("/sovereign/provision/{id}"),
-    )
-    .await;
+    b.sign_in(&proxy.url(""), &server.admin, "/sovereign/deployments")
+        .await;
+    let id = server.create("restart", TOKEN).await;
+    b.client
+        .goto(&proxy.url(&format!("/sovereign/provision/{id}")))
+        .await
+        .unwrap();
     b.wait_for(
         "document.querySelectorAll('#log li').length >= 5",
         "some lines",

@@ -216,6 +216,28 @@ enum OrgCmd {
         /// Name.
         name: String,
     },
+    /// List an Organization's members and their roles.
+    Members {
+        /// Organization.
+        org: String,
+    },
+    /// Add a member (or change their role); prints their new token once.
+    AddMember {
+        /// Organization.
+        org: String,
+        /// Member name (the commit author): 1-64 of a-z, A-Z, 0-9, '-', '_', '.', '@'.
+        name: String,
+        /// org-admin, org-developer, org-viewer, security-officer or billing-admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member; their tokens stop working.
+    RemoveMember {
+        /// Organization.
+        org: String,
+        /// Member name.
+        name: String,
+    },
 }
 
 /// `catalyst env …`.
@@ -445,6 +467,27 @@ pub async fn run_org(a: OrgArgs) -> Result<()> {
         OrgCmd::List => send(&a.client, M::GET, "/orgs", None).await,
         OrgCmd::Get { name } => send(&a.client, M::GET, &format!("/orgs/{name}"), None).await,
         OrgCmd::Delete { name } => send(&a.client, M::DELETE, &format!("/orgs/{name}"), None).await,
+        OrgCmd::Members { org } => {
+            send(&a.client, M::GET, &format!("/orgs/{org}/members"), None).await
+        }
+        OrgCmd::AddMember { org, name, role } => {
+            send(
+                &a.client,
+                M::POST,
+                &format!("/orgs/{org}/members"),
+                Some(json!({ "name": name, "role": role })),
+            )
+            .await
+        }
+        OrgCmd::RemoveMember { org, name } => {
+            send(
+                &a.client,
+                M::DELETE,
+                &format!("/orgs/{org}/members/{name}"),
+                None,
+            )
+            .await
+        }
     }
 }
 

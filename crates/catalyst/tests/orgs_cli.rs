@@ -147,6 +147,40 @@ fn token_org_env_install_and_git_clone() {
     let denied = catalyst(&["org", "list"], &[("CATALYST_SERVER", server.as_str())]);
     assert!(!denied.status.success());
 
+    // Members: adding one prints their token once; it works as that role and stops working
+    // when the member is removed.
+    let out = ok(catalyst(
+        &["org", "add-member", "acme", "vera", "--role", "org-viewer"],
+        &env,
+    ));
+    let vera = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token printed: {out}"))
+        .to_string();
+    let listed = ok(catalyst(&["org", "members", "acme", "-o", "json"], &env));
+    assert!(
+        listed.contains("vera") && listed.contains("org-viewer"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&vera), "the token is shown only once");
+    let as_vera = [
+        ("CATALYST_SERVER", server.as_str()),
+        ("CATALYST_TOKEN", vera.as_str()),
+    ];
+    let apps = ok(catalyst(&["app", "list", "--org", "acme"], &as_vera));
+    assert!(apps.contains("code"), "{apps}");
+    let refused = catalyst(&["env", "create", "stg", "--org", "acme"], &as_vera);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    ok(catalyst(&["org", "remove-member", "acme", "vera"], &env));
+    let gone = catalyst(&["app", "list", "--org", "acme"], &as_vera);
+    assert!(!gone.status.success());
+
     let clone = dir.path().join("code");
     let out = Command::new("git")
         .args([

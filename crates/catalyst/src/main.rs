@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 mod artifact_cli;
 mod blueprint_cli;
+mod config;
 mod deployment_cli;
 mod module;
 mod org_cli;
@@ -75,6 +76,11 @@ enum LogFormat {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
+    /// A YAML file of settings: keys are these flags' long names (`listen`, `data-dir`,
+    /// `pool-domains: [a, b]`, …). A flag or its CATALYST_* variable overrides the file.
+    #[arg(long, env = "CATALYST_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
     /// Address to listen on (host:port).
     #[arg(long, env = "CATALYST_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -561,7 +567,11 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    use clap::CommandFactory;
+    let argv = config::expand(&Cli::command(), std::env::args_os().collect(), |k| {
+        std::env::var_os(k)
+    })?;
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Command::Blueprint(args) => blueprint_cli::run(args),
         Command::Key(args) => artifact_cli::run_key(args),

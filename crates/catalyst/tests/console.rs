@@ -123,3 +123,41 @@ async fn the_catalog_can_come_from_the_environment() {
         .unwrap();
     assert!(body.contains("--catalog"));
 }
+
+#[tokio::test]
+async fn settings_can_come_from_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("catalyst.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "# catalyst serve settings\ncatalog:\n  - {}\nprovisioner: dry-run\npool_domains: [omani.works]\n",
+            repo().join("examples/catalog").display()
+        ),
+    )
+    .unwrap();
+    let s = serve(dir.path(), &["--config", config.to_str().unwrap()], &[]);
+    let body = client()
+        .get(format!("{}/marketplace", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("7 of 7 Blueprints"), "{body}");
+    let pool: serde_json::Value = s
+        .client()
+        .get(format!("{}/api/v1/pool", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        pool["managedDomains"],
+        serde_json::json!(["omani.works"]),
+        "{pool}"
+    );
+}

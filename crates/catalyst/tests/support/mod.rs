@@ -132,6 +132,7 @@ impl Catalyst {
             .args(args)
             .env_remove("CATALYST_DATABASE_URL")
             .env_remove("CATALYST_CATALOG")
+            .env_remove("CATALYST_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         configure(&mut cmd);

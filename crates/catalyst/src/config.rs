@@ -1,0 +1,216 @@
+//! `catalyst serve --config FILE` (or `CATALYST_CONFIG`): a YAML file whose keys are the long
+//! names of `serve`'s flags (`listen`, `data-dir`, `pool-domains`, `trusted-key`, …; `_` may
+//! stand for `-`). Precedence, highest first: a flag on the command line, its `CATALYST_*`
+//! variable, the file, the built-in default. The file is turned into the flags it stands for
+//! before clap parses, so every value goes through the same parsers and checks as a flag; an
+//! unknown key is an error naming it (a typo must not silently fall back to a default).
+use std::ffi::OsString;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// `argv` with the settings of the config file that neither a flag nor a variable gives
+/// appended as flags. Only `catalyst serve` reads a config file; other commands pass through.
+/// `env` looks up a variable (the process environment in `main`).
+pub fn expand(
+    cmd: &clap::Command,
+    argv: Vec<OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Vec<OsString>> {
+    if argv.get(1).and_then(|a| a.to_str()) != Some("serve") {
+        return Ok(argv);
+    }
+    let given: Vec<String> = argv[2..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let from_flag = given.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=").map(str::to_string).or_else(|| {
+            (a == "--config")
+                .then(|| given.get(i + 1).cloned())
+                .flatten()
+        })
+    });
+    let path = match from_flag
+        .map(OsString::from)
+        .or_else(|| env("CATALYST_CONFIG"))
+    {
+        Some(p) if !p.is_empty() => p,
+        _ => return Ok(argv),
+    };
+    let path = Path::new(&path);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let doc = catalyst_blueprint::yaml::parse_json(&text)
+        .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+    let map = match doc {
+        Value::Object(m) => m,
+        Value::Null => return Ok(argv),
+        _ => bail!(
+            "config file {}: expected a mapping of flag names to values",
+            path.display()
+        ),
+    };
+    let Some(serve) = cmd.find_subcommand("serve") else {
+        return Ok(argv);
+    };
+    let mut out = argv;
+    for (key, value) in map {
+        let long = key.replace('_', "-");
+        let arg = serve
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .with_context(|| {
+                format!(
+                    "config file {}: unknown setting {key:?} (settings are the long flags of `catalyst serve`, e.g. listen, data-dir)",
+                    path.display()
+                )
+            })?;
+        let flag = format!("--{long}");
+        let on_command_line = given
+            .iter()
+            .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+        let in_env = arg
+            .get_env()
+            .and_then(|v| v.to_str())
+            .is_some_and(|v| env(v).is_some());
+        if on_command_line || in_env {
+            continue;
+        }
+        let takes_values = arg.get_action().takes_values();
+        let scalars: Vec<String> = match value {
+            Value::Null => continue,
+            Value::Array(items) => items.iter().map(scalar).collect::<Option<_>>(),
+            v => scalar(&v).map(|s| vec![s]),
+        }
+        .with_context(|| {
+            format!(
+                "config file {}: {key} must be a string, number, boolean or a list of them",
+                path.display()
+            )
+        })?;
+        if !takes_values {
+            // A switch: `true` turns it on; `false` leaves the default (off).
+            match scalars.as_slice() {
+                [v] if v == "true" => out.push(flag.into()),
+                [v] if v == "false" => {}
+                _ => bail!(
+                    "config file {}: {key} is a switch; use true or false",
+                    path.display()
+                ),
+            }
+            continue;
+        }
+        for v in scalars {
+            out.push(flag.clone().into());
+            out.push(v.into());
+        }
+    }
+    Ok(out)
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cli, Command};
+    use clap::{CommandFactory, Parser};
+
+    fn serve(file: &str, flags: &[&str], env: &[(&str, &str)]) -> Result<crate::ServeArgs> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalyst.yaml");
+        std::fs::write(&path, file).unwrap();
+        let mut argv: Vec<OsString> = vec!["catalyst".into(), "serve".into()];
+        argv.extend(flags.iter().map(OsString::from));
+        argv.push("--config".into());
+        argv.push(path.into_os_string());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let argv = expand(&Cli::command(), argv, |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.into())
+        })?;
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(a) => Ok(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_file_under_flags_and_variables() {
+        let file = "listen: 0.0.0.0:9090\ndata_dir: /srv/catalyst\npool-domains: [a.example, b.example]\nregistry-plain-http: true\nprovision-timeout: 45m\nprovisioner: dry-run\n";
+        let a = serve(file, &[], &[]).unwrap();
+        assert_eq!(a.listen.to_string(), "0.0.0.0:9090");
+        assert_eq!(a.data_dir, Path::new("/srv/catalyst"));
+        assert_eq!(a.pool_domains, ["a.example", "b.example"]);
+        assert!(a.registry_plain_http);
+        assert_eq!(a.provision_timeout, std::time::Duration::from_secs(45 * 60));
+        // A flag beats the file; so does the flag's variable.
+        let a = serve(
+            file,
+            &["--listen", "127.0.0.1:1"],
+            &[("CATALYST_DATA_DIR", "/elsewhere")],
+        )
+        .unwrap();
+        assert_eq!(a.listen.to_string(), "127.0.0.1:1");
+        // (the variable itself is read by clap from the real environment; here it only has to
+        // keep the file's value out)
+        assert_eq!(a.data_dir, Path::new("./catalyst-data"));
+        // `false` leaves a switch off; an empty file changes nothing.
+        assert!(
+            !serve("registry-plain-http: false\n", &[], &[])
+                .unwrap()
+                .registry_plain_http
+        );
+        assert_eq!(
+            serve("", &[], &[]).unwrap().listen.to_string(),
+            "127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn mistakes_in_the_file_are_named() {
+        for (file, needle) in [
+            ("lisen: 0.0.0.0:1\n", "unknown setting \"lisen\""),
+            ("config: other.yaml\n", "unknown setting \"config\""),
+            ("registry-plain-http: maybe\n", "switch"),
+            ("listen: {host: x}\n", "listen must be"),
+            ("- listen\n", "mapping"),
+        ] {
+            let err = serve(file, &[], &[]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{file}: {err}");
+        }
+        // Values go through the flags' own parsers.
+        let err = serve("listen: not-an-address\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--listen"), "{err}");
+    }
+
+    #[test]
+    fn other_commands_and_no_file_pass_through() {
+        let argv: Vec<OsString> = ["catalyst", "token", "create", "--config", "x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            expand(&Cli::command(), argv.clone(), |_| None).unwrap(),
+            argv
+        );
+        let argv: Vec<OsString> = ["catalyst", "serve"].iter().map(OsString::from).collect();
+        assert_eq!(
+            expand(&Cli::command(), argv.clone(), |_| None).unwrap(),
+            argv
+        );
+    }
+}

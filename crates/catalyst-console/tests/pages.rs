@@ -480,6 +480,36 @@ async fn admin_pages_need_a_sign_in_and_the_session_cookie_never_holds_the_token
     let p = get(&f.anon, "/login?error=invalid&next=/sovereign/deployments").await;
     assert!(p.body.contains("not valid"));
 
+    // No signing in from another site (login CSRF), and no JSON smuggled in a text/plain form.
+    let p = send(
+        &f.anon,
+        Request::post("/api/v1/session")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(format!("{{\"token\":\"{}\"}}", f.admin)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", p.body);
+    for (ct, body) in [
+        (
+            "application/x-www-form-urlencoded",
+            format!("token={}", f.admin),
+        ),
+        ("application/json", format!("{{\"token\":\"{}\"}}", f.admin)),
+    ] {
+        let p = send(
+            &f.anon,
+            Request::post("/api/v1/session")
+                .header(header::CONTENT_TYPE, ct)
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{ct}: {}", p.body);
+        assert!(p.set_cookie.is_empty(), "{ct}");
+    }
+
     // The right token: a session cookie (HttpOnly, SameSite=Strict) without the token, and
     // the browser goes on to `next` — never to another host.
     let p = send(

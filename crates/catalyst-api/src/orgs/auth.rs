@@ -839,10 +839,29 @@ where
     S: HasAuth + Send + Sync + 'static,
 {
     use axum::response::IntoResponse;
-    let form = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or("");
+    let form = content_type.starts_with("application/x-www-form-urlencoded");
+    if !form && !content_type.starts_with("application/json") {
+        // A cross-site `enctype="text/plain"` form could otherwise smuggle JSON in.
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send application/json {\"token\": \"…\"} or a form",
+        )
+        .into_response();
+    }
+    // Signing a browser in from another site (login CSRF) is refused, forms and JSON alike.
+    if !same_origin(&headers) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-origin",
+            "sign in from this site's own login page",
+        )
+        .into_response();
+    }
     #[derive(Deserialize)]
     struct Login {
         token: String,
@@ -865,14 +884,6 @@ where
     let token = login.token.trim();
     let auth = state.auth();
     let next = safe_next(login.next.as_deref());
-    if form && !same_origin(&headers) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross-origin",
-            "sign in from this site's own login page",
-        )
-        .into_response();
-    }
     let (identity, tid) = match auth.verify_bearer(token).await {
         Ok(found) => found,
         Err(_) if form => {

@@ -103,6 +103,24 @@ async fn call(app: &axum::Router, method: &str, path: &str, body: Option<&str>) 
     (status, v)
 }
 
+/// `POST /api/v1/deployments` for `label.omani.works`: the status and the answer.
+async fn create(app: &axum::Router, label: &str) -> (u16, Value) {
+    call(
+        app,
+        "POST",
+        "/api/v1/deployments",
+        Some(&j(support::valid_request(label))),
+    )
+    .await
+}
+
+/// Creates a deployment that must be accepted; its id.
+async fn create_ok(app: &axum::Router, label: &str) -> String {
+    let (s, v) = create(app, label).await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
 fn j(v: Value) -> String {
     v.to_string()
 }
@@ -710,26 +728,12 @@ async fn pool_deployments_reserve_commit_and_release_their_name() {
         Some(&j(json!({"subdomain": "taken"}))),
     )
     .await;
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/deployments",
-        Some(&j(support::valid_request("taken"))),
-    )
-    .await;
+    let (s, v) = create(app, "taken").await;
     assert_eq!((s, v["error"].as_str()), (409, Some("subdomain-conflict")));
     assert!(h.service.list(10, None).unwrap().is_empty());
 
     // Success → committed with the provisioner's load-balancer address.
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/deployments",
-        Some(&j(support::valid_request("omantel"))),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
-    let id = v["id"].as_str().unwrap().to_owned();
+    let id = create_ok(app, "omantel").await;
     let done = wait_done(app, &id).await;
     assert_eq!(done["status"], "ready");
     let a = allocation(app, "omantel").await.expect("allocation");
@@ -786,14 +790,7 @@ async fn a_failed_deployment_releases_its_name_and_a_retry_takes_it_again() {
     };
     let h = harness(Duration::from_secs(600), None, Registry::default(), script).await;
     let app = &h.app;
-    let (_, v) = call(
-        app,
-        "POST",
-        "/api/v1/deployments",
-        Some(&j(support::valid_request("acme"))),
-    )
-    .await;
-    let id = v["id"].as_str().unwrap().to_owned();
+    let id = create_ok(app, "acme").await;
     assert_eq!(wait_done(app, &id).await["status"], "failed");
     assert!(
         allocation(app, "acme").await.is_none(),
@@ -946,14 +943,7 @@ async fn a_cancelled_deployment_releases_its_name() {
     };
     let h = harness(Duration::from_secs(600), None, Registry::default(), script).await;
     let app = &h.app;
-    let (_, v) = call(
-        app,
-        "POST",
-        "/api/v1/deployments",
-        Some(&j(support::valid_request("halt"))),
-    )
-    .await;
-    let id = v["id"].as_str().unwrap().to_owned();
+    let id = create_ok(app, "halt").await;
     let held = allocation(app, "halt")
         .await
         .expect("reserved while running");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use catalyst_api::orgs::auth::{Role, TokenStore};
+use catalyst_api::orgs::auth::{Role, TokenSelector, TokenStore};
 use serde_json::{json, Value};
 
 /// `catalyst token …`.
@@ -30,21 +30,89 @@ enum TokenCmd {
         #[arg(long, default_value = "admin")]
         name: String,
     },
+    /// List tokens: id, holder, role, Organization, created (never a token or its hash).
+    List {
+        /// The server's data directory.
+        #[arg(long, env = "CATALYST_DATA_DIR", default_value = "./catalyst-data")]
+        data_dir: PathBuf,
+        /// Output: text or json.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: String,
+    },
+    /// Revoke tokens, by --id or by holder (--name, with --org for Organization roles). A
+    /// running server refuses them at once, and their console sessions end.
+    Revoke {
+        /// The server's data directory.
+        #[arg(long, env = "CATALYST_DATA_DIR", default_value = "./catalyst-data")]
+        data_dir: PathBuf,
+        /// One token's id (from `token list`).
+        #[arg(long, conflicts_with_all = ["name", "org"], required_unless_present = "name")]
+        id: Option<String>,
+        /// The holder whose tokens go.
+        #[arg(long)]
+        name: Option<String>,
+        /// The holder's Organization (omit for sovereign-admin tokens).
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 /// Runs `catalyst token …`.
 pub fn run_token(args: TokenArgs) -> Result<()> {
-    let TokenCmd::Create {
-        data_dir,
-        role,
-        org,
-        name,
-    } = args.cmd;
-    let role = Role::parse(&role).with_context(|| {
-        format!("unknown role {role:?}: use sovereign-admin, org-admin, org-developer, org-viewer, security-officer or billing-admin")
-    })?;
-    let token = TokenStore::open(&data_dir).create(role, org.as_deref(), &name)?;
-    println!("{token}");
+    match args.cmd {
+        TokenCmd::Create {
+            data_dir,
+            role,
+            org,
+            name,
+        } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role:?}: use sovereign-admin, org-admin, org-developer, org-viewer, security-officer or billing-admin")
+            })?;
+            let token = TokenStore::open(&data_dir).create(role, org.as_deref(), &name)?;
+            println!("{token}");
+        }
+        TokenCmd::List { data_dir, output } => {
+            let tokens = TokenStore::open(&data_dir).list()?;
+            match output.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&tokens)?),
+                "text" => {
+                    println!(
+                        "{:<16}  {:<24}  {:<16}  {:<12}  CREATED",
+                        "ID", "NAME", "ROLE", "ORG"
+                    );
+                    for t in &tokens {
+                        println!(
+                            "{:<16}  {:<24}  {:<16}  {:<12}  {}",
+                            t.id,
+                            t.name,
+                            t.role.as_str(),
+                            t.org.as_deref().unwrap_or("-"),
+                            t.created
+                        );
+                    }
+                }
+                other => bail!("-o {other}: use text or json"),
+            }
+        }
+        TokenCmd::Revoke {
+            data_dir,
+            id,
+            name,
+            org,
+        } => {
+            let which = match (id, name) {
+                (Some(id), _) => TokenSelector::Id(id),
+                (None, Some(name)) => TokenSelector::Holder { name, org },
+                (None, None) => bail!("say which tokens: --id ID, or --name NAME [--org ORG]"),
+            };
+            let n = TokenStore::open(&data_dir).revoke_matching(&which)?;
+            if n == 0 {
+                bail!("no token matches {which:?}; `catalyst token list` shows them");
+            }
+            println!("revoked {n} token(s)");
+        }
+    }
     Ok(())
 }
 

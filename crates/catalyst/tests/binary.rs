@@ -493,3 +493,96 @@ fn partial_oidc_flags_stop_start_up_and_issuer_with_audience_starts() {
     c.signal(nix::sys::signal::Signal::SIGTERM);
     c.wait_exit(Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn tokens_are_listed_without_secrets_and_a_revoked_one_stops_working_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
+    let data = dir.path().to_str().unwrap();
+    let ops = support::create_token(dir.path(), "sovereign-admin", None, "ops");
+    let as_ops = |path: &str| {
+        reqwest::Client::new()
+            .get(c.url(path))
+            .bearer_auth(&ops)
+            .send()
+    };
+    assert_eq!(as_ops("/api/v1/deployments").await.unwrap().status(), 200);
+    // A console session made with the token.
+    let r = reqwest::Client::new()
+        .post(c.url("/api/v1/session"))
+        .json(&serde_json::json!({ "token": ops }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let (code, out, err) = support::cli(
+        dir.path(),
+        &["token", "list", "--data-dir", data, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = listed.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["test-admin", "ops"]);
+    assert!(!out.contains("cat_") && !out.contains("sha256"), "{out}");
+    let (code, out, _) = support::cli(dir.path(), &["token", "list", "--data-dir", data]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ops") && out.contains("sovereign-admin"),
+        "{out}"
+    );
+
+    // Revoked offline, refused by the running server at once, session included.
+    let (code, out, err) = support::cli(
+        dir.path(),
+        &["token", "revoke", "--data-dir", data, "--name", "ops"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("revoked 1"), "{out}");
+    assert_eq!(as_ops("/api/v1/deployments").await.unwrap().status(), 401);
+    let r = reqwest::Client::new()
+        .get(c.url("/api/v1/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (code, _, err) = support::cli(
+        dir.path(),
+        &["token", "revoke", "--data-dir", data, "--name", "ops"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no token matches"), "{err}");
+    // By id; the other admin token keeps working until then.
+    assert_eq!(
+        c.client()
+            .get(c.url("/api/v1/deployments"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let id = listed[0]["id"].as_str().unwrap();
+    let (code, _, err) = support::cli(
+        dir.path(),
+        &["token", "revoke", "--data-dir", data, "--id", id],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        c.client()
+            .get(c.url("/api/v1/deployments"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}

@@ -168,6 +168,36 @@ struct TokenRecord {
     created: String,
 }
 
+/// What `catalyst token list` shows of a token: never the token or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Record id (`catalyst token revoke --id`).
+    pub id: String,
+    /// Holder.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Organization (`None` for sovereign-admin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// When it was made (RFC 3339).
+    pub created: String,
+}
+
+/// Which tokens to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// One token by its record id.
+    Id(String),
+    /// Every token of a holder (in an Organization, or Sovereign-wide when `org` is `None`).
+    Holder {
+        /// Holder name.
+        name: String,
+        /// Organization.
+        org: Option<String>,
+    },
+}
+
 /// Why a token could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -187,10 +217,13 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// What identifies one version of the token file: mtime, inode, length.
+type FileStamp = (SystemTime, u64, u64);
+
 /// The token store under a data dir.
 pub struct TokenStore {
     path: PathBuf,
-    cache: Mutex<(Option<SystemTime>, Vec<TokenRecord>)>,
+    cache: Mutex<(Option<FileStamp>, Vec<TokenRecord>)>,
 }
 
 fn hash(token: &str) -> String {
@@ -214,9 +247,12 @@ impl TokenStore {
     }
 
     fn load(&self) -> Result<Vec<TokenRecord>, TokenError> {
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
+        // Every save renames a new file into place, so the inode changes even when the mtime's
+        // resolution hides a write.
+        let mtime = std::fs::metadata(&self.path).ok().and_then(|m| {
+            use std::os::unix::fs::MetadataExt;
+            Some((m.modified().ok()?, m.ino(), m.len()))
+        });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if mtime.is_some() && cache.0 == mtime {
             return Ok(cache.1.clone());
@@ -319,12 +355,39 @@ impl TokenStore {
 
     /// Revokes every token of member `name` in `org`; returns how many.
     pub fn revoke(&self, org: &str, name: &str) -> Result<usize, TokenError> {
+        self.revoke_where(|r| r.org.as_deref() == Some(org) && r.name == name)
+    }
+
+    /// Revokes the tokens `which` names; returns how many. Their console sessions end too.
+    pub fn revoke_matching(&self, which: &TokenSelector) -> Result<usize, TokenError> {
+        self.revoke_where(|r| match which {
+            TokenSelector::Id(id) => r.id == *id,
+            TokenSelector::Holder { name, org } => r.name == *name && r.org == *org,
+        })
+    }
+
+    fn revoke_where(&self, hit: impl Fn(&TokenRecord) -> bool) -> Result<usize, TokenError> {
         self.update(|records| {
             let before = records.len();
-            records.retain(|r| !(r.org.as_deref() == Some(org) && r.name == name));
+            records.retain(|r| !hit(r));
             let n = before - records.len();
             (n > 0, n)
         })
+    }
+
+    /// Every token's metadata (never a hash or a token), oldest first.
+    pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        Ok(self
+            .load()?
+            .into_iter()
+            .map(|r| TokenInfo {
+                id: r.id,
+                name: r.name,
+                role: r.role,
+                org: r.org,
+                created: r.created,
+            })
+            .collect())
     }
 
     /// The identity a token stands for.

@@ -17,6 +17,18 @@ fn serve(data_dir: &Path, args: &[&str], env: &[(&str, String)]) -> Catalyst {
     })
 }
 
+/// The marketplace page as an anonymous browser gets it.
+async fn marketplace(s: &Catalyst) -> String {
+    client()
+        .get(format!("{}/marketplace", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -101,26 +113,12 @@ async fn the_catalog_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = repo().join("examples/catalog").display().to_string();
     let s = serve(dir.path(), &[], &[("CATALYST_CATALOG", catalog)]);
-    let body = client()
-        .get(format!("{}/marketplace", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = marketplace(&s).await;
     assert!(body.contains("7 of 7 Blueprints"), "{body}");
     // Without a catalog the marketplace says how to give it one.
     let dir2 = tempfile::tempdir().unwrap();
     let s2 = serve(dir2.path(), &[], &[]);
-    let body = client()
-        .get(format!("{}/marketplace", s2.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = marketplace(&s2).await;
     assert!(body.contains("--catalog"));
 }
 
@@ -137,14 +135,7 @@ async fn settings_can_come_from_a_config_file() {
     )
     .unwrap();
     let s = serve(dir.path(), &["--config", config.to_str().unwrap()], &[]);
-    let body = client()
-        .get(format!("{}/marketplace", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = marketplace(&s).await;
     assert!(body.contains("7 of 7 Blueprints"), "{body}");
     let pool: serde_json::Value = s
         .client()

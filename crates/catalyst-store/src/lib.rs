@@ -11,6 +11,7 @@ use catalyst_core::{DeploymentId, DeploymentRecord, Event};
 
 pub mod file;
 pub mod postgres;
+pub mod server_lock;
 mod upstream;
 
 pub use file::FileStore;

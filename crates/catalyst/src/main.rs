@@ -23,6 +23,7 @@ use tracing::{info, warn};
 mod artifact_cli;
 mod blueprint_cli;
 mod config;
+mod datadir;
 mod deployment_cli;
 mod module;
 mod org_cli;
@@ -314,6 +315,28 @@ fn find_binary(bin: &Path) -> Option<PathBuf> {
 async fn serve(args: ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    // Before anything under --data-dir is read, repaired or written: one server per data
+    // directory. Then the socket, so a taken port also stops start-up before any state changes.
+    let mut dir_lock = datadir::DataDirLock::acquire(&args.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listen = listener.local_addr()?;
+    if let Err(e) = dir_lock.record_listen(listen) {
+        warn!(error = %e, lock = %dir_lock.path().display(), "Cannot note the listen address in the lock file.");
+    }
+    // On PostgreSQL the same rule per database schema, before the store is migrated or
+    // restored (restoring marks in-flight deployments failed: never another live server's).
+    let _db_lock = match &args.database_url {
+        Some(url) => Some(
+            catalyst_store::server_lock::ServerLock::acquire(
+                url,
+                &format!("catalyst serve pid={} listen={listen}", std::process::id()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let store: Arc<dyn DeploymentStore> = match &args.database_url {
         Some(url) => Arc::new(
             PgStore::connect(url)
@@ -412,11 +435,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ],
     );
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     info!(
-        listen = %listener.local_addr()?,
+        listen = %listen,
         data_dir = %args.data_dir.display(),
         store = service.store().backend(),
         provisioner = service.provisioner_name(),

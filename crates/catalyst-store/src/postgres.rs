@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS catalyst_heartbeat (
 /// A database error with its whole cause chain (tokio-postgres puts the useful part, such as
 /// "connection refused", in the sources).
 fn db_err(context: &str, e: impl std::error::Error) -> StoreError {
+    StoreError::Database(error_chain(context, &e))
+}
+
+/// `context: error: cause: …`, each cause once (tokio-postgres repeats its causes' text in
+/// its own message, and puts the useful part in the sources).
+pub fn error_chain(context: &str, e: &dyn std::error::Error) -> String {
     let mut message = format!("{context}: {e}");
     let mut source = e.source();
     while let Some(cause) = source {
@@ -54,7 +60,7 @@ fn db_err(context: &str, e: impl std::error::Error) -> StoreError {
         }
         source = cause.source();
     }
-    StoreError::Database(message)
+    message
 }
 
 fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {

@@ -40,17 +40,7 @@ pub enum ServerLockError {
 }
 
 fn db(context: &str, e: tokio_postgres::Error) -> ServerLockError {
-    let mut message = format!("{context}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    ServerLockError::Database(message)
+    ServerLockError::Database(crate::postgres::error_chain(context, &e))
 }
 
 /// The lock key for a database and schema.

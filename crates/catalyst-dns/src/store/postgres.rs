@@ -38,17 +38,10 @@ CREATE INDEX IF NOT EXISTS pool_allocations_releasing_idx
 ";
 
 fn db(context: &str, e: impl std::error::Error) -> DnsError {
-    let mut message = format!("postgres {context}: {e}");
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    DnsError::Store(message)
+    DnsError::Store(catalyst_store::postgres::error_chain(
+        &format!("postgres {context}"),
+        &e,
+    ))
 }
 
 fn to_allocation(r: &Row) -> Result<Allocation> {

@@ -143,12 +143,13 @@ async fn holder(client: &tokio_postgres::Client, key: i64) -> Option<String> {
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid
+               AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid
                AND l.objsubid = 1
              LIMIT 1",
             &[&key],
         )
         .await
+        .map_err(|e| tracing::warn!(error = %crate::postgres::error_chain("cannot read who holds the server lock", &e), "server lock holder unknown"))
         .ok()??;
     let app: Option<String> = row.get(0);
     let pid: i32 = row.get(1);

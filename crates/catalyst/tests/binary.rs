@@ -586,3 +586,156 @@ async fn tokens_are_listed_without_secrets_and_a_revoked_one_stops_working_at_on
         401
     );
 }
+
+/// Every file under `dir` with its bytes, for a byte-for-byte comparison.
+fn snapshot_dir(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// `catalyst serve --listen ADDR ARGS…` run to completion (it is expected to refuse): (exit code,
+/// stderr, how long it took).
+fn serve_refused(listen: &str, args: &[&str]) -> (i32, String, Duration) {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .args(["serve", "--listen", listen])
+        .args(args)
+        .env_remove("CATALYST_DATABASE_URL")
+        .env_remove("CATALYST_CATALOG")
+        .env_remove("CATALYST_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the second server did not refuse: it is still running");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = started.elapsed();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code().unwrap_or(-1), err, took)
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = tempfile::tempdir().unwrap();
+    let pidfile = side.path().join("standin.pid");
+    let bin = standin_tofu();
+    let args = ["--provisioner", "tofu", "--tofu-bin", bin.to_str().unwrap()];
+    let env = [
+        ("STANDIN_TOFU_HANG_AT", "apply".to_owned()),
+        ("STANDIN_TOFU_PIDFILE", pidfile.display().to_string()),
+    ];
+    let mut a = Catalyst::start(dir.path(), &args, &env);
+    let id = create(&a, "inflight").await;
+    let seen = follow(&a, &id, |frames| {
+        frames.iter().any(|f| f.data["phase"] == "tofu-apply")
+    })
+    .await;
+    // Let A's writes for the frames seen settle, then take the picture.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = snapshot_dir(dir.path());
+    let data_dir = dir.path().to_str().unwrap();
+    let other = format!("127.0.0.1:{}", support::free_port());
+    let same = format!("127.0.0.1:{}", a.port);
+    for listen in [other.as_str(), same.as_str()] {
+        let mut second = vec!["--data-dir", data_dir];
+        second.extend_from_slice(&args);
+        let (code, err, took) = serve_refused(listen, &second);
+        assert_ne!(code, 0, "{err}");
+        assert!(took < Duration::from_secs(1), "refused after {took:?}");
+        assert!(
+            err.contains("is in use by another Catalyst server"),
+            "{err}"
+        );
+        assert!(err.contains(&format!("pid {}", a.child.id())), "{err}");
+        assert_eq!(
+            snapshot_dir(dir.path()),
+            before,
+            "the second server on {listen} changed the data directory"
+        );
+    }
+    // A is unaffected: its deployment is still running and answers.
+    let (status, state) = get(&a, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(status, 200);
+    assert_ne!(state["status"], "failed", "{state}");
+    a.signal(nix::sys::signal::Signal::SIGKILL);
+    a.wait_exit(Duration::from_secs(5));
+    kill_standin(&pidfile);
+    drop(a);
+
+    // A restart loads the store with no repair: every event A acknowledged is there.
+    let c = Catalyst::start(dir.path(), &args, &[]);
+    let (_, events) = get(&c, &format!("/api/v1/deployments/{id}/events")).await;
+    let stored = events["events"].as_array().unwrap();
+    for f in seen.iter().filter(|f| f.event.is_none()) {
+        assert_eq!(
+            stored[(f.id.unwrap() - 1) as usize]["message"],
+            f.data["message"]
+        );
+    }
+    let log = c.log();
+    assert!(!log.contains("store load warning"), "{log}");
+    assert!(!log.contains("torn tail"), "{log}");
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_postgres_schema_refuses() {
+    let Some(schema) = fresh_schema().await else {
+        return;
+    };
+    let url = format!("{}?options=-csearch_path%3D{schema}", database_url());
+    let dir = tempfile::tempdir().unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let a = Catalyst::start(
+        dir.path(),
+        &["--provisioner", "dry-run", "--database-url", url.as_str()],
+        &[],
+    );
+    let id = create(&a, "pglocked").await;
+    let (code, err, took) = serve_refused(
+        &format!("127.0.0.1:{}", support::free_port()),
+        &[
+            "--data-dir",
+            other_dir.path().to_str().unwrap(),
+            "--provisioner",
+            "dry-run",
+            "--database-url",
+            url.as_str(),
+        ],
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(took < Duration::from_secs(5), "refused after {took:?}");
+    assert!(err.contains("in use by another Catalyst server"), "{err}");
+    assert!(err.contains(&format!("pid={}", a.child.id())), "{err}");
+    let (status, _) = get(&a, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(status, 200);
+    drop(a);
+    let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}

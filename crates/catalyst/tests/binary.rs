@@ -485,6 +485,8 @@ fn partial_oidc_flags_stop_start_up_and_issuer_with_audience_starts() {
         &["--oidc-issuer", &issuer, "--oidc-audience", "catalyst"],
         &[],
     );
+    // The socket is bound before start-up finishes; ready means it has logged its set-up.
+    c.wait_ready(Instant::now());
     assert!(
         c.log().contains("discovered from the issuer on first use"),
         "{}",

@@ -54,6 +54,18 @@ pub fn deployment_request(label: &str, hetzner_token: Option<&str>) -> serde_jso
     body
 }
 
+/// Whether `GET /healthz` on the port gets an HTTP answer.
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut buf = [0u8; 8];
+    matches!(s.read(&mut buf), Ok(n) if n > 0 && buf.starts_with(b"HTTP/"))
+}
+
 /// A running `catalyst serve`; killed when dropped.
 pub struct Catalyst {
     /// The process.
@@ -149,6 +161,15 @@ impl Catalyst {
                 "catalyst did not start listening"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // The socket is bound before the store is restored; wait until the router answers.
+        while !answers_http(port) {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("catalyst exited early ({status}): {log}");
+            }
+            assert!(Instant::now() < deadline, "catalyst did not start serving");
+            std::thread::sleep(Duration::from_millis(10));
         }
         Catalyst {
             child,

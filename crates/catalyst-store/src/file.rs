@@ -146,6 +146,10 @@ struct LogScan {
     last_seq: u64,
     /// What was wrong after `good_len`, when the scan did not reach a clean end.
     problem: Option<String>,
+    /// Whether that problem is only a torn tail: no complete line follows `good_len`, which is
+    /// what a crash mid-append leaves. Anything else (a complete line that is damaged or out of
+    /// sequence, such as two writers' `seq N`) may hold acknowledged events.
+    torn: bool,
 }
 
 /// Scans a log from the start, calling `visit` for each good event until it returns false.
@@ -179,11 +183,55 @@ fn scan_log(bytes: &[u8], mut visit: impl FnMut(Event) -> bool) -> LogScan {
             break None;
         }
     };
+    let torn = problem.is_some() && !bytes[pos..].contains(&b'\n');
     LogScan {
         good_len: pos as u64,
         last_seq: last,
         problem,
+        torn,
     }
+}
+
+/// Where a log's set-aside copy goes: `events.log.conflict`, or `.conflict.N` when taken.
+const CONFLICT: &str = "events.log.conflict";
+
+/// Cuts the log at `path` back to `good_len`, its last good line. A torn tail is dropped: it was
+/// never acknowledged. Anything else is first copied, with the whole log verbatim, to a new
+/// `events.log.conflict[.N]` beside it and synced, so nothing acknowledged is lost; that copy's
+/// path is returned.
+fn repair_log(path: &Path, good_len: u64, torn: bool) -> Result<Option<PathBuf>, StoreError> {
+    let aside = if torn {
+        None
+    } else {
+        let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut n = 1u32;
+        let (aside, mut f) = loop {
+            let name = if n == 1 {
+                CONFLICT.to_owned()
+            } else {
+                format!("{CONFLICT}.{n}")
+            };
+            let candidate = dir.join(name);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&candidate)
+            {
+                Ok(f) => break (candidate, f),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+                Err(e) => return Err(io_err(&candidate, e)),
+            }
+        };
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err(&aside, e))?;
+        fsync_dir(dir)?;
+        Some(aside)
+    };
+    truncate_log(path, good_len)?;
+    Ok(aside)
 }
 
 fn read_or_empty(path: &Path) -> Result<Vec<u8>, StoreError> {
@@ -243,10 +291,13 @@ struct Adopt {
     scanned_len: u64,
     good_len: u64,
     last_seq: u64,
+    /// See [`LogScan::torn`].
+    torn: bool,
 }
 
-/// What the writer made of an [`Adopt`]: the log's last sequence number, or why the cut failed.
-type Adopted = (DeploymentId, Result<u64, StoreError>);
+/// What the writer made of an [`Adopt`]: the log's last sequence number and where it set the
+/// log aside (when it did), or why the repair failed.
+type Adopted = (DeploymentId, Result<(u64, Option<PathBuf>), StoreError>);
 
 enum Msg {
     Append {
@@ -374,15 +425,27 @@ impl Writer {
             let bytes = read_or_empty(&path)?;
             let scan = scan_log(&bytes, |_| true);
             if let Some(problem) = &scan.problem {
-                tracing::warn!(
-                    deployment = %id,
-                    path = %path.display(),
-                    problem = %problem,
-                    kept_events = scan.last_seq,
-                    dropped_bytes = bytes.len() as u64 - scan.good_len,
-                    "cutting torn event-log tail"
-                );
-                truncate_log(&path, scan.good_len)?;
+                let aside = repair_log(&path, scan.good_len, scan.torn)?;
+                let dropped_bytes = bytes.len() as u64 - scan.good_len;
+                match aside {
+                    None => tracing::warn!(
+                        deployment = %id,
+                        path = %path.display(),
+                        problem = %problem,
+                        kept_events = scan.last_seq,
+                        dropped_bytes,
+                        "cut a torn event-log tail"
+                    ),
+                    Some(aside) => tracing::error!(
+                        deployment = %id,
+                        path = %path.display(),
+                        problem = %problem,
+                        kept_events = scan.last_seq,
+                        set_aside_bytes = dropped_bytes,
+                        aside = %aside.display(),
+                        "event log damaged or written by two servers; kept its valid prefix and set the whole log aside"
+                    ),
+                }
             }
             lock(&self.durable).insert(id.clone(), scan.last_seq);
             self.logs.insert(
@@ -552,14 +615,18 @@ impl Writer {
                 for a in logs {
                     if let Some(state) = self.logs.get(&a.id) {
                         // Appended to since the scan: the writer knows better.
-                        out.push((a.id, Ok(state.last_seq)));
+                        out.push((a.id, Ok((state.last_seq, None))));
                         continue;
                     }
+                    let mut aside = None;
                     if a.good_len < a.scanned_len {
                         let path = self.root.join(a.id.as_str()).join(EVENTS);
-                        if let Err(e) = truncate_log(&path, a.good_len) {
-                            out.push((a.id, Err(e)));
-                            continue;
+                        match repair_log(&path, a.good_len, a.torn) {
+                            Ok(p) => aside = p,
+                            Err(e) => {
+                                out.push((a.id, Err(e)));
+                                continue;
+                            }
                         }
                     }
                     lock(&self.durable).insert(a.id.clone(), a.last_seq);
@@ -572,7 +639,7 @@ impl Writer {
                             used: 0,
                         },
                     );
-                    out.push((a.id, Ok(a.last_seq)));
+                    out.push((a.id, Ok((a.last_seq, aside))));
                 }
                 let _ = ack.send(out);
             }
@@ -749,16 +816,20 @@ fn load_one(root: &Path, id: &DeploymentId) -> Result<LoadedOne, LoadWarning> {
         Err(e) => return Err(warning(&log_path, format!("unreadable: {e}; skipped"))),
     };
     let scan = scan_log(&log, |_| true);
+    let dropped = log.len() as u64 - scan.good_len;
     let torn = scan.problem.map(|problem| {
-        warning(
-            &log_path,
+        let message = if scan.torn {
             format!(
-                "torn tail cut: {problem}; kept {} events ({} bytes), dropped {} bytes",
-                scan.last_seq,
-                scan.good_len,
-                log.len() as u64 - scan.good_len
-            ),
-        )
+                "torn tail cut: {problem}; kept {} events ({} bytes), dropped {dropped} bytes",
+                scan.last_seq, scan.good_len,
+            )
+        } else {
+            format!(
+                "event log damaged or written by two servers at once: {problem}; kept {} events ({} bytes); the {dropped} bytes after them, which may hold acknowledged events, were set aside",
+                scan.last_seq, scan.good_len,
+            )
+        };
+        warning(&log_path, message)
     });
     record.last_seq = scan.last_seq;
     let adopt = Adopt {
@@ -766,6 +837,7 @@ fn load_one(root: &Path, id: &DeploymentId) -> Result<LoadedOne, LoadWarning> {
         scanned_len: log.len() as u64,
         good_len: scan.good_len,
         last_seq: scan.last_seq,
+        torn: scan.torn,
     };
     Ok((record, adopt, torn))
 }
@@ -998,18 +1070,30 @@ impl DeploymentStore for FileStore {
             .await?;
         let mut records = Vec::with_capacity(loaded.len());
         let mut adopts = Vec::with_capacity(loaded.len());
+        // The repair warning of each log, completed once the writer says where it set it aside.
+        let mut repairs = HashMap::new();
         for (record, adopt, torn) in loaded {
+            if let Some(w) = torn {
+                repairs.insert(record.id.clone(), warnings.len());
+                warnings.push(w);
+            }
             records.push(record);
             adopts.push(adopt);
-            warnings.extend(torn);
         }
         let (ack, rx) = oneshot::channel();
         let adopted = self.request(Msg::Adopt { logs: adopts, ack }, rx).await?;
-        let outcome: HashMap<DeploymentId, Result<u64, StoreError>> = adopted.into_iter().collect();
+        let outcome: HashMap<DeploymentId, Result<(u64, Option<PathBuf>), StoreError>> =
+            adopted.into_iter().collect();
         let mut kept = Vec::with_capacity(records.len());
         for mut record in records {
             match outcome.get(&record.id) {
-                Some(Ok(seq)) => {
+                Some(Ok((seq, aside))) => {
+                    if let (Some(aside), Some(&w)) = (aside, repairs.get(&record.id)) {
+                        warnings[w].message.push_str(&format!(
+                            " in {} (a verbatim copy of the whole log)",
+                            aside.display()
+                        ));
+                    }
                     record.last_seq = *seq;
                     kept.push(record);
                 }
@@ -1095,11 +1179,24 @@ mod tests {
         flipped[at] ^= 0x01;
         let scan = scan_log(&flipped, |_| true);
         assert_eq!(scan.last_seq, 2);
+        assert!(!scan.torn, "a complete damaged line is not a torn tail");
         assert!(scan.problem.unwrap().contains("checksum"));
 
         let scan = scan_log(&bytes[..bytes.len() - 1], |_| true);
         assert_eq!(scan.last_seq, 2);
+        assert!(scan.torn);
         assert!(scan.problem.unwrap().contains("newline"));
+
+        // Two complete lines with the same sequence number.
+        let mut twice = encode_log_lines(&events[..2]).unwrap();
+        twice.extend(encode_log_lines(&events[1..]).unwrap());
+        let scan = scan_log(&twice, |_| true);
+        assert_eq!(scan.last_seq, 2);
+        assert!(!scan.torn);
+        assert!(scan
+            .problem
+            .unwrap()
+            .contains("sequence 2 does not follow 2"));
     }
 
     #[test]

@@ -85,10 +85,88 @@ async fn flipped_byte_cuts_from_the_damaged_line() {
     assert_eq!(loaded.warnings.len(), 1);
     assert!(loaded.warnings[0].message.contains("checksum"));
     assert_eq!(fs::metadata(&log).unwrap().len(), line_starts[2] as u64);
+    // Complete lines followed the damaged one: the whole log was kept aside first.
+    let aside = root.join(id(2).as_str()).join("events.log.conflict");
+    assert_eq!(fs::read(&aside).unwrap(), bytes);
     store.append_events(&id(2), &events(3, 4)).await.unwrap();
     assert_eq!(
         store.events_after(&id(2), 0, 100).await.unwrap(),
         events(1, 4)
+    );
+}
+
+/// Two servers appending to one log leave two complete lines with the same `seq`: not a torn
+/// tail. The valid prefix stays in the log, the whole original log goes aside, nothing is lost.
+#[tokio::test]
+async fn two_writers_same_seq_is_a_conflict_kept_aside_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = seeded(dir.path(), 4, 5).await;
+    let log = log_path(&root, 4);
+    // The second writer believed the log ended at 4 and appended its own 5 and 6; the first
+    // then appended its 6.
+    let theirs = {
+        let other = dir.path().join("other");
+        let store = FileStore::open(&other).unwrap();
+        store.create(&record(&id(4))).await.unwrap();
+        let mut mine = events(1, 6);
+        for e in &mut mine {
+            e.draft.message = format!("second writer {}", e.seq);
+        }
+        store.append_events(&id(4), &mine).await.unwrap();
+        drop(store);
+        let bytes = fs::read(log_path(&other, 4)).unwrap();
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+        lines[4..6].concat()
+    };
+    let mut original = fs::read(&log).unwrap();
+    let mut first_six = Vec::new();
+    {
+        let other = dir.path().join("first");
+        let store = FileStore::open(&other).unwrap();
+        store.create(&record(&id(4))).await.unwrap();
+        store.append_events(&id(4), &events(1, 6)).await.unwrap();
+        drop(store);
+        let bytes = fs::read(log_path(&other, 4)).unwrap();
+        first_six.extend_from_slice(bytes.split_inclusive(|b| *b == b'\n').nth(5).unwrap());
+    }
+    original.extend_from_slice(&theirs);
+    original.extend_from_slice(&first_six);
+    fs::write(&log, &original).unwrap();
+
+    let store = FileStore::open(&root).unwrap();
+    let loaded = store.load_all().await.unwrap();
+    assert_eq!(loaded.records[0].last_seq, 5);
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    let w = &loaded.warnings[0].message;
+    assert!(w.contains("written by two servers"), "{w}");
+    assert!(w.contains("sequence 5 does not follow 5"), "{w}");
+    assert!(!w.contains("torn tail"), "{w}");
+    let aside = root.join(id(4).as_str()).join("events.log.conflict");
+    assert!(w.contains(&aside.display().to_string()), "{w}");
+    // Nothing acknowledged is gone: the whole original log is kept aside, byte for byte, and
+    // every one of its lines is in the log or in that copy.
+    assert_eq!(fs::read(&aside).unwrap(), original);
+    assert_eq!(
+        store.events_after(&id(4), 0, 100).await.unwrap(),
+        events(1, 5)
+    );
+    // The store goes on; a second repair of the same log picks a fresh name.
+    store.append_events(&id(4), &events(6, 6)).await.unwrap();
+    drop(store);
+    let mut again = fs::read(&log).unwrap();
+    again.extend_from_slice(&theirs);
+    fs::write(&log, &again).unwrap();
+    let store = FileStore::open(&root).unwrap();
+    let loaded = store.load_all().await.unwrap();
+    assert_eq!(loaded.records[0].last_seq, 6);
+    assert!(root
+        .join(id(4).as_str())
+        .join("events.log.conflict.2")
+        .exists());
+    assert_eq!(
+        fs::read(&aside).unwrap(),
+        original,
+        "the first copy is untouched"
     );
 }
 

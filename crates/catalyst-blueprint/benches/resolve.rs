@@ -5,7 +5,8 @@
 //! - resolve: a synthetic catalog of 10 000 Blueprints × 5 versions, in 500 chains 20 deep; each
 //!   Blueprint depends on the next two in its chain and on one of a shared 20-deep library chain
 //!   (diamonds everywhere); requests pin `^1` so the search has to skip the 2.x versions.
-//! - lint: the 48-file upstream catalog (`../shared/fixtures/blueprints/upstream-b8d7a8b`).
+//! - lint: the 48-file upstream catalog (`upstream-b8d7a8b` in `$CATALYST_UPSTREAM_CORPUS`,
+//!   default `../shared/fixtures/blueprints`; left out when absent).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -126,10 +127,12 @@ fn main() {
         err.to_string().lines().next().unwrap_or("")
     );
 
-    let upstream = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/blueprints/upstream-b8d7a8b"
-    ));
+    let upstream = std::env::var_os("CATALYST_UPSTREAM_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/blueprints")
+        })
+        .join("upstream-b8d7a8b");
     if upstream.is_dir() {
         let roots = [upstream.to_path_buf()];
         let files = read_all(&roots).expect("read upstream");

@@ -443,43 +443,10 @@ fn private_blueprints_outside_an_organization_catalog_are_flagged() {
 
 // ---------------------------------------------------------------- render
 
+/// The strict schema of a vendored Flux CRD (`fixtures/flux-crds/`).
 fn crd_schema(file: &str) -> Value {
-    let path = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/flux-crds"
-    ))
-    .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let crd = catalyst_blueprint::yaml::parse_json(&text).unwrap();
-    let version = crd["spec"]["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["storage"] == json!(true))
-        .unwrap()
-        .clone();
-    let mut schema = version["schema"]["openAPIV3Schema"].clone();
-    strict(&mut schema);
-    schema["properties"]["apiVersion"] = json!({"const": format!("{}/{}", crd["spec"]["group"].as_str().unwrap(), version["name"].as_str().unwrap())});
-    schema
-}
-
-/// The API server prunes unknown fields (the `disableTakeOwnership` incident): reject them here.
-fn strict(schema: &mut Value) {
-    let Some(obj) = schema.as_object_mut() else {
-        return;
-    };
-    let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
-    if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties") {
-        obj.insert("additionalProperties".into(), json!(false));
-    }
-    for (_, v) in obj.iter_mut() {
-        match v {
-            Value::Object(_) => strict(v),
-            Value::Array(items) => items.iter_mut().for_each(strict),
-            _ => {}
-        }
-    }
+    let crd = catalyst_blueprint::yaml::parse_json(&catalyst_testkit::flux_crd_text(file)).unwrap();
+    catalyst_testkit::strict_crd_schema(&crd)
 }
 
 #[test]
@@ -488,14 +455,6 @@ fn render_snapshot_and_flux_crd_schemas() {
     let objects = render(&plan, &RenderOptions::default()).unwrap();
     insta::assert_snapshot!("render_app", to_yaml_stream(&objects));
 
-    let crds = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/flux-crds"
-    ));
-    if !crds.is_dir() {
-        eprintln!("skipping the CRD check: {} is absent", crds.display());
-        return;
-    }
     let hr =
         jsonschema::validator_for(&crd_schema("helm.toolkit.fluxcd.io_helmreleases.yaml")).unwrap();
     let oci =

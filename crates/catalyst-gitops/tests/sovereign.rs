@@ -482,52 +482,16 @@ fn names_and_reserved_words() {
 
 // ---------------------------------------------------------------- Flux CRD schemas
 
-fn crd_schema(file: &str) -> Option<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/flux-crds")
-        .join(file);
-    let text = std::fs::read_to_string(&path).ok()?;
-    let crd = catalyst_blueprint::yaml::parse_json(&text).unwrap();
-    let version = crd["spec"]["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["storage"] == json!(true))
-        .unwrap()
-        .clone();
-    let mut schema = version["schema"]["openAPIV3Schema"].clone();
-    strict(&mut schema);
-    schema["properties"]["apiVersion"] = json!({"const": format!("{}/{}", crd["spec"]["group"].as_str().unwrap(), version["name"].as_str().unwrap())});
-    Some(schema)
-}
-
-/// The API server prunes unknown fields: reject them here.
-fn strict(schema: &mut Value) {
-    let Some(obj) = schema.as_object_mut() else {
-        return;
-    };
-    let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
-    if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties") {
-        obj.insert("additionalProperties".into(), json!(false));
-    }
-    for (_, v) in obj.iter_mut() {
-        match v {
-            Value::Object(_) => strict(v),
-            Value::Array(items) => items.iter_mut().for_each(strict),
-            _ => {}
-        }
-    }
+/// The strict schema of a vendored Flux CRD (`fixtures/flux-crds/`).
+fn crd_schema(file: &str) -> Value {
+    let crd = catalyst_blueprint::yaml::parse_json(&catalyst_testkit::flux_crd_text(file)).unwrap();
+    catalyst_testkit::strict_crd_schema(&crd)
 }
 
 #[test]
 fn rendered_flux_objects_satisfy_the_flux_crd_schemas() {
-    let (Some(hr), Some(oci)) = (
-        crd_schema("helm.toolkit.fluxcd.io_helmreleases.yaml"),
-        crd_schema("source.toolkit.fluxcd.io_ocirepositories.yaml"),
-    ) else {
-        eprintln!("skipping: ../shared/fixtures/flux-crds is absent");
-        return;
-    };
+    let hr = crd_schema("helm.toolkit.fluxcd.io_helmreleases.yaml");
+    let oci = crd_schema("source.toolkit.fluxcd.io_ocirepositories.yaml");
     let hr = jsonschema::validator_for(&hr).unwrap();
     let oci = jsonschema::validator_for(&oci).unwrap();
     let (_d, s) = setup();

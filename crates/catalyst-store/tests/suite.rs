@@ -239,12 +239,10 @@ mod pg {
         match PgStore::connect_in_schema(&url, &schema).await {
             Ok(s) => Some((Arc::new(s), guard)),
             Err(e) => {
-                if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                    panic!(
-                        "PostgreSQL at {source} is unreachable and CATALYST_REQUIRE_SERVICES=1: {e}"
-                    );
-                }
-                eprintln!("SKIPPED: PostgreSQL at {source} is unreachable ({e}); set CATALYST_TEST_DATABASE_URL or start it");
+                catalyst_testkit::skip_or_fail(
+                    catalyst_testkit::Need::Postgres,
+                    format!("{source} is unreachable ({e})"),
+                );
                 None
             }
         }

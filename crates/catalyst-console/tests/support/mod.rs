@@ -394,11 +394,10 @@ pub async fn browser() -> Option<Browser> {
     let chromium = which(&["chromium", "chromium-browser", "google-chrome"]);
     let driver = which(&["chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        let msg = "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver; .ci/services.sh does it)";
-        if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{msg}, and CATALYST_REQUIRE_SERVICES=1");
-        }
-        eprintln!("skipping browser test: {msg}");
+        catalyst_testkit::skip_or_fail(
+            catalyst_testkit::Need::Chromium,
+            "chromium or chromedriver is not on PATH",
+        );
         return None;
     };
     let port = {

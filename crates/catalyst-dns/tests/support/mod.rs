@@ -7,17 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// True when the CI asked for every service to be present.
-pub fn services_required() -> bool {
-    std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1")
-}
+use catalyst_testkit::Need;
 
-/// Skips (prints why, returns `None`) or fails when a service is missing.
-pub fn missing<T>(what: &str, why: &str) -> Option<T> {
-    if services_required() {
-        panic!("{what} is not available and CATALYST_REQUIRE_SERVICES=1: {why}");
-    }
-    eprintln!("SKIPPED: {what} is not available ({why}); run .ci/services.sh");
+/// Skips (says why, returns `None`) or, under `CATALYST_REQUIRE_SERVICES=1`, fails when a service
+/// is missing.
+#[track_caller]
+pub fn missing<T>(need: Need, why: &str) -> Option<T> {
+    catalyst_testkit::skip_or_fail(need, why);
     None
 }
 
@@ -81,11 +77,11 @@ impl Pdns {
     /// Starts one, or `None` (skipped) when PowerDNS is not installed.
     pub fn start() -> Option<Pdns> {
         let Some(bin) = find_pdns() else {
-            return missing("PowerDNS (pdns_server)", "binary not found");
+            return missing(Need::PowerDns, "pdns_server not found");
         };
         let sql = match schema_sql() {
             Ok(s) => s,
-            Err(e) => return missing("PowerDNS sqlite3 backend", &e),
+            Err(e) => return missing(Need::PowerDns, &format!("sqlite3 backend: {e}")),
         };
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("pdns.sqlite3");
@@ -224,10 +220,7 @@ impl Pdns {
         match out {
             Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
             Err(e) => {
-                if services_required() {
-                    panic!("dig is not available and CATALYST_REQUIRE_SERVICES=1: {e}");
-                }
-                eprintln!("SKIPPED (dig part): dig not available: {e}");
+                catalyst_testkit::skip_or_fail(Need::Dig, format!("the dig part: {e}"));
                 String::from("dig-missing")
             }
         }
@@ -370,7 +363,7 @@ pub mod pg {
         let schema = format!("catalyst_dns_test_{:016x}", rand::random::<u64>());
         match catalyst_dns::PgAllocationStore::connect_in_schema(&url, &schema).await {
             Ok(s) => Some((s, SchemaGuard { url, schema })),
-            Err(e) => super::missing(&format!("PostgreSQL at {url}"), &e.to_string()),
+            Err(e) => super::missing(super::Need::Postgres, &format!("{url}: {e}")),
         }
     }
 }

@@ -73,10 +73,7 @@ fn find(bin: &str) -> Option<PathBuf> {
 }
 
 fn unavailable(reason: &str) -> Option<Registry> {
-    if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("CATALYST_REQUIRE_SERVICES=1 but {reason} (run .ci/services.sh)");
-    }
-    eprintln!("SKIPPED: {reason}; install Debian's docker-registry (see .ci/services.sh)");
+    catalyst_testkit::skip_or_fail(catalyst_testkit::Need::Registry, reason);
     None
 }
 

@@ -1,0 +1,212 @@
+//! Test-only helpers shared by every crate's tests (a dev-dependency, never in the binary).
+//!
+//! One rule for a test that cannot run here: [`skip_or_fail`]. Under
+//! `CATALYST_REQUIRE_SERVICES=1` (CI) it panics; otherwise it prints `SKIPPED` with the reason and
+//! the command that would fix it, and appends one line to the file named by `CATALYST_SKIP_LOG`
+//! (set by `scripts/test`, which prints the summary at the end of the run, so a mostly-skipped run
+//! never looks like a green one). A line is `need<TAB>target::test<TAB>why<TAB>fix`.
+#![forbid(unsafe_code)]
+
+use std::fmt::Display;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// What a skipped test needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// PostgreSQL on 127.0.0.1:5432 (or `CATALYST_TEST_DATABASE_URL`).
+    Postgres,
+    /// PowerDNS (`pdns_server` with the sqlite3 backend).
+    PowerDns,
+    /// `dig` (Debian's `dnsutils`).
+    Dig,
+    /// The CNCF distribution registry (`docker-registry`) and `htpasswd`.
+    Registry,
+    /// Chromium and chromedriver.
+    Chromium,
+    /// The upstream Blueprint corpus.
+    UpstreamCorpus,
+}
+
+impl Need {
+    /// A short name for the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Need::Postgres => "PostgreSQL",
+            Need::PowerDns => "PowerDNS",
+            Need::Dig => "dig",
+            Need::Registry => "docker-registry",
+            Need::Chromium => "Chromium",
+            Need::UpstreamCorpus => "upstream Blueprint corpus",
+        }
+    }
+
+    /// The one command that installs or starts it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Need::Postgres => "sudo scripts/services.sh (or set CATALYST_TEST_DATABASE_URL)",
+            Need::PowerDns => "sudo apt-get install pdns-server pdns-backend-sqlite3",
+            Need::Dig => "sudo apt-get install dnsutils",
+            Need::Registry => "sudo apt-get install docker-registry apache2-utils",
+            Need::Chromium => "sudo apt-get install chromium chromium-driver",
+            Need::UpstreamCorpus => {
+                "set CATALYST_UPSTREAM_CORPUS to a folder holding upstream-418cead/ and upstream-b8d7a8b/"
+            }
+        }
+    }
+}
+
+/// Whether a missing service is a failure (`CATALYST_REQUIRE_SERVICES=1`, as in CI).
+pub fn require_services() -> bool {
+    std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+/// The test cannot run because `need` is missing (`why`): panics under
+/// `CATALYST_REQUIRE_SERVICES=1`; else says so on stderr and in `$CATALYST_SKIP_LOG`. The caller
+/// returns right after.
+#[track_caller]
+pub fn skip_or_fail(need: Need, why: impl Display) {
+    // libtest names each test's thread after the test; the executable names the test target
+    // (`binary-<hash>` for `tests/binary.rs`).
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| match s.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+            _ => s,
+        })
+        .unwrap_or_default();
+    let test = format!(
+        "{target}::{}",
+        std::thread::current().name().unwrap_or("(unnamed test)")
+    );
+    if require_services() {
+        panic!(
+            "{} is required (CATALYST_REQUIRE_SERVICES=1) but not available: {why}; fix: {}",
+            need.name(),
+            need.fix()
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: {} not available: {why}; fix: {}",
+        need.name(),
+        need.fix()
+    );
+    if let Some(path) = std::env::var_os("CATALYST_SKIP_LOG") {
+        let line = format!(
+            "{}\t{test}\t{}\t{}\n",
+            need.name(),
+            why.to_string().replace(['\t', '\n'], " "),
+            need.fix()
+        );
+        // One short write per line with O_APPEND: lines of parallel tests do not interleave.
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Vendored test data inside the repository (`fixtures/…`).
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("fixtures").join(rel)
+}
+
+/// The upstream Blueprint corpus: `$CATALYST_UPSTREAM_CORPUS`, else `../shared/fixtures/blueprints`
+/// beside the repository when present. `None` (after [`skip_or_fail`]) when neither is there.
+#[track_caller]
+pub fn upstream_corpus() -> Option<PathBuf> {
+    let (dir, from) = match std::env::var_os("CATALYST_UPSTREAM_CORPUS") {
+        Some(d) => (PathBuf::from(d), "CATALYST_UPSTREAM_CORPUS"),
+        None => (
+            repo_root().join("../shared/fixtures/blueprints"),
+            "the default ../shared/fixtures/blueprints",
+        ),
+    };
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        skip_or_fail(
+            Need::UpstreamCorpus,
+            format!("{} ({from}) is not a folder", dir.display()),
+        );
+        None
+    }
+}
+
+/// The vendored Flux CRD `file` (under `fixtures/flux-crds/`), read as text.
+pub fn flux_crd_text(file: &str) -> String {
+    let path = fixture("flux-crds").join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `openAPIV3Schema` of a CRD's storage version (the CRD given as JSON), made strict the way
+/// the API server behaves: objects with `properties` reject unknown fields (the server would
+/// prune them silently: the `disableTakeOwnership` incident) unless they preserve unknown fields,
+/// and `apiVersion` must be the CRD's group and version.
+pub fn strict_crd_schema(crd: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    fn strict(schema: &mut Value) {
+        let Some(obj) = schema.as_object_mut() else {
+            return;
+        };
+        let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+        if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties")
+        {
+            obj.insert("additionalProperties".into(), json!(false));
+        }
+        for (_, v) in obj.iter_mut() {
+            match v {
+                Value::Object(_) => strict(v),
+                Value::Array(items) => items.iter_mut().for_each(strict),
+                _ => {}
+            }
+        }
+    }
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["storage"] == json!(true)))
+        .expect("a CRD with a storage version")
+        .clone();
+    let mut schema = version["schema"]["openAPIV3Schema"].clone();
+    strict(&mut schema);
+    schema["properties"]["apiVersion"] = json!({"const": format!(
+        "{}/{}",
+        crd["spec"]["group"].as_str().unwrap_or_default(),
+        version["name"].as_str().unwrap_or_default()
+    )});
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_need_says_how_to_fix_it() {
+        for need in [
+            Need::Postgres,
+            Need::PowerDns,
+            Need::Dig,
+            Need::Registry,
+            Need::Chromium,
+            Need::UpstreamCorpus,
+        ] {
+            assert!(!need.name().is_empty());
+            assert!(!need.fix().is_empty());
+        }
+    }
+
+    #[test]
+    fn vendored_crds_are_in_the_repository() {
+        assert!(fixture("flux-crds/SOURCE.md").is_file());
+    }
+}

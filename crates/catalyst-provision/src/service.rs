@@ -392,15 +392,19 @@ impl DeploymentService {
             .ok_or(ServiceError::NotFound)
     }
 
-    /// The deployment that holds `fqdn`, if any: one that has not failed or been cancelled.
+    /// The deployment that holds `fqdn`, if any: one that has not failed or been cancelled, and
+    /// not a finished dry run (a dry run holds its name only while it runs; at its end the name
+    /// is released and a real deployment may take it — the log says so).
     pub fn fqdn_in_use(&self, fqdn: &str) -> Option<DeploymentId> {
         let map = self.deployments.read().unwrap_or_else(|p| p.into_inner());
         map.values().find_map(|dep| {
             let inner = dep.lock();
-            let holds = !matches!(
-                inner.record.status,
+            let status = inner.record.status;
+            let released = matches!(
+                status,
                 DeploymentStatus::Failed | DeploymentStatus::Cancelled
-            );
+            ) || (inner.record.dry_run && status.is_terminal());
+            let holds = !released;
             (holds && inner.record.spec.sovereign_fqdn == fqdn).then(|| dep.id.clone())
         })
     }
@@ -968,7 +972,11 @@ impl DeploymentService {
             };
             return (Some(EventDraft::new(now, "pool-domain", level, text)), true);
         }
+        let dry_run = dep.lock().record.dry_run;
         let text = match self.release_name(&dep.id, &reservation).await {
+            None if dry_run => format!(
+                "Released the pool name {fqdn}: a dry run holds no name once it ends, so a real deployment may take it now."
+            ),
             None => format!("Released the pool name {fqdn}."),
             Some(e) => {
                 format!("Releasing the pool name {fqdn} failed ({e}); it lapses on its own.")

@@ -303,8 +303,7 @@ enum Format {
 /// Runs `catalyst key …`; on failure prints the error and exits with code 2.
 pub fn run_key(args: KeyArgs) -> Result<()> {
     if let Err(e) = key_command(args) {
-        eprintln!("error: {e:#}");
-        std::process::exit(2);
+        crate::cli_out::fail(&e, 2);
     }
     Ok(())
 }
@@ -335,7 +334,7 @@ fn key_command(args: KeyArgs) -> Result<()> {
             write_private(&key_path, pem.as_bytes())?;
             std::fs::write(&pub_path, key.public_key().to_pem()?)
                 .with_context(|| format!("cannot write {}", pub_path.display()))?;
-            println!(
+            outln!(
                 "Private key: {} (keep it secret)\nPublic key:  {}\nKey id:      {}",
                 key_path.display(),
                 pub_path.display(),
@@ -406,7 +405,7 @@ async fn cmd_package(a: PackageArgs) -> Result<i32> {
         let repo = LayoutRepo::new(Layout::create(&a.out)?, &pkg.chart_name);
         push_package(&pkg, &repo, None).await?;
     }
-    println!(
+    outln!(
         "Packaged {} {} into {}\ndigest: {}",
         pkg.chart_name,
         pkg.chart_version,
@@ -439,7 +438,7 @@ async fn cmd_push(a: PushArgs) -> Result<i32> {
         )
         .await?
     };
-    println!("{}", dst_ref.pinned(&digest));
+    outln!("{}", dst_ref.pinned(&digest));
     Ok(0)
 }
 
@@ -460,7 +459,7 @@ async fn cmd_pull(a: PullArgs) -> Result<i32> {
         std::fs::write(chart, dst.blob(&layer.digest).await?)
             .with_context(|| format!("cannot write {}", chart.display()))?;
     }
-    println!(
+    outln!(
         "{} -> oci:{}:{name}@{digest}",
         src_ref.pinned(&digest),
         a.out.display()
@@ -478,7 +477,7 @@ async fn cmd_sign(a: SignArgs) -> Result<i32> {
         let repo = opener.open(&r, false)?;
         let digest = resolve(repo.as_ref(), &r.target()).await?;
         catalyst_oci::sign::sign(repo.as_ref(), &digest, &key).await?;
-        println!(
+        outln!(
             "Signed {} (key {})",
             r.pinned(&digest),
             key.public_key().id()
@@ -491,7 +490,7 @@ async fn cmd_sign(a: SignArgs) -> Result<i32> {
     if let Some(out) = &a.bundle_out {
         std::fs::write(out, sign_bundle(&Bundle { artifacts: entries }, &key))
             .with_context(|| format!("cannot write {}", out.display()))?;
-        println!("Bundle: {}", out.display());
+        outln!("Bundle: {}", out.display());
     }
     Ok(0)
 }
@@ -510,14 +509,14 @@ async fn cmd_verify(a: VerifyArgs) -> Result<i32> {
                     VerifiedBy::Bundle => "a trusted bundle".to_string(),
                 };
                 if a.output == Format::Text {
-                    println!("OK {} (signed by {by})", ok.pinned);
+                    outln!("OK {} (signed by {by})", ok.pinned);
                 }
                 results.push(serde_json::json!({"reference": text, "digest": ok.digest, "verified": true, "by": by}));
             }
             Err(catalyst_oci::Error::Refused(refusal)) => {
                 code = 1;
                 if a.output == Format::Text {
-                    println!("REFUSED {text}: {refusal}");
+                    outln!("REFUSED {text}: {refusal}");
                 }
                 results.push(serde_json::json!({"reference": text, "verified": false, "refusal": refusal.to_string()}));
             }
@@ -525,7 +524,7 @@ async fn cmd_verify(a: VerifyArgs) -> Result<i32> {
         }
     }
     if a.output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(code)
 }
@@ -606,7 +605,7 @@ async fn cmd_mirror(a: MirrorArgs) -> Result<i32> {
             };
             for (tag, d) in copied {
                 if !is_signature_tag(&tag) {
-                    println!("{} {tag} -> {} ({d})", src.describe(), dst.describe());
+                    outln!("{} {tag} -> {} ({d})", src.describe(), dst.describe());
                 }
             }
         }
@@ -621,7 +620,7 @@ async fn cmd_inspect(a: InspectArgs) -> Result<i32> {
     let repo = opener.open(&r, false)?;
     let report = catalyst_oci::inspect::inspect(repo.as_ref(), &r, &keys).await?;
     if a.output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(0);
     }
     let mut out = String::new();
@@ -690,6 +689,6 @@ async fn cmd_inspect(a: InspectArgs) -> Result<i32> {
     for i in &report.images {
         writeln!(out, "  {i}")?;
     }
-    print!("{out}");
+    out!("{out}");
     Ok(0)
 }

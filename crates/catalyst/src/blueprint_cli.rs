@@ -5,7 +5,6 @@
 //! refused plans, incomplete plans), 2 usage or IO problems.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -211,12 +210,9 @@ struct UninstallArgs {
 pub fn run(args: BlueprintArgs) -> Result<()> {
     let code = match dispatch(args) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            2
-        }
+        Err(e) => crate::cli_out::fail(&e, 2),
     };
-    let _ = std::io::stdout().flush();
+    crate::cli_out::flush_stdout();
     if code != 0 {
         std::process::exit(code);
     }
@@ -239,11 +235,11 @@ fn dispatch(args: BlueprintArgs) -> Result<i32> {
 
 fn print_machine<T: Serialize>(output: Output, value: &T) {
     match output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""))
         ),
-        _ => print!("{}", yaml::to_string(value)),
+        _ => out!("{}", yaml::to_string(value)),
     }
 }
 
@@ -287,7 +283,7 @@ fn cmd_lint(a: LintArgs) -> Result<i32> {
                 report.warnings(),
                 plural(report.warnings())
             ));
-            print!("{out}");
+            out!("{out}");
         }
         o => print_machine(
             o,
@@ -332,14 +328,14 @@ fn cmd_fmt(a: FmtArgs) -> Result<i32> {
                 );
             }
             if a.stdout {
-                print!("---\n{canonical}");
+                out!("---\n{canonical}");
             } else if canonical != f.text {
                 if a.check {
-                    println!("{} is not in canonical form", f.file);
+                    outln!("{} is not in canonical form", f.file);
                 } else {
                     std::fs::write(&path, &canonical)
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    println!("formatted {}", f.file);
+                    outln!("formatted {}", f.file);
                 }
                 unformatted += 1;
             }
@@ -409,7 +405,7 @@ fn cmd_validate(a: ValidateArgs) -> Result<i32> {
                     plural(result.errors.len())
                 );
             }
-            print!("{}", yaml::to_string(&result.values));
+            out!("{}", yaml::to_string(&result.values));
         }
         o => print_machine(o, &result),
     }
@@ -467,27 +463,26 @@ fn cmd_list(a: ListArgs) -> Result<i32> {
         .collect();
     match a.output {
         Output::Text => {
-            let width = rows
+            let table: Vec<Vec<String>> = rows
                 .iter()
-                .filter_map(|r| r["name"].as_str())
-                .map(str::len)
-                .max()
-                .unwrap_or(4);
-            for r in &rows {
-                let summary = r["summary"].as_str().unwrap_or("").replace('\n', " ");
-                let summary: String = summary.trim().chars().take(70).collect();
-                println!(
-                    "{:width$}  {:8}  {:8}  {}",
-                    r["name"].as_str().unwrap_or(""),
-                    r["version"].as_str().unwrap_or(""),
-                    r["visibility"].as_str().unwrap_or(""),
-                    if summary.is_empty() {
-                        r["title"].as_str().unwrap_or("").to_string()
-                    } else {
-                        summary
-                    },
-                );
-            }
+                .map(|r| {
+                    let summary = match r["summary"].as_str().map(str::trim) {
+                        Some(s) if !s.is_empty() => s,
+                        _ => r["title"].as_str().unwrap_or(""),
+                    };
+                    let summary = crate::table::cell(&Value::from(summary));
+                    vec![
+                        crate::table::cell(&r["name"]),
+                        crate::table::cell(&r["version"]),
+                        crate::table::cell(&r["visibility"]),
+                        summary.chars().take(70).collect(),
+                    ]
+                })
+                .collect();
+            out!(
+                "{}",
+                crate::table::render(&["NAME", "VERSION", "VISIBILITY", "SUMMARY"], &table)
+            );
         }
         o => print_machine(o, &rows),
     }
@@ -557,7 +552,7 @@ fn cmd_resolve(a: ResolveArgs) -> Result<i32> {
         );
     }
     match a.output {
-        Output::Text => print!("{}", plan.to_text()),
+        Output::Text => out!("{}", plan.to_text()),
         o => print_machine(o, &plan),
     }
     Ok(i32::from(!plan.missing.is_empty()))
@@ -588,7 +583,7 @@ fn cmd_render(a: RenderArgs) -> Result<i32> {
         Ok(objects) => {
             match output {
                 Output::Json => print_machine(Output::Json, &objects),
-                _ => print!("{}", to_yaml_stream(&objects)),
+                _ => out!("{}", to_yaml_stream(&objects)),
             }
             Ok(0)
         }
@@ -654,9 +649,9 @@ fn cmd_upgrade(a: UpgradeArgs) -> Result<i32> {
     let up = plan_upgrade(&installed, &plan, &catalog, &viewer);
     match a.output {
         Output::Text => {
-            print!("{}", up.to_text());
+            out!("{}", up.to_text());
             for m in &plan.missing {
-                println!(
+                outln!(
                     "     missing: {} ({}); required by {}",
                     m.name,
                     m.reason,
@@ -683,7 +678,7 @@ fn cmd_uninstall(a: UninstallArgs) -> Result<i32> {
     match plan_uninstall(&installed, &targets, a.cascade, &catalog, &viewer) {
         Ok(p) => {
             match a.output {
-                Output::Text => print!("{}", p.to_text()),
+                Output::Text => out!("{}", p.to_text()),
                 o => print_machine(o, &p),
             }
             Ok(0)

@@ -103,11 +103,53 @@ pub fn expand(
             continue;
         }
         for v in scalars {
+            // Checked here with the flag's own parser, so a mistake names the file and the key
+            // rather than a flag the user never typed.
+            if let Err(e) = check_value(arg, &flag, &v) {
+                bail!(
+                    "config file {}: {key}: {}",
+                    path.display(),
+                    invalid_value(&v, arg, &e)
+                );
+            }
             out.push(flag.clone().into());
             out.push(v.into());
         }
     }
     Ok(out)
+}
+
+/// Runs `value` through `arg`'s own parser (and possible values), alone in a command of its own.
+fn check_value(arg: &clap::Arg, flag: &str, value: &str) -> Result<(), clap::Error> {
+    let arg = arg.clone().required(false).global(false);
+    clap::Command::new("config")
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .arg(arg)
+        .try_get_matches_from([flag, value])
+        .map(drop)
+}
+
+/// Why `value` is not a valid value for `arg`, in words that do not name the flag.
+fn invalid_value(value: &str, arg: &clap::Arg, e: &clap::Error) -> String {
+    if let Some(cause) = std::error::Error::source(e) {
+        return format!("invalid value {value:?}: {cause}");
+    }
+    let possible: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .filter(|p| !p.is_hide_set())
+        .map(|p| p.get_name().to_string())
+        .collect();
+    if possible.is_empty() {
+        format!("invalid value {value:?}")
+    } else {
+        format!(
+            "invalid value {value:?} (possible values: {})",
+            possible.join(", ")
+        )
+    }
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -190,11 +232,32 @@ mod tests {
             let err = serve(file, &[], &[]).unwrap_err().to_string();
             assert!(err.contains(needle), "{file}: {err}");
         }
-        // Values go through the flags' own parsers.
-        let err = serve("listen: not-an-address\n", &[], &[])
+        // Values go through the flags' own parsers, and a bad one names the file and the key,
+        // not a flag that was never typed.
+        let err = serve("listen: notaport\n", &[], &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--listen"), "{err}");
+        assert!(err.starts_with("config file "), "{err}");
+        assert!(
+            err.contains("catalyst.yaml: listen: invalid value \"notaport\": "),
+            "{err}"
+        );
+        assert!(!err.contains("--listen"), "{err}");
+        let err = serve("provisioner: magic\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("provisioner: invalid value \"magic\""),
+            "{err}"
+        );
+        assert!(err.contains("possible values: "), "{err}");
+        let err = serve("provision-timeout: soon\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("provision-timeout: invalid value \"soon\": "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -105,9 +105,9 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
             let v = c.call(Method::POST, "/deployments", Some(body)).await?;
             let id = v["id"].as_str().unwrap_or_default().to_owned();
             match (c.output, watch) {
-                (Output::Text, _) => println!("{id}"),
-                (Output::Json, true) => println!("{v}"),
-                (Output::Yaml, true) => print!("---\n{}", catalyst_blueprint::yaml::to_string(&v)),
+                (Output::Text, _) => outln!("{id}"),
+                (Output::Json, true) => outln!("{v}"),
+                (Output::Yaml, true) => out!("---\n{}", catalyst_blueprint::yaml::to_string(&v)),
                 (_, false) => c.print(&v),
             }
             if watch {
@@ -153,7 +153,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
                 c.print(&v);
                 return Ok(());
             }
-            print!("{}", list_table(&v));
+            out!("{}", list_table(&v));
             if let Some(next) = v["nextCursor"].as_str() {
                 eprintln!("more: catalyst deployment list --cursor {next}");
             }
@@ -166,7 +166,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
                 .call(Method::POST, &format!("/deployments/{id}/cancel"), None)
                 .await?;
             match c.output {
-                Output::Text => println!("{id} {}", text(&v["status"])),
+                Output::Text => outln!("{id} {}", text(&v["status"])),
                 _ => c.print(&v),
             }
             Ok(())
@@ -192,7 +192,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
             let v = c.call(Method::POST, &path, Some(body)).await?;
             match c.output {
                 Output::Text => {
-                    println!("{id} {}: {}", text(&v["status"]), text(&v["message"]))
+                    outln!("{id} {}: {}", text(&v["status"]), text(&v["message"]))
                 }
                 _ => c.print(&v),
             }
@@ -203,7 +203,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
             c.call(Method::DELETE, &format!("/deployments/{id}"), None)
                 .await?;
             match c.output {
-                Output::Text => println!("deleted {id}"),
+                Output::Text => outln!("deleted {id}"),
                 _ => c.print(&json!({ "id": id.to_string(), "deleted": true })),
             }
             Ok(())
@@ -260,38 +260,22 @@ fn hetzner_token(var: Option<&str>) -> Result<Option<String>> {
 
 /// The text table of `list`.
 fn list_table(v: &Value) -> String {
-    let mut rows = vec![["ID", "STATUS", "FQDN", "CREATED", "DRY-RUN"].map(str::to_owned)];
-    for d in v["deployments"].as_array().into_iter().flatten() {
-        let dry = if d["dryRun"].as_bool().unwrap_or(false) {
-            "yes"
-        } else {
-            "no"
-        };
-        rows.push([
-            text(&d["id"]),
-            text(&d["status"]),
-            text(&d["sovereignFQDN"]),
-            text(&d["startedAt"]),
-            dry.to_owned(),
-        ]);
-    }
-    let mut widths = [0usize; 5];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    let rows: Vec<Vec<String>> = v["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let dry = d["dryRun"].as_bool().unwrap_or(false);
+            vec![
+                text(&d["id"]),
+                text(&d["status"]),
+                text(&d["sovereignFQDN"]),
+                text(&d["startedAt"]),
+                if dry { "yes" } else { "no" }.to_owned(),
+            ]
+        })
+        .collect();
+    crate::table::render(&["ID", "STATUS", "FQDN", "CREATED", "DRY-RUN"], &rows)
 }
 
 /// How often `watch` reconnects in a row without receiving anything before it gives up.
@@ -385,18 +369,18 @@ fn print_event(output: Output, frame: &Frame, last_seq: &mut u64) {
         *last_seq = seq;
     }
     match output {
-        Output::Json => println!("{}", frame.data),
-        Output::Yaml => print!("---\n{}", catalyst_blueprint::yaml::to_string(&v)),
+        Output::Json => outln!("{}", frame.data),
+        Output::Yaml => out!("---\n{}", catalyst_blueprint::yaml::to_string(&v)),
         // A message of several lines (a rendered cloud-init, say) continues indented, so every
         // line that starts with `[` starts an event.
-        Output::Text if v.is_object() => println!(
+        Output::Text if v.is_object() => outln!(
             "[{}] {} {} {}",
             seq.map_or_else(|| "?".to_owned(), |s| s.to_string()),
             text(&v["phase"]),
             text(&v["level"]),
             text(&v["message"]).trim_end().replace('\n', "\n    ")
         ),
-        Output::Text => println!("[?] {}", frame.data.replace('\n', "\n    ")),
+        Output::Text => outln!("[?] {}", frame.data.replace('\n', "\n    ")),
     }
 }
 
@@ -417,8 +401,8 @@ fn finish(c: &Client, id: &DeploymentId, state: &Value) -> Result<()> {
             ""
         };
         match state["result"]["consoleURL"].as_str() {
-            Some(url) => println!("deployment {id} ready{dry}: {url}"),
-            None => println!("deployment {id} ready{dry}"),
+            Some(url) => outln!("deployment {id} ready{dry}: {url}"),
+            None => outln!("deployment {id} ready{dry}"),
         }
     }
     Ok(())

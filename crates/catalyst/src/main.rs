@@ -1,5 +1,7 @@
 //! `catalyst` — the Catalyst control plane and its CLI.
 #![forbid(unsafe_code)]
+// stdout goes through `out!`/`outln!` (cli_out), which end quietly when the reader has gone.
+#![deny(clippy::print_stdout)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ use catalyst_store::DeploymentStore;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing::{info, warn};
 
+#[macro_use]
+mod cli_out;
 mod artifact_cli;
 mod blueprint_cli;
 mod config;
@@ -28,10 +32,11 @@ mod deployment_cli;
 mod module;
 mod org_cli;
 mod pool;
+mod table;
 
 /// Catalyst: a self-hosted platform control plane.
 #[derive(Debug, Parser)]
-#[command(name = "catalyst", version, about, long_about = None)]
+#[command(name = "catalyst", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,9 +52,10 @@ enum Command {
     Blueprint(blueprint_cli::BlueprintArgs),
     /// Signing keys for Blueprint artifacts: generate.
     Key(artifact_cli::KeyArgs),
-    /// API tokens: create (offline, against --data-dir; stored hashed).
+    /// API tokens: create, list, revoke (offline, against --data-dir; stored hashed).
     Token(org_cli::TokenArgs),
-    /// Organizations: create, list, get, delete (through the API).
+    /// Organizations: create, list, get, delete, members, add-member, remove-member (through the
+    /// API).
     Org(org_cli::OrgArgs),
     /// Environments of an Organization: create, list, get, delete (through the API).
     Env(org_cli::EnvArgs),
@@ -291,8 +297,13 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CATALYST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: never when stderr is a file or a pipe, or when
+    // NO_COLOR is set to anything (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -586,12 +597,21 @@ async fn shutdown_signal() {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        cli_out::fail(&e, 1);
+    }
+}
+
+async fn run() -> Result<()> {
     use clap::CommandFactory;
     let argv = config::expand(&Cli::command(), std::env::args_os().collect(), |k| {
         std::env::var_os(k)
     })?;
-    let cli = Cli::parse_from(argv);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => cli_out::clap_exit(e),
+    };
     match cli.command {
         Command::Blueprint(args) => blueprint_cli::run(args),
         Command::Key(args) => artifact_cli::run_key(args),
@@ -610,6 +630,30 @@ async fn main() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Top-level help names every subcommand of every command (`token: create, list, revoke`).
+    #[test]
+    fn help_lists_every_subcommand() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        for cmd in cli.get_subcommands() {
+            let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(!about.is_empty(), "{} has no help", cmd.get_name());
+            for sub in cmd.get_subcommands() {
+                assert!(
+                    about.contains(sub.get_name()),
+                    "`catalyst --help` says `{}: {about}` but not `{}`",
+                    cmd.get_name(),
+                    sub.get_name()
+                );
+            }
+        }
+        let help = cli.clone().render_help().to_string();
+        assert!(
+            help.contains("self-hosted platform control plane"),
+            "{help}"
+        );
+    }
 
     #[test]
     fn durations() {

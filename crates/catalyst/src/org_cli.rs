@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use catalyst_api::orgs::auth::{Role, TokenSelector, TokenStore};
 use serde_json::{json, Value};
 
+use crate::table;
+
 /// `catalyst token …`.
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
@@ -35,7 +37,7 @@ enum TokenCmd {
         /// The server's data directory.
         #[arg(long, env = "CATALYST_DATA_DIR", default_value = "./catalyst-data")]
         data_dir: PathBuf,
-        /// Output: text or json.
+        /// Output: a table (text), json or yaml.
         #[arg(short = 'o', long = "output", default_value = "text")]
         output: String,
     },
@@ -70,29 +72,35 @@ pub fn run_token(args: TokenArgs) -> Result<()> {
                 format!("unknown role {role:?}: use sovereign-admin, org-admin, org-developer, org-viewer, security-officer or billing-admin")
             })?;
             let token = TokenStore::open(&data_dir).create(role, org.as_deref(), &name)?;
-            println!("{token}");
+            outln!("{token}");
         }
         TokenCmd::List { data_dir, output } => {
             let tokens = TokenStore::open(&data_dir).list()?;
             match output.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&tokens)?),
+                "json" => outln!("{}", serde_json::to_string_pretty(&tokens)?),
+                "yaml" => out!(
+                    "{}",
+                    catalyst_blueprint::yaml::to_string(&serde_json::to_value(&tokens)?)
+                ),
                 "text" => {
-                    println!(
-                        "{:<16}  {:<24}  {:<16}  {:<12}  CREATED",
-                        "ID", "NAME", "ROLE", "ORG"
+                    let rows: Vec<Vec<String>> = tokens
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                t.id.to_string(),
+                                t.name.clone(),
+                                t.role.as_str().to_owned(),
+                                t.org.clone().unwrap_or_else(|| "-".to_owned()),
+                                t.created.to_string(),
+                            ]
+                        })
+                        .collect();
+                    out!(
+                        "{}",
+                        table::render(&["ID", "NAME", "ROLE", "ORG", "CREATED"], &rows)
                     );
-                    for t in &tokens {
-                        println!(
-                            "{:<16}  {:<24}  {:<16}  {:<12}  {}",
-                            t.id,
-                            t.name,
-                            t.role.as_str(),
-                            t.org.as_deref().unwrap_or("-"),
-                            t.created
-                        );
-                    }
                 }
-                other => bail!("-o {other}: use text or json"),
+                other => bail!("-o {other}: use text, json or yaml"),
             }
         }
         TokenCmd::Revoke {
@@ -110,7 +118,7 @@ pub fn run_token(args: TokenArgs) -> Result<()> {
             if n == 0 {
                 bail!("no token matches {which:?}; `catalyst token list` shows them");
             }
-            println!("revoked {n} token(s)");
+            outln!("revoked {n} token(s)");
         }
     }
     Ok(())
@@ -231,11 +239,11 @@ impl Client {
     /// Prints an answer: pretty JSON with `-o json`, else YAML.
     pub(crate) fn print(&self, v: &Value) {
         match self.output {
-            Output::Json => println!(
+            Output::Json => outln!(
                 "{}",
                 serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("\"{e}\""))
             ),
-            Output::Text | Output::Yaml => print!("{}", catalyst_blueprint::yaml::to_string(v)),
+            Output::Text | Output::Yaml => out!("{}", catalyst_blueprint::yaml::to_string(v)),
         }
     }
 }
@@ -243,9 +251,7 @@ impl Client {
 /// Ends a client verb: an error is printed as `error: …` on stderr and the exit code is 1.
 pub(crate) fn report(result: Result<()>) -> Result<()> {
     if let Err(e) = result {
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+        crate::cli_out::fail(&e, 1);
     }
     Ok(())
 }
@@ -496,12 +502,12 @@ async fn send(
     };
     for cm in commits {
         match cm["diff"].as_str() {
-            Some(d) => println!(
+            Some(d) => outln!(
                 "would commit to {} {}:\n{d}",
                 cm["repo"].as_str().unwrap_or(""),
                 cm["branch"].as_str().unwrap_or("")
             ),
-            None => println!(
+            None => outln!(
                 "{} {} {}",
                 cm["repo"].as_str().unwrap_or(""),
                 cm["branch"].as_str().unwrap_or(""),
@@ -510,7 +516,24 @@ async fn send(
         }
     }
     if let Some(t) = v["token"].as_str() {
-        println!("token: {t}");
+        outln!("token: {t}");
+    }
+    Ok(())
+}
+
+/// A `list` verb: a table of `key`'s items in `columns` by default, the whole answer with
+/// `-o json|yaml`. An empty list prints the header alone and says so on stderr.
+async fn list(c: &Client, path: &str, key: &str, columns: &[table::Column<'_>]) -> Result<()> {
+    let v = c.call(reqwest::Method::GET, path, None).await?;
+    if c.output != Output::Text {
+        c.print(&v);
+        return Ok(());
+    }
+    let items = v[key].as_array().cloned().unwrap_or_default();
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    out!("{}", table::render(&headers, &table::rows(&items, columns)));
+    if items.is_empty() {
+        eprintln!("(no {key})");
     }
     Ok(())
 }
@@ -532,11 +555,29 @@ pub async fn run_org(a: OrgArgs) -> Result<()> {
             )
             .await
         }
-        OrgCmd::List => send(&a.client, M::GET, "/orgs", None).await,
+        OrgCmd::List => {
+            list(
+                &a.client.api,
+                "/orgs",
+                "organizations",
+                &[
+                    ("NAME", "/metadata/name"),
+                    ("CONTACT", "/spec/contact"),
+                    ("PLAN", "/spec/plan"),
+                ],
+            )
+            .await
+        }
         OrgCmd::Get { name } => send(&a.client, M::GET, &format!("/orgs/{name}"), None).await,
         OrgCmd::Delete { name } => send(&a.client, M::DELETE, &format!("/orgs/{name}"), None).await,
         OrgCmd::Members { org } => {
-            send(&a.client, M::GET, &format!("/orgs/{org}/members"), None).await
+            list(
+                &a.client.api,
+                &format!("/orgs/{org}/members"),
+                "members",
+                &[("NAME", "/name"), ("ROLE", "/role")],
+            )
+            .await
         }
         OrgCmd::AddMember { org, name, role } => {
             send(
@@ -581,7 +622,19 @@ pub async fn run_env(a: EnvArgs) -> Result<()> {
             )
             .await
         }
-        EnvCmd::List => send(&a.client, M::GET, &base, None).await,
+        EnvCmd::List => {
+            list(
+                &a.client.api,
+                &base,
+                "environments",
+                &[
+                    ("NAME", "/metadata/name"),
+                    ("TYPE", "/spec/envType"),
+                    ("BRANCH", "/spec/branch"),
+                ],
+            )
+            .await
+        }
         EnvCmd::Get { env_type } => {
             send(&a.client, M::GET, &format!("{base}/{env_type}"), None).await
         }
@@ -617,7 +670,22 @@ pub async fn run_app(a: AppArgs) -> Result<()> {
             let (existing, dep_values) = dependency_flags(use_existing, dependency_values)?;
             send(c, M::POST, &base, Some(json!({ "name": name, "blueprint": blueprint, "version": version, "environment": env, "values": values, "useExisting": existing, "dependencyValues": dep_values }))).await
         }
-        AppCmd::List => send(c, M::GET, &base, None).await,
+        AppCmd::List => {
+            list(
+                &c.api,
+                &base,
+                "applications",
+                &[
+                    ("NAME", "/name"),
+                    ("ENVIRONMENT", "/environment"),
+                    ("BLUEPRINT", "/blueprint"),
+                    ("VERSION", "/version"),
+                    ("COMMIT", "/commit"),
+                    ("DEPENDS-ON", "/dependsOn"),
+                ],
+            )
+            .await
+        }
         AppCmd::Get { name } => send(c, M::GET, &format!("{base}/{name}"), None).await,
         AppCmd::SetValues { name, env, values } => {
             send(

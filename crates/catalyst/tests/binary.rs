@@ -144,6 +144,29 @@ async fn dry_run_follows_to_done_ready() {
         "tfvars rendered"
     );
     assert!(!text.contains(TOKEN));
+    // A finished dry run frees its pool name, says so, and the API agrees: the check answers
+    // available and the next deployment of the same name is accepted.
+    assert!(
+        text.contains(
+            "Released the pool name dryrun.omani.works: a dry run holds no name once it ends"
+        ),
+        "{text}"
+    );
+    let check: Value = c
+        .client()
+        .post(c.url("/api/v1/subdomains/check"))
+        .json(&json!({"subdomain": "dryrun", "poolDomain": "omani.works"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["available"], true, "{check}");
+    let again = create(&c, "dryrun").await;
+    assert_ne!(again, id);
+    let frames = follow(&c, &again, |_| false).await;
+    assert_eq!(frames.last().unwrap().data["status"], "ready");
     assert_no_token_on_disk(dir.path());
 }
 
@@ -297,10 +320,10 @@ async fn fresh_schema() -> Option<String> {
             Some(schema)
         }
         Err(e) => {
-            if std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("PostgreSQL at {url} is required (CATALYST_REQUIRE_SERVICES=1): {e}");
-            }
-            eprintln!("SKIPPED: PostgreSQL at {url} is not reachable: {e}");
+            catalyst_testkit::skip_or_fail(
+                catalyst_testkit::Need::Postgres,
+                format!("{url} is not reachable: {e}"),
+            );
             None
         }
     }

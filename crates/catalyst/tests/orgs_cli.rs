@@ -168,8 +168,35 @@ fn token_org_env_install_and_git_clone() {
         ("CATALYST_SERVER", server.as_str()),
         ("CATALYST_TOKEN", vera.as_str()),
     ];
+    // `list` prints a table like every other list: a header, then a row per Application and
+    // Environment.
     let apps = ok(catalyst(&["app", "list", "--org", "acme"], &as_vera));
-    assert!(apps.contains("code"), "{apps}");
+    let mut lines = apps.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "ENVIRONMENT",
+            "BLUEPRINT",
+            "VERSION",
+            "COMMIT",
+            "DEPENDS-ON"
+        ],
+        "{apps}"
+    );
+    let code_row: Vec<&str> = lines
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|r| r[0] == "code")
+        .unwrap_or_else(|| panic!("no row for code: {apps}"));
+    assert_eq!(code_row[1], "acme-dev", "{apps}");
+    let envs = ok(catalyst(&["env", "list", "--org", "acme"], &as_vera));
+    assert!(envs.starts_with("NAME"), "{envs}");
+    assert!(envs.contains("acme-dev"), "{envs}");
     let refused = catalyst(&["env", "create", "stg", "--org", "acme"], &as_vera);
     assert!(!refused.status.success());
     assert!(

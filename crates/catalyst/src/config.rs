@@ -234,30 +234,28 @@ mod tests {
         }
         // Values go through the flags' own parsers, and a bad one names the file and the key,
         // not a flag that was never typed.
-        let err = serve("listen: notaport\n", &[], &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("config file "), "{err}");
-        assert!(
-            err.contains("catalyst.yaml: listen: invalid value \"notaport\": "),
-            "{err}"
-        );
-        assert!(!err.contains("--listen"), "{err}");
-        let err = serve("provisioner: magic\n", &[], &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("provisioner: invalid value \"magic\""),
-            "{err}"
-        );
-        assert!(err.contains("possible values: "), "{err}");
-        let err = serve("provision-timeout: soon\n", &[], &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("provision-timeout: invalid value \"soon\": "),
-            "{err}"
-        );
+        for (file, needle) in [
+            (
+                "listen: notaport\n",
+                "catalyst.yaml: listen: invalid value \"notaport\": ",
+            ),
+            (
+                "provisioner: magic\n",
+                "provisioner: invalid value \"magic\" (possible values: ",
+            ),
+            (
+                "provision-timeout: soon\n",
+                "provision-timeout: invalid value \"soon\": ",
+            ),
+        ] {
+            let err = serve(file, &[], &[]).unwrap_err().to_string();
+            assert!(err.starts_with("config file "), "{err}");
+            assert!(err.contains(needle), "{file}: {err}");
+            assert!(
+                !err.contains("--"),
+                "names no flag that was never typed: {err}"
+            );
+        }
     }
 
     #[test]

@@ -628,9 +628,10 @@ pub async fn run_env(a: EnvArgs) -> Result<()> {
                 &base,
                 "environments",
                 &[
-                    ("NAME", "/metadata/name"),
-                    ("TYPE", "/spec/envType"),
-                    ("BRANCH", "/spec/branch"),
+                    ("NAME", "/environment/metadata/name"),
+                    ("TYPE", "/environment/spec/envType"),
+                    ("BRANCH", "/environment/spec/branch"),
+                    ("POLICY", "/policy/spec/rules"),
                 ],
             )
             .await

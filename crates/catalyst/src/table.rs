@@ -44,13 +44,17 @@ pub fn rows(items: &[Value], columns: &[Column<'_>]) -> Vec<Vec<String>> {
 }
 
 /// A value as one table cell: a string as is (its first line, newlines folded), numbers and
-/// booleans as written, a list joined with `,`, nothing as `-`.
+/// booleans as written, a list joined with `,`, an object by its `kind` or `name`, nothing as `-`.
 pub fn cell(v: &Value) -> String {
     let text = match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
-        Value::Object(_) => v.to_string(),
+        // An object (a policy rule, say) by its `kind` or `name` when it has one.
+        Value::Object(o) => match o.get("kind").or_else(|| o.get("name")) {
+            Some(Value::String(k)) => k.clone(),
+            _ => v.to_string(),
+        },
         other => other.to_string(),
     };
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -96,6 +100,10 @@ mod tests {
         assert_eq!(cell(&json!("two\nlines  here")), "two lines here");
         assert_eq!(cell(&json!(3)), "3");
         assert_eq!(cell(&json!([])), "-");
+        assert_eq!(
+            cell(&json!([{"kind": "soak", "hours": 2}, {"x": 1}])),
+            "soak,{\"x\":1}"
+        );
         assert_eq!(render(&["A"], &[]), "A\n");
     }
 }

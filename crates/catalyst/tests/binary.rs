@@ -152,16 +152,12 @@ async fn dry_run_follows_to_done_ready() {
         ),
         "{text}"
     );
-    let check: Value = c
-        .client()
-        .post(c.url("/api/v1/subdomains/check"))
-        .json(&json!({"subdomain": "dryrun", "poolDomain": "omani.works"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, check) = c
+        .post_json(
+            "/api/v1/subdomains/check",
+            &json!({"subdomain": "dryrun", "poolDomain": "omani.works"}),
+        )
+        .await;
     assert_eq!(check["available"], true, "{check}");
     let again = create(&c, "dryrun").await;
     assert_ne!(again, id);
@@ -262,17 +258,28 @@ async fn sigterm_stops_runs_and_exits_cleanly() {
         frames.iter().any(|f| f.data["phase"] == "tofu-apply")
     })
     .await;
+    // The stand-in prints its line before it starts the `sleep` child and writes its pid: wait
+    // for the pid, so the signal lands while the child runs (and the check below means something).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            break nix::unistd::Pid::from_raw(pid);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stand-in never wrote its child's pid"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
     c.signal(nix::sys::signal::Signal::SIGTERM);
     let status = c.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "graceful exit: {status}");
     // The stand-in's process group was killed.
-    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-        let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while nix::sys::signal::kill(pid, None).is_ok() {
-            assert!(Instant::now() < deadline, "stand-in child still alive");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while nix::sys::signal::kill(pid, None).is_ok() {
+        assert!(Instant::now() < deadline, "stand-in child still alive");
+        std::thread::sleep(Duration::from_millis(50));
     }
     drop(c);
     let c = Catalyst::start(dir.path(), &args, &[]);

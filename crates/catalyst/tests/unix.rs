@@ -6,7 +6,6 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
 use support::{repo, Catalyst};
 
 /// The status a shell reports for a process that met a closed pipe (128 + SIGPIPE).
@@ -128,18 +127,14 @@ async fn watch_into_a_closed_pipe_and_logs_without_colour() {
             ("TERM", "xterm-256color".into()),
         ],
     );
-    let r = c
-        .client()
-        .post(c.url("/api/v1/deployments"))
-        .json(&support::deployment_request("pipe", Some("hz-token")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (status, created) = c
+        .post_json(
+            "/api/v1/deployments",
+            &support::deployment_request("pipe", Some("hz-token")),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
     let env = [
         ("CATALYST_SERVER", c.base.as_str()),
         ("CATALYST_TOKEN", c.admin.as_str()),

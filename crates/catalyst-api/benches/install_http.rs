@@ -118,19 +118,25 @@ async fn main() {
         },
     );
     let full = Arc::new(
-        Sovereign::open(data.join("git"), catalog.clone(), RenderOptions::default())
-            .expect("open")
-            .with_admission(Arc::new(admission)),
+        Sovereign::open_with_spine(
+            data.join("git"),
+            catalog.clone(),
+            RenderOptions::default(),
+            Some(Arc::new(
+                catalyst_spine::FileLog::open(data.join("events"))
+                    .expect("event log")
+                    .0,
+            )),
+        )
+        .expect("open")
+        .with_admission(Arc::new(admission)),
     );
     let auth = Arc::new(Authenticator::open(&data, None).expect("auth"));
     let token = auth
         .tokens()
         .create(Role::SovereignAdmin, None, "bench")
         .expect("token");
-    let app = router(Arc::new(OrgApi {
-        sovereign: full.clone(),
-        auth,
-    }));
+    let app = router(Arc::new(OrgApi::new(full.clone(), auth).expect("a spine")));
     let send = |uri: &'static str, body: Value| {
         let app = app.clone();
         let req = Request::post(uri)

@@ -12,6 +12,7 @@ pub mod admission;
 pub mod auth;
 pub mod git_http;
 pub mod oidc;
+pub mod read;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +42,21 @@ pub struct OrgApi {
     pub sovereign: Arc<Sovereign>,
     /// Tokens, OIDC and console sessions (shared with the provisioning API).
     pub auth: Arc<Authenticator>,
+    /// The projection every list reads, following the spine the GitOps state records on.
+    pub read: Arc<catalyst_spine::Projector>,
+}
+
+impl OrgApi {
+    /// The API over `sovereign`, whose lists read the projection of the spine it records on;
+    /// `None` when it records on none.
+    pub fn new(sovereign: Arc<Sovereign>, auth: Arc<Authenticator>) -> Option<OrgApi> {
+        let spine = sovereign.spine()?.clone();
+        Some(OrgApi {
+            sovereign,
+            auth,
+            read: Arc::new(catalyst_spine::Projector::new(spine)),
+        })
+    }
 }
 
 impl HasAuth for OrgApi {
@@ -64,8 +80,14 @@ pub fn router(state: Arc<OrgApi>) -> Router {
             "/orgs/{org}/members/{name}",
             axum::routing::delete(remove_member),
         )
-        .route("/orgs/{org}/events", get(events))
-        .route("/orgs/{org}/applications", get(list_apps).post(install))
+        .route("/orgs/{org}/events", get(read::org_events))
+        .route("/orgs/{org}/audit", get(read::org_audit))
+        .route("/events", get(read::all_events))
+        .route("/audit", get(read::audit))
+        .route(
+            "/orgs/{org}/applications",
+            get(read::list_apps).post(install),
+        )
         .route(
             "/orgs/{org}/applications/{app}",
             get(get_app).delete(uninstall),
@@ -130,6 +152,14 @@ pub fn gitops_error(e: GitopsError) -> ApiError {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "artifact-store-unavailable",
+                detail,
+            )
+        }
+        GitopsError::Events(_) => {
+            tracing::error!(error = %detail, "The event log refuses writes.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "events-unavailable",
                 detail,
             )
         }
@@ -460,17 +490,6 @@ async fn remove_member(w: Write) -> Res {
 
 // ---- Applications -----------------------------------------------------------------------
 
-async fn list_apps(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
-    id.authorize(&org, Right::ReadApps)?;
-    let org = org_name(&org)?;
-    let apps = run(&api, move |s| {
-        s.get_org(&org)?;
-        s.list_apps(&org)
-    })
-    .await?;
-    Ok(Json(json!({ "applications": apps })).into_response())
-}
-
 /// `useExisting` (Blueprint name → Application name) and `dependencyValues` (Blueprint name →
 /// values) of an install or upgrade body; both optional.
 #[allow(clippy::type_complexity)]
@@ -738,37 +757,4 @@ async fn promote(w: Write) -> Res {
         s.promote(c, &org, &app, from, to)
     })
     .await
-}
-
-async fn events(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    use futures::StreamExt;
-    use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-    use tokio_stream::wrappers::BroadcastStream;
-
-    id.authorize(&org, Right::ReadOrg)?;
-    let name = org_name(&org)?;
-    let source = format!("/catalyst/orgs/{name}");
-    let rx = api.sovereign.events().subscribe();
-    let stream = BroadcastStream::new(rx).filter_map(move |item| {
-        let source = source.clone();
-        async move {
-            match item {
-                Ok(e) if e.source == source => Some(Ok::<_, std::convert::Infallible>(
-                    Event::default()
-                        .id(e.id.clone())
-                        .event(e.kind.clone())
-                        .json_data(&e)
-                        .unwrap_or_else(|_| Event::default().comment("unencodable event")),
-                )),
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
-                    .event("lagged")
-                    .data(format!("{n} events were dropped; reconnect")))),
-            }
-        }
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
-        .into_response())
 }

@@ -30,15 +30,25 @@ pub struct LogsQuery {
     last_event_id: Option<String>,
 }
 
-fn resume_point(headers: &HeaderMap, query: &LogsQuery) -> Result<u64, ApiError> {
+/// Where a stream resumes: after the event `Last-Event-ID` (header) or `?lastEventId=` names
+/// (0: from the start).
+pub(crate) fn resume_point(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
+    Ok(resume_from(headers, query)?.unwrap_or(0))
+}
+
+/// [`resume_point`], `None` when the client named no event.
+pub(crate) fn resume_from(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<u64>, ApiError> {
     let raw = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| query.last_event_id.clone());
+        .or_else(|| query.map(str::to_owned));
     match raw.as_deref().map(str::trim) {
-        None | Some("") => Ok(0),
-        Some(s) => s.parse().map_err(|_| {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "invalid-last-event-id",
@@ -117,7 +127,7 @@ pub async fn stream_logs(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = DeploymentId::parse(&id).map_err(|_| ApiError::deployment_not_found())?;
-    let after = resume_point(&headers, &query)?;
+    let after = resume_point(&headers, query.last_event_id.as_deref())?;
     let sub = state.service.subscribe(&id, after)?;
     let stream = events_stream(StreamState {
         sub,

@@ -90,19 +90,25 @@ async fn serve(dir: tempfile::TempDir, store: ArtifactStore, keys: &[&SigningKey
         },
     );
     let sovereign = Arc::new(
-        Sovereign::open(data.join("git"), Arc::new(catalog), render)
-            .unwrap()
-            .with_admission(Arc::new(admission)),
+        Sovereign::open_with_spine(
+            data.join("git"),
+            Arc::new(catalog),
+            render,
+            Some(Arc::new(
+                catalyst_spine::FileLog::open(data.join("events"))
+                    .unwrap()
+                    .0,
+            )),
+        )
+        .unwrap()
+        .with_admission(Arc::new(admission)),
     );
     let auth = Arc::new(Authenticator::open(&data, None).unwrap());
     let admin = auth
         .tokens()
         .create(Role::SovereignAdmin, None, "root")
         .unwrap();
-    let app = router(Arc::new(OrgApi {
-        sovereign: sovereign.clone(),
-        auth,
-    }));
+    let app = router(Arc::new(OrgApi::new(sovereign.clone(), auth).unwrap()));
     let env = Env {
         _dir: dir,
         data,

@@ -213,10 +213,15 @@ async fn setup_with(config: OidcConfig) -> Env {
     let catalog = catalyst_blueprint::load::load_catalog(&[(Source::Public, catalog_dir)])
         .unwrap()
         .0;
-    let sovereign = Sovereign::open(
+    let sovereign = Sovereign::open_with_spine(
         dir.path().join("git"),
         Arc::new(catalog),
         RenderOptions::default(),
+        Some(Arc::new(
+            catalyst_spine::FileLog::open(dir.path().join("events"))
+                .unwrap()
+                .0,
+        )),
     )
     .unwrap();
     let auth = Arc::new(
@@ -226,10 +231,7 @@ async fn setup_with(config: OidcConfig) -> Env {
         .tokens()
         .create(Role::SovereignAdmin, None, "root")
         .unwrap();
-    let api = Arc::new(OrgApi {
-        sovereign: Arc::new(sovereign),
-        auth,
-    });
+    let api = Arc::new(OrgApi::new(Arc::new(sovereign), auth).unwrap());
     // The console's sign-in routes, as the main router mounts them.
     let session = axum::Router::new()
         .route(

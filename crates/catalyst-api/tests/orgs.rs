@@ -72,10 +72,15 @@ async fn setup() -> Env {
 
 async fn setup_with(catalog: catalyst_blueprint::Catalog) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let sovereign = Sovereign::open(
+    let sovereign = Sovereign::open_with_spine(
         dir.path().join("git"),
         Arc::new(catalog),
         RenderOptions::default(),
+        Some(Arc::new(
+            catalyst_spine::FileLog::open(dir.path().join("events"))
+                .unwrap()
+                .0,
+        )),
     )
     .unwrap();
     let auth = Arc::new(Authenticator::open(dir.path(), None).unwrap());
@@ -99,10 +104,7 @@ async fn setup_with(catalog: catalyst_blueprint::Catalog) -> Env {
             .create(Role::OrgAdmin, Some("globex"), "mallory")
             .unwrap(),
     ));
-    let app = router(Arc::new(OrgApi {
-        sovereign: Arc::new(sovereign),
-        auth,
-    }));
+    let app = router(Arc::new(OrgApi::new(Arc::new(sovereign), auth).unwrap()));
     let env = Env { dir, app, tokens };
     let admin = env.token("admin").to_string();
     for (uri, body) in [
@@ -695,6 +697,185 @@ async fn domain_events_stream_per_organization() {
     assert_eq!(data["specversion"], "1.0");
     assert!(data["id"].is_string() && data["time"].is_string());
     assert_eq!(data["data"]["requestId"], "req-1");
+    assert_eq!(data["catalystenv"], "acme-dev");
+    let seq: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(data["catalystseq"], seq);
+
+    // Resuming after the event before it gives it again, once, and nothing of globex.
+    let resumed = |last: u64, query: &'static str| {
+        let req = Request::builder()
+            .uri(format!("/api/v1/orgs/acme/events{query}"))
+            .header(
+                "authorization",
+                format!("Bearer {}", env.token("org-viewer")),
+            )
+            .header("last-event-id", last.to_string())
+            .body(Body::empty())
+            .unwrap();
+        let app = env.app.clone();
+        async move {
+            let mut body = app.oneshot(req).await.unwrap().into_body();
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+        }
+    };
+    let again = resumed(seq - 1, "").await;
+    assert_eq!(
+        again.matches("\nid: ").count() + usize::from(again.starts_with("id: ")),
+        1,
+        "{again}"
+    );
+    assert!(again.starts_with(&format!("id: {seq}\n")), "{again}");
+    // From the start, filtered by type: acme's history of that kind only.
+    let history = resumed(0, "?type=environment").await;
+    assert!(
+        history.contains("io.openova.catalyst.environment.created"),
+        "{history}"
+    );
+    assert!(!history.contains("globex"), "{history}");
+    assert!(!history.contains("application."), "{history}");
+}
+
+#[tokio::test]
+async fn application_cards_come_from_the_projection() {
+    let env = setup().await;
+    let viewer = env.token("org-viewer").to_string();
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications?environment=dev",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let cards = v["applications"].as_array().unwrap();
+    let web = cards.iter().find(|c| c["name"] == "web").expect("web");
+    assert_eq!(web["status"], "committed");
+    assert_eq!(web["environment"], "acme-dev");
+    assert_eq!(web["actor"], "root");
+    assert!(web["commit"].as_str().unwrap().len() >= 40, "{web}");
+    // What web depends on names it in its "used by".
+    for dep in web["dependsOn"].as_array().unwrap() {
+        let d = cards
+            .iter()
+            .find(|c| &c["name"] == dep)
+            .expect("dependency card");
+        assert!(
+            d["usedBy"].as_array().unwrap().contains(&json!("web")),
+            "{d}"
+        );
+    }
+    // The same for every reader with the right; another Organization's reader sees nothing.
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications",
+        Some(env.token("other-org-admin")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications?environment=prod",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["applications"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+
+    // The audit log: sovereign-admin sees everything; an Organization's reader its own part.
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/audit?type=organization",
+        Some(env.token("admin")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let orgs: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["organization"].as_str())
+        .collect();
+    assert!(orgs.contains(&"acme") && orgs.contains(&"globex"), "{v}");
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/audit?limit=1",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+    let next = v["nextCursor"].as_u64().expect("more pages");
+    let (_, page2, _) = send(
+        &env.app,
+        "GET",
+        &format!("/api/v1/orgs/acme/audit?after={next}&limit=1000"),
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert!(page2["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["organization"] == "acme" && e["seq"].as_u64().unwrap() > next));
+    assert_eq!(page2["nextCursor"], Value::Null);
+    for who in [
+        "org-admin",
+        "org-developer",
+        "org-viewer",
+        "billing-admin",
+        "other-org-admin",
+    ] {
+        let (s, _, _) = send(&env.app, "GET", "/api/v1/audit", Some(env.token(who)), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{who}");
+    }
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/audit",
+        Some(env.token("security-officer")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["organization"] == "acme"),
+        "{v}"
+    );
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/audit?since=yesterday",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 /// The gitops test catalog with `catalog-next` (bp-shop 2.0.0 adds bp-cache, 3.0.0 needs bp-api

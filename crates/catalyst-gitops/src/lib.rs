@@ -5,13 +5,12 @@
 //! Layers, each calling only down: [`names`] (validated names) → [`config`], [`app`],
 //! [`policy`] (pure documents and rules) → [`repo`] (the only module that runs `git`) →
 //! [`sovereign`] (the operations: locks, optimistic concurrency, all-or-nothing ref updates,
-//! domain events on [`events`]). [`yaml`] is the only module that knows YAML.
+//! and one event per change on the spine, `catalyst-spine`, through the journal as outbox). [`yaml`] is the only module that knows YAML.
 #![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod app;
 pub mod config;
-pub mod events;
 pub mod names;
 pub mod policy;
 pub mod repo;
@@ -19,7 +18,6 @@ pub mod sovereign;
 pub mod yaml;
 
 pub use admission::{Admission, AdmissionError};
-pub use events::{DomainEvent, EventBus};
 pub use names::{AppName, EnvType, NameError, OrgName};
 pub use repo::{Actor, Repo};
 pub use sovereign::{Call, CommitInfo, InstallRequest, Sovereign, UpgradeRequest, Written};
@@ -39,6 +37,9 @@ pub enum GitopsError {
     /// The branch moved: `If-Match` named a stale commit, or a concurrent change won.
     #[error("{0}")]
     Conflict(String),
+    /// The change's event could not be recorded on the spine (the change is not made).
+    #[error("cannot record the event: {0}")]
+    Events(String),
     /// A name is invalid.
     #[error(transparent)]
     Name(#[from] NameError),

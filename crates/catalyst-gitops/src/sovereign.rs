@@ -16,11 +16,11 @@ use serde_json::{json, Value};
 
 use crate::admission::{Admission, AdmissionError};
 use crate::app::{self, AppDoc, DepRef};
-use crate::events::EventBus;
 use crate::names::{env_name, AppName, EnvType, OrgName};
 use crate::policy;
 use crate::repo::{message, Actor, Changes, Repo};
 use crate::{config, yaml, GitopsError};
+use catalyst_spine::{CloudEvent, EventDraft, Spine};
 
 /// Who calls, under which request id, and how.
 #[derive(Debug, Clone)]
@@ -174,13 +174,31 @@ struct Write {
     primary: bool,
 }
 
+/// What the event of a call says, fixed before its refs move (kept in the journal).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct EventMeta {
+    kind: String,
+    org: String,
+    subject: String,
+    actor: String,
+    request_id: String,
+    time: String,
+}
+
+/// A ref a call moved: repository name, branch, new commit.
+struct Move {
+    name: String,
+    branch: String,
+    new: String,
+}
+
 /// The Sovereign's GitOps state: `system/catalyst-config` plus one repository per Application.
 pub struct Sovereign {
     root: PathBuf,
     catalog: Arc<Catalog>,
     render: RenderOptions,
     admission: Option<Arc<dyn Admission>>,
-    bus: EventBus,
+    spine: Option<Arc<dyn Spine>>,
     config_lock: Mutex<()>,
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
@@ -197,11 +215,24 @@ fn parse_yaml(bytes: &[u8], what: &str) -> Result<Value, GitopsError> {
 }
 
 impl Sovereign {
-    /// Opens (creating) the repositories under `root` (`<data-dir>/git`).
+    /// Opens (creating) the repositories under `root` (`<data-dir>/git`), recording no events.
     pub fn open(
         root: impl Into<PathBuf>,
         catalog: Arc<Catalog>,
         render: RenderOptions,
+    ) -> Result<Sovereign, GitopsError> {
+        Self::open_with_spine(root, catalog, render, None)
+    }
+
+    /// Opens (creating) the repositories under `root` (`<data-dir>/git`); every change is
+    /// recorded on `spine` as one event, through the outbox: the call's journal (written and
+    /// synced before any ref moves) names the event, so a crash between the commit and the
+    /// record is finished at the next open — the event is recorded exactly once.
+    pub fn open_with_spine(
+        root: impl Into<PathBuf>,
+        catalog: Arc<Catalog>,
+        render: RenderOptions,
+        spine: Option<Arc<dyn Spine>>,
     ) -> Result<Sovereign, GitopsError> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
@@ -210,7 +241,7 @@ impl Sovereign {
             catalog,
             render,
             admission: None,
-            bus: EventBus::default(),
+            spine,
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
         };
@@ -249,9 +280,9 @@ impl Sovereign {
         }
     }
 
-    /// The event bus every change is published on.
-    pub fn events(&self) -> &EventBus {
-        &self.bus
+    /// The spine every change is recorded on, when there is one.
+    pub fn spine(&self) -> Option<&Arc<dyn Spine>> {
+        self.spine.as_ref()
     }
 
     /// The Blueprint catalog installs resolve against.
@@ -337,26 +368,30 @@ impl Sovereign {
                 created.push(w.repo.path().to_path_buf());
             }
         }
-        let result = self.apply_inner(&writes, call);
+        let (kind, org, subject) = event;
+        let meta = EventMeta {
+            kind: kind.to_string(),
+            org: org.to_string(),
+            subject: subject.to_string(),
+            actor: call.actor.name.clone(),
+            request_id: call.request_id.clone(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let result = self.apply_inner(&writes, call, &meta);
         if call.dry_run || result.is_err() {
             for dir in &created {
                 let _ = std::fs::remove_dir_all(dir);
             }
         }
-        let written = result?;
-        if !call.dry_run && !written.commits.is_empty() {
-            let (kind, org, subject) = event;
-            self.bus.publish(
-                kind,
-                org.as_str(),
-                subject,
-                json!({ "actor": call.actor.name, "requestId": call.request_id, "commits": written.commits }),
-            );
-        }
-        Ok(written)
+        result
     }
 
-    fn apply_inner(&self, writes: &[Write], call: &Call) -> Result<Written, GitopsError> {
+    fn apply_inner(
+        &self,
+        writes: &[Write],
+        call: &Call,
+        meta: &EventMeta,
+    ) -> Result<Written, GitopsError> {
         let mut prepared = Vec::new();
         for w in writes {
             let head = w.repo.head(&w.branch)?;
@@ -407,9 +442,10 @@ impl Sovereign {
             .filter(|(_, p)| !p.unchanged)
             .collect();
         // Several repositories cannot move in one transaction: a durable journal of the planned
-        // moves lets `open` undo a half-applied call after a crash.
-        let journal = if moving.len() > 1 {
-            Some(self.journal_write(&moving)?)
+        // moves lets `open` undo a half-applied call after a crash. With a spine the journal is
+        // also the outbox (it names the call's event), so it is written for every call.
+        let journal = if moving.len() > 1 || (self.spine.is_some() && !moving.is_empty()) {
+            Some(self.journal_write(&moving, self.spine.as_ref().map(|_| meta))?)
         } else {
             None
         };
@@ -434,8 +470,148 @@ impl Sovereign {
                 diff: None,
             });
         }
+        if let (Some(spine), false) = (&self.spine, done.is_empty()) {
+            let moves: Vec<Move> = done
+                .iter()
+                .map(|(w, p)| Move {
+                    name: w.name.clone(),
+                    branch: p.branch.clone(),
+                    new: p.new.clone(),
+                })
+                .collect();
+            let recorded = self.event_for(meta, &moves).and_then(|e| {
+                spine
+                    .append(vec![e])
+                    .map_err(|e| GitopsError::Events(e.to_string()))
+            });
+            if let Err(e) = recorded {
+                // Not recorded: the change is not made either (all or nothing).
+                for (dw, dp) in done.iter().rev() {
+                    if let Err(undo) = dw.repo.undo_refs(std::slice::from_ref(*dp)) {
+                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a change whose event could not be recorded failed; the next start-up finishes it.");
+                        return Err(e);
+                    }
+                }
+                if let Some(j) = &journal {
+                    let _ = std::fs::remove_file(j);
+                }
+                return Err(e);
+            }
+        }
         if let Some(j) = &journal {
             std::fs::remove_file(j)?;
+        }
+        Ok(out)
+    }
+
+    /// The event of a call whose `moves` are made: what its objects are at the new commits.
+    fn event_for(&self, meta: &EventMeta, moves: &[Move]) -> Result<CloudEvent, GitopsError> {
+        let org = OrgName::parse(&meta.org)?;
+        let mut data = json!({
+            "actor": meta.actor,
+            "requestId": meta.request_id,
+            "commits": moves.iter().map(|m| json!({"repo": m.name, "branch": m.branch, "commit": m.new})).collect::<Vec<_>>(),
+        });
+        let mut env = meta
+            .kind
+            .starts_with("environment.")
+            .then(|| meta.subject.clone());
+        let mut apps = Vec::new();
+        let mut removed = Vec::new();
+        for m in moves {
+            if m.name == "system/catalyst-config" {
+                let c = self.config();
+                let read = |path: String| -> Result<Value, GitopsError> {
+                    match c.read(&m.new, &path)? {
+                        Some(b) => parse_yaml(&b, &path),
+                        None => Ok(Value::Null),
+                    }
+                };
+                data["organization"] = read(config::org_path(&org))?;
+                let mut envs = Vec::new();
+                for e in EnvType::ALL {
+                    let doc = read(config::env_path(&org, e))?;
+                    if !doc.is_null() {
+                        envs.push(json!({"environment": doc, "policy": read(config::policy_path(&org, e))?}));
+                    }
+                }
+                data["environments"] = Value::Array(envs);
+                continue;
+            }
+            let Some(app) = m
+                .name
+                .split_once('/')
+                .and_then(|(_, a)| AppName::parse(a).ok())
+            else {
+                continue;
+            };
+            let Some(e) = EnvType::ALL.into_iter().find(|e| e.branch() == m.branch) else {
+                continue;
+            };
+            env.get_or_insert_with(|| env_name(&org, e));
+            match self.app_doc_at(&org, &app, e, &m.new)? {
+                Some(doc) => apps.push(summary(&doc, &m.new)),
+                None => {
+                    removed.push(json!({"name": app.as_str(), "environment": env_name(&org, e)}))
+                }
+            }
+        }
+        if !apps.is_empty() {
+            data["applications"] = Value::Array(apps);
+        }
+        if !removed.is_empty() {
+            data["removed"] = Value::Array(removed);
+        }
+        let time = chrono::DateTime::parse_from_rfc3339(&meta.time)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now());
+        Ok(EventDraft {
+            id: format!(
+                "git-{}",
+                moves.first().map(|m| m.new.as_str()).unwrap_or("none")
+            ),
+            kind: meta.kind.clone(),
+            org: Some(meta.org.clone()),
+            env,
+            subject: meta.subject.clone(),
+            time,
+            data,
+        }
+        .into_event())
+    }
+
+    /// One event per Organization describing everything Git holds now: what an empty spine is
+    /// seeded with when Catalyst starts recording events on a data directory that has history.
+    pub fn snapshot_events(&self) -> Result<Vec<CloudEvent>, GitopsError> {
+        let Some(head) = self.config_head()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for doc in self.list_orgs()? {
+            let Some(org) = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .and_then(|n| OrgName::parse(n).ok())
+            else {
+                continue;
+            };
+            let envs: Vec<Value> = EnvType::ALL
+                .into_iter()
+                .filter_map(|e| self.get_env(&org, e).ok())
+                .collect();
+            let apps = self.list_apps(&org)?;
+            out.push(
+                EventDraft {
+                    id: format!("import-{org}-{head}"),
+                    kind: "organization.imported".into(),
+                    org: Some(org.to_string()),
+                    env: None,
+                    subject: org.to_string(),
+                    time: chrono::Utc::now(),
+                    data: json!({"actor": "catalyst", "organization": doc, "environments": envs, "applications": apps}),
+                }
+                .into_event(),
+            );
         }
         Ok(out)
     }
@@ -444,10 +620,12 @@ impl Sovereign {
         self.root.join(".pending")
     }
 
-    /// Writes (and fsyncs) the planned ref moves of one call.
+    /// Writes (and fsyncs) the planned ref moves of one call, and the event to record once they
+    /// are made (`{"moves": […], "event": {…}}`).
     fn journal_write(
         &self,
         moving: &[(&Write, &crate::repo::Prepared)],
+        event: Option<&EventMeta>,
     ) -> Result<PathBuf, GitopsError> {
         use std::io::Write as _;
         let dir = self.journal_dir();
@@ -455,19 +633,22 @@ impl Sovereign {
         let entries: Vec<Value> = moving
             .iter()
             .map(|(w, p)| {
-                json!({ "repo": w.repo.path(), "branch": p.branch, "old": p.old, "new": p.new })
+                json!({ "name": w.name, "repo": w.repo.path(), "branch": p.branch, "old": p.old, "new": p.new })
             })
             .collect();
+        let doc = json!({ "moves": entries, "event": event });
         let path = dir.join(format!("{}.json", hex::encode(rand::random::<[u8; 8]>())));
         let mut f = std::fs::File::create(&path)?;
-        f.write_all(Value::Array(entries).to_string().as_bytes())?;
+        f.write_all(doc.to_string().as_bytes())?;
         f.sync_all()?;
         std::fs::File::open(&dir)?.sync_all()?;
         Ok(path)
     }
 
-    /// Undoes the ref moves of calls interrupted by a crash (each branch still at the call's
-    /// new commit goes back to its old one), so a multi-repository call is all or nothing.
+    /// Finishes or undoes the calls a crash interrupted. A call whose every ref moved and whose
+    /// journal names an event (the outbox) is finished: its event is recorded (once: the spine
+    /// knows the id when it was recorded before the crash). Any other call is undone: each branch
+    /// still at the call's new commit goes back to its old one, so a call is all or nothing.
     fn recover(&self) -> Result<usize, GitopsError> {
         let Ok(rd) = std::fs::read_dir(self.journal_dir()) else {
             return Ok(0);
@@ -475,10 +656,50 @@ impl Sovereign {
         let mut undone = 0;
         for e in rd.flatten() {
             let path = e.path();
-            let entries: Vec<Value> = std::fs::read(&path)
+            let doc: Value = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
+            // Journals before the outbox were a bare list of moves.
+            let entries: Vec<Value> = match &doc {
+                Value::Array(a) => a.clone(),
+                _ => doc["moves"].as_array().cloned().unwrap_or_default(),
+            };
+            let meta: Option<EventMeta> = serde_json::from_value(doc["event"].clone()).ok();
+            if let (Some(meta), Some(spine)) = (&meta, &self.spine) {
+                let mut moves = Vec::new();
+                let mut all_made = !entries.is_empty();
+                for entry in &entries {
+                    let (Some(name), Some(repo), Some(branch), Some(new)) = (
+                        entry["name"].as_str(),
+                        entry["repo"].as_str(),
+                        entry["branch"].as_str(),
+                        entry["new"].as_str(),
+                    ) else {
+                        all_made = false;
+                        break;
+                    };
+                    if Repo::at(repo).head(branch)?.as_deref() != Some(new) {
+                        all_made = false;
+                        break;
+                    }
+                    moves.push(Move {
+                        name: name.to_string(),
+                        branch: branch.to_string(),
+                        new: new.to_string(),
+                    });
+                }
+                if all_made {
+                    let event = self.event_for(meta, &moves)?;
+                    let fresh = !spine.contains(&event.id);
+                    spine
+                        .append(vec![event])
+                        .map_err(|e| GitopsError::Events(e.to_string()))?;
+                    tracing::warn!(kind = %meta.kind, subject = %meta.subject, recorded_now = fresh, "Finished a change a crash interrupted after its commits.");
+                    std::fs::remove_file(&path)?;
+                    continue;
+                }
+            }
             for entry in entries {
                 let (Some(repo), Some(branch), Some(new)) = (
                     entry["repo"].as_str(),
@@ -783,11 +1004,23 @@ impl Sovereign {
         let Some(head) = repo.head(env.branch())? else {
             return Ok(None);
         };
-        let Some(bytes) = repo.read(&head, "catalyst.yaml")? else {
+        Ok(self.app_doc_at(org, app, env, &head)?.map(|d| (d, head)))
+    }
+
+    /// The Application document of `env` at commit `rev` (`None`: not installed there).
+    fn app_doc_at(
+        &self,
+        org: &OrgName,
+        app: &AppName,
+        env: EnvType,
+        rev: &str,
+    ) -> Result<Option<AppDoc>, GitopsError> {
+        let repo = self.app_repo(org, app);
+        let Some(bytes) = repo.read(rev, "catalyst.yaml")? else {
             return Ok(None);
         };
         let v = parse_yaml(&bytes, "catalyst.yaml")?;
-        Ok(Some((AppDoc::from_resource(&v, env)?, head)))
+        Ok(Some(AppDoc::from_resource(&v, env)?))
     }
 
     fn read_values(&self, repo: &Repo, rev: &str, path: &str) -> Result<Value, GitopsError> {

@@ -24,7 +24,39 @@ fn sovereign(dir: &Path) -> Sovereign {
             .all(|d| d.severity != catalyst_blueprint::Severity::Error),
         "{diags:?}"
     );
-    Sovereign::open(dir.join("git"), Arc::new(catalog), RenderOptions::default()).unwrap()
+    open_with_log(dir, Arc::new(catalog))
+}
+
+/// A Sovereign recording its events on an embedded log under `dir/events`.
+fn open_with_log(dir: &Path, catalog: Arc<catalyst_blueprint::Catalog>) -> Sovereign {
+    let (log, _) = catalyst_spine::FileLog::open(dir.join("events")).unwrap();
+    Sovereign::open_with_spine(
+        dir.join("git"),
+        catalog,
+        RenderOptions::default(),
+        Some(Arc::new(log)),
+    )
+    .unwrap()
+}
+
+/// The events recorded from now on, one at a time.
+struct Events {
+    spine: Arc<dyn catalyst_spine::Spine>,
+    at: u64,
+}
+
+impl Events {
+    fn of(s: &Sovereign) -> Events {
+        let spine = s.spine().expect("a spine").clone();
+        let at = spine.head();
+        Events { spine, at }
+    }
+
+    fn try_recv(&mut self) -> Result<Arc<catalyst_spine::CloudEvent>, ()> {
+        let e = self.spine.read_after(self.at, 1).pop().ok_or(())?;
+        self.at = e.catalystseq;
+        Ok(e)
+    }
 }
 
 fn call(id: &str) -> Call {
@@ -120,7 +152,7 @@ fn fsck(repo: &Repo) {
 #[test]
 fn install_writes_one_commit_per_repository_with_trailers() {
     let (_d, s) = setup();
-    let mut events = s.events().subscribe();
+    let mut events = Events::of(&s);
     let w = install_shop(&s, json!({"replicas": 2})).unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
     assert_eq!(repos, ["acme/web-db", "acme/web-api", "acme/web"]);
@@ -565,12 +597,7 @@ fn setup_next() -> (tempfile::TempDir, Sovereign) {
             .all(|d| d.severity != catalyst_blueprint::Severity::Error),
         "{diags:?}"
     );
-    let s = Sovereign::open(
-        dir.path().join("git"),
-        Arc::new(catalog),
-        RenderOptions::default(),
-    )
-    .unwrap();
+    let s = open_with_log(dir.path(), Arc::new(catalog));
     s.create_org(
         &call("r-org"),
         &org(),
@@ -668,7 +695,7 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
     install_shop(&s, json!({"replicas": 2})).unwrap();
     let web = s.app_repo(&org(), &app("web"));
     let before = web.head("develop").unwrap();
-    let mut events = s.events().subscribe();
+    let mut events = Events::of(&s);
 
     // Values of the new dependency are validated before anything is written.
     let mut bad = upgrade_req("2.0.0");
@@ -868,7 +895,7 @@ fn upgrading_a_dependency_out_of_a_dependents_range_is_refused() {
     let (_d, s) = setup_next();
     install_shop(&s, json!({})).unwrap();
     let before = heads(&s);
-    let mut events = s.events().subscribe();
+    let mut events = Events::of(&s);
     let err = s
         .upgrade(
             &call("r-api"),
@@ -908,7 +935,7 @@ fn with_dependencies_upgrades_the_dependency_in_the_same_call() {
     )
     .unwrap();
     let before = heads(&s);
-    let mut events = s.events().subscribe();
+    let mut events = Events::of(&s);
     let mut req = upgrade_req("3.0.0");
     req.with_dependencies = true;
 
@@ -1173,4 +1200,111 @@ fn admission_pins_digests_and_a_refusal_writes_nothing() {
     .unwrap();
     assert!(source.contains("tag: 1.2.0"), "{source}");
     assert!(!source.contains("digest:"), "{source}");
+}
+
+// ---------------------------------------------------------------- the outbox
+
+/// A spine that "crashes" (panics, leaving the journal and the moved refs exactly as a killed
+/// process would) once armed: before it records the event, or right after.
+struct CrashingSpine {
+    inner: catalyst_spine::FileLog,
+    armed: std::sync::atomic::AtomicBool,
+    record_first: bool,
+}
+
+impl catalyst_spine::Spine for CrashingSpine {
+    fn append(
+        &self,
+        events: Vec<catalyst_spine::CloudEvent>,
+    ) -> Result<Vec<Arc<catalyst_spine::CloudEvent>>, catalyst_spine::SpineError> {
+        if !self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.inner.append(events);
+        }
+        if self.record_first {
+            self.inner.append(events)?;
+        }
+        panic!("simulated crash between the commit and the call's return");
+    }
+    fn contains(&self, id: &str) -> bool {
+        self.inner.contains(id)
+    }
+    fn head(&self) -> u64 {
+        self.inner.head()
+    }
+    fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<catalyst_spine::CloudEvent>> {
+        self.inner.read_after(after, limit)
+    }
+    fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.watch()
+    }
+    fn backend(&self) -> &'static str {
+        "crashing-test-stand-in"
+    }
+}
+
+fn installed_events(dir: &Path) -> Vec<Arc<catalyst_spine::CloudEvent>> {
+    use catalyst_spine::Spine;
+    let (log, _) = catalyst_spine::FileLog::open(dir.join("events")).unwrap();
+    log.read_after(0, usize::MAX)
+        .into_iter()
+        .filter(|e| e.short_kind() == "application.installed")
+        .collect()
+}
+
+#[test]
+fn a_crash_between_the_commits_and_their_event_is_finished_at_open_exactly_once() {
+    for record_first in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, _) = load_catalog(&[(Source::Public, catalog_dir())]).unwrap();
+        let catalog = Arc::new(catalog);
+        let (inner, _) = catalyst_spine::FileLog::open(dir.path().join("events")).unwrap();
+        let spine = Arc::new(CrashingSpine {
+            inner,
+            armed: false.into(),
+            record_first,
+        });
+        let s = Sovereign::open_with_spine(
+            dir.path().join("git"),
+            catalog.clone(),
+            RenderOptions::default(),
+            Some(spine.clone()),
+        )
+        .unwrap();
+        s.create_org(&call("r-org"), &org(), &json!({})).unwrap();
+        s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
+            .unwrap();
+        spine.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let crashed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| install_shop(&s, json!({}))));
+        assert!(crashed.is_err(), "the call never returned");
+        let heads_at_crash = heads(&s);
+        drop(s);
+        drop(spine);
+        assert_eq!(
+            installed_events(dir.path()).len(),
+            usize::from(record_first)
+        );
+
+        // The restart finishes the call: the commits stand and the event is there once.
+        for _ in 0..2 {
+            let s = open_with_log(dir.path(), catalog.clone());
+            assert_eq!(heads(&s), heads_at_crash, "record_first={record_first}");
+            drop(s);
+            let events = installed_events(dir.path());
+            assert_eq!(events.len(), 1, "record_first={record_first}: {events:?}");
+            let apps: Vec<&str> = events[0].data["applications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(apps, ["web-db", "web-api", "web"]);
+            assert_eq!(events[0].catalystenv.as_deref(), Some("acme-dev"));
+            assert_eq!(events[0].data["actor"], "alice");
+            assert!(std::fs::read_dir(dir.path().join("git/.pending"))
+                .unwrap()
+                .next()
+                .is_none());
+        }
+    }
 }

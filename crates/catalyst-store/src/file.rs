@@ -21,6 +21,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use catalyst_core::{DeploymentId, DeploymentRecord, Event};
+use catalyst_spine::codec::{self, Scan};
 use tokio::sync::oneshot;
 
 use crate::upstream;
@@ -96,100 +97,14 @@ fn write_atomic(
     fsync_dir(dir)
 }
 
-/// Encodes events as log lines: `<crc32 hex> <json>\n` each.
+/// Encodes events as log lines (the spine's line format, `<crc32 hex> <json>\n` each).
 pub(crate) fn encode_log_lines(events: &[Event]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(events.len() * 200);
-    for event in events {
-        let json = serde_json::to_vec(event).map_err(|e| StoreError::Encoding(e.to_string()))?;
-        let crc = crc32fast::hash(&json);
-        out.extend_from_slice(format!("{crc:08x} ").as_bytes());
-        out.extend_from_slice(&json);
-        out.push(b'\n');
-    }
-    Ok(out)
+    codec::encode(events).map_err(StoreError::Encoding)
 }
 
-fn parse_hex8(b: &[u8]) -> Option<u32> {
-    if b.len() != 8 {
-        return None;
-    }
-    let mut v: u32 = 0;
-    for &c in b {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u32::from(d);
-    }
-    Some(v)
-}
-
-fn parse_line(line: &[u8]) -> Result<Event, String> {
-    if line.len() < 10 || line[8] != b' ' {
-        return Err("malformed line".into());
-    }
-    let crc = parse_hex8(&line[..8]).ok_or("malformed checksum")?;
-    let json = &line[9..];
-    if crc32fast::hash(json) != crc {
-        return Err("checksum mismatch".into());
-    }
-    serde_json::from_slice::<Event>(json).map_err(|e| format!("undecodable event: {e}"))
-}
-
-/// Result of scanning a log: where its last good line ends and what was wrong after it.
-#[derive(Debug)]
-struct LogScan {
-    /// Bytes of whole, valid, consecutive events from the start.
-    good_len: u64,
-    /// Sequence number of the last good event (0 = none).
-    last_seq: u64,
-    /// What was wrong after `good_len`, when the scan did not reach a clean end.
-    problem: Option<String>,
-    /// Whether that problem is only a torn tail: no complete line follows `good_len`, which is
-    /// what a crash mid-append leaves. Anything else (a complete line that is damaged or out of
-    /// sequence, such as two writers' `seq N`) may hold acknowledged events.
-    torn: bool,
-}
-
-/// Scans a log from the start, calling `visit` for each good event until it returns false.
-/// Stops at the first torn, corrupt, undecodable or out-of-sequence line.
-fn scan_log(bytes: &[u8], mut visit: impl FnMut(Event) -> bool) -> LogScan {
-    let mut pos = 0usize;
-    let mut last = 0u64;
-    let problem = loop {
-        if pos >= bytes.len() {
-            break None;
-        }
-        let rest = &bytes[pos..];
-        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-            break Some(format!(
-                "last line (at byte {pos}) has no newline: torn write"
-            ));
-        };
-        let event = match parse_line(&rest[..nl]) {
-            Ok(e) => e,
-            Err(p) => break Some(format!("line at byte {pos}: {p}")),
-        };
-        if last.checked_add(1) != Some(event.seq) {
-            break Some(format!(
-                "line at byte {pos}: sequence {} does not follow {last}",
-                event.seq
-            ));
-        }
-        last = event.seq;
-        pos += nl + 1;
-        if !visit(event) {
-            break None;
-        }
-    };
-    let torn = problem.is_some() && !bytes[pos..].contains(&b'\n');
-    LogScan {
-        good_len: pos as u64,
-        last_seq: last,
-        problem,
-        torn,
-    }
+/// Scans a deployment's log (see [`codec::scan`]): events numbered 1, 2, 3, ….
+fn scan_log(bytes: &[u8], visit: impl FnMut(Event) -> bool) -> Scan {
+    codec::scan(bytes, |e: &Event| e.seq, visit)
 }
 
 /// Where a log's set-aside copy goes: `events.log.conflict`, or `.conflict.N` when taken.
@@ -291,7 +206,7 @@ struct Adopt {
     scanned_len: u64,
     good_len: u64,
     last_seq: u64,
-    /// See [`LogScan::torn`].
+    /// See [`Scan::torn`].
     torn: bool,
 }
 
@@ -1197,12 +1112,5 @@ mod tests {
             .problem
             .unwrap()
             .contains("sequence 2 does not follow 2"));
-    }
-
-    #[test]
-    fn hex8() {
-        assert_eq!(parse_hex8(b"0000000a"), Some(10));
-        assert_eq!(parse_hex8(b"0000000A"), None);
-        assert_eq!(parse_hex8(b"0000000"), None);
     }
 }

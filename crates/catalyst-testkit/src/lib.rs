@@ -112,7 +112,12 @@ pub fn skip_or_fail(need: Need, why: impl Display) {
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// Vendored test data inside the repository (`fixtures/…`).
@@ -127,7 +132,10 @@ pub fn upstream_corpus() -> Option<PathBuf> {
     let (dir, from) = match std::env::var_os("CATALYST_UPSTREAM_CORPUS") {
         Some(d) => (PathBuf::from(d), "CATALYST_UPSTREAM_CORPUS"),
         None => (
-            repo_root().join("../shared/fixtures/blueprints"),
+            repo_root()
+                .parent()
+                .map(|beside| beside.join("shared/fixtures/blueprints"))
+                .unwrap_or_default(),
             "the default ../shared/fixtures/blueprints",
         ),
     };

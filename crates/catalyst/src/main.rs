@@ -482,14 +482,44 @@ fn org_api(
         catalyst_blueprint::load::load_catalog(&roots).context("cannot load --catalog")?;
     let admission = admission(args)?;
     let render = render_options(args, &admission);
-    let sovereign =
-        catalyst_gitops::Sovereign::open(args.data_dir.join("git"), Arc::new(catalog), render)
-            .context("cannot open the Git repositories under --data-dir/git")?
-            .with_admission(Arc::new(admission));
-    Ok(Arc::new(catalyst_api::orgs::OrgApi {
-        sovereign: Arc::new(sovereign),
-        auth,
-    }))
+    let spine = spine(args)?;
+    let sovereign = catalyst_gitops::Sovereign::open_with_spine(
+        args.data_dir.join("git"),
+        Arc::new(catalog),
+        render,
+        Some(spine.clone()),
+    )
+    .context("cannot open the Git repositories under --data-dir/git")?
+    .with_admission(Arc::new(admission));
+    // A data directory with history from before the spine: seed the log with what Git holds.
+    if spine.head() == 0 {
+        let seed = sovereign
+            .snapshot_events()
+            .context("cannot read the Git repositories to seed the event log")?;
+        if !seed.is_empty() {
+            info!(
+                organizations = seed.len(),
+                "Seeding the empty event log from the Git repositories."
+            );
+            spine.append(seed).context("cannot seed the event log")?;
+        }
+    }
+    let api = catalyst_api::orgs::OrgApi::new(Arc::new(sovereign), auth)
+        .context("the GitOps state records on no event log")?;
+    Ok(Arc::new(api))
+}
+
+/// The event spine: the embedded log under `<data-dir>/events`.
+fn spine(args: &ServeArgs) -> Result<Arc<dyn catalyst_spine::Spine>> {
+    let dir = args.data_dir.join("events");
+    let (log, report) = catalyst_spine::FileLog::open(&dir)
+        .with_context(|| format!("cannot open the event log under {}", dir.display()))?;
+    info!(
+        events = report.events,
+        backend = "file",
+        "Event log opened."
+    );
+    Ok(Arc::new(log))
 }
 
 /// How Application repositories render their Flux objects: from where Flux pulls, with which

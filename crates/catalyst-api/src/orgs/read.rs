@@ -1,0 +1,347 @@
+//! The read side over HTTP: every view here reads the projection (`catalyst-spine`), never Git
+//! or a store, and every stream reads the spine.
+//!
+//! - `GET /api/v1/orgs/{org}/applications[?environment=]`: App cards (status from Flux, last
+//!   commit and actor, dependencies and "used by").
+//! - `GET /api/v1/orgs/{org}/events[?environment=&type=]`: SSE, `id:` = the spine's sequence
+//!   number; it starts with the next event, or after the one `Last-Event-ID` names (`0`: the
+//!   whole history); every subscriber gets every event once, in order (it reads the log from its
+//!   cursor, so a slow one falls behind, never loses one).
+//! - `GET /api/v1/orgs/{org}/audit` and `GET /api/v1/audit`: who did what, filtered by actor,
+//!   type and time, paginated by cursor.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::{Bytes, BytesMut};
+use catalyst_spine::{AppCard, AuditEntry, CloudEvent, Projection, Spine};
+use futures::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{Identity, Right, Role};
+use super::{org_name, OrgApi};
+use crate::ApiError;
+
+type Res = Result<Response, ApiError>;
+
+/// How often an idle stream sends a keepalive comment.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// `?environment=` (`dev` or `acme-dev`).
+#[derive(Debug, Deserialize)]
+pub struct AppsQuery {
+    environment: Option<String>,
+}
+
+/// The full Environment name for `?environment=`: `acme-dev` as is, `dev` as `acme-dev`.
+fn env_filter(org: &str, env: Option<&str>) -> Option<String> {
+    env.filter(|e| !e.is_empty()).map(|e| {
+        if e.starts_with(&format!("{org}-")) {
+            e.to_string()
+        } else {
+            format!("{org}-{e}")
+        }
+    })
+}
+
+fn card_json(p: &Projection, c: &AppCard) -> Value {
+    json!({
+        "name": c.name,
+        "environment": c.environment,
+        "envType": c.env_type,
+        "branch": c.branch,
+        "commit": c.commit,
+        "blueprint": c.blueprint,
+        "version": c.version,
+        "dependsOn": c.depends_on,
+        "usedBy": p.used_by(c),
+        "status": c.status.as_str(),
+        "message": c.message,
+        "revision": c.revision,
+        "actor": c.actor,
+        "updated": c.updated.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+}
+
+/// `GET /api/v1/orgs/{org}/applications`.
+pub async fn list_apps(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path(org): Path<String>,
+    Query(q): Query<AppsQuery>,
+) -> Res {
+    id.authorize(&org, Right::ReadApps)?;
+    let org = org_name(&org)?.to_string();
+    let env = env_filter(&org, q.environment.as_deref());
+    let read = api.read.clone();
+    let apps = tokio::task::spawn_blocking(move || {
+        read.read(|p| {
+            p.orgs().get(&org)?;
+            Some(
+                p.applications(&org, env.as_deref())
+                    .into_iter()
+                    .map(|c| card_json(p, c))
+                    .collect::<Vec<_>>(),
+            )
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal("the projection stopped"))?;
+    let Some(apps) = apps else {
+        return Err(super::auth::org_not_found());
+    };
+    Ok(Json(json!({ "applications": apps })).into_response())
+}
+
+/// `?lastEventId=&environment=&type=` of the event streams.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+    environment: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// `id: <seq>\nevent: <type>\ndata: <CloudEvent JSON>\n\n`.
+fn encode(e: &CloudEvent) -> String {
+    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
+    format!("id: {}\nevent: {}\ndata: {data}\n\n", e.catalystseq, e.kind)
+}
+
+struct Cursor<F> {
+    spine: Arc<dyn Spine>,
+    after: u64,
+    head: tokio::sync::watch::Receiver<u64>,
+    keep: F,
+}
+
+/// The events of `spine` after `after` that `keep` accepts, as SSE frames, forever.
+fn spine_stream<F>(
+    spine: Arc<dyn Spine>,
+    after: u64,
+    keep: F,
+) -> impl Stream<Item = Result<Bytes, Infallible>>
+where
+    F: Fn(&CloudEvent) -> bool + Send + 'static,
+{
+    let head = spine.watch();
+    stream::unfold(
+        Cursor {
+            spine,
+            after,
+            head,
+            keep,
+        },
+        |mut c| async move {
+            loop {
+                let batch = c.spine.read_after(c.after, 512);
+                if let Some(last) = batch.last() {
+                    c.after = last.catalystseq;
+                    let mut buf = BytesMut::new();
+                    for e in batch.iter().filter(|e| (c.keep)(e)) {
+                        buf.extend_from_slice(encode(e).as_bytes());
+                    }
+                    if !buf.is_empty() {
+                        return Some((Ok(buf.freeze()), c));
+                    }
+                    continue;
+                }
+                match tokio::time::timeout(KEEPALIVE, c.head.changed()).await {
+                    Err(_) => return Some((Ok(Bytes::from_static(b": keepalive\n\n")), c)),
+                    Ok(Err(_)) => return None,
+                    Ok(Ok(())) => continue,
+                }
+            }
+        },
+    )
+}
+
+fn sse(stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/orgs/{org}/events`.
+pub async fn org_events(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path(org): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?.to_string();
+    let spine = api.read.spine().clone();
+    let after = crate::sse::resume_from(&headers, q.last_event_id.as_deref())?
+        .unwrap_or_else(|| spine.head());
+    let env = env_filter(&org, q.environment.as_deref());
+    let kind = q.kind.filter(|k| !k.is_empty());
+    let keep = move |e: &CloudEvent| {
+        e.catalystorg.as_deref() == Some(org.as_str())
+            && env
+                .as_ref()
+                .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
+            && kind.as_ref().is_none_or(|k| type_matches(e, k))
+    };
+    Ok(sse(spine_stream(spine, after, keep)))
+}
+
+/// `GET /api/v1/events` (sovereign-admin): every event.
+pub async fn all_events(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Res {
+    id.authorize_sovereign()?;
+    let spine = api.read.spine().clone();
+    let after = crate::sse::resume_from(&headers, q.last_event_id.as_deref())?
+        .unwrap_or_else(|| spine.head());
+    let env = q.environment.filter(|e| !e.is_empty());
+    let kind = q.kind.filter(|k| !k.is_empty());
+    let keep = move |e: &CloudEvent| {
+        env.as_ref()
+            .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
+            && kind.as_ref().is_none_or(|k| type_matches(e, k))
+    };
+    Ok(sse(spine_stream(spine, after, keep)))
+}
+
+/// `type=application.installed`, `type=application` (a family) or the full CloudEvents type.
+fn type_matches(e: &CloudEvent, wanted: &str) -> bool {
+    let short = e.short_kind();
+    e.kind == wanted
+        || short == wanted
+        || short
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// `?actor=&type=&since=&until=&after=&limit=` of the audit log.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn time_param(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-query",
+                        format!("{name} must be an RFC 3339 time, e.g. 2026-12-06T10:00:00Z"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn audit_json(a: &AuditEntry) -> Value {
+    json!({
+        "seq": a.seq,
+        "time": a.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "type": a.kind,
+        "actor": a.actor,
+        "organization": a.org,
+        "environment": a.environment,
+        "subject": a.subject,
+        "requestId": a.request_id,
+        "commits": a.commits,
+    })
+}
+
+async fn audit_page(api: &OrgApi, org: Option<String>, q: AuditQuery) -> Res {
+    let since = time_param("since", q.since.as_deref())?;
+    let until = time_param("until", q.until.as_deref())?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let after = q.after.unwrap_or(0);
+    let read = api.read.clone();
+    let (entries, more) = tokio::task::spawn_blocking(move || {
+        read.read(|p| {
+            let mut matching = p.audit().iter().filter(|a| {
+                a.seq > after
+                    && org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o))
+                    && q.actor.as_ref().is_none_or(|w| a.actor.as_ref() == Some(w))
+                    && q.kind.as_ref().is_none_or(|k| {
+                        a.kind == *k
+                            || a.kind
+                                .strip_prefix(k.as_str())
+                                .is_some_and(|r| r.starts_with('.'))
+                    })
+                    && since.is_none_or(|s| a.time >= s)
+                    && until.is_none_or(|u| a.time < u)
+            });
+            let page: Vec<Value> = matching.by_ref().take(limit).map(audit_json).collect();
+            let more = matching.next().is_some();
+            (page, more)
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal("the projection stopped"))?;
+    let next = if more {
+        entries.last().and_then(|e| e["seq"].as_u64())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "entries": entries, "nextCursor": next })).into_response())
+}
+
+/// `GET /api/v1/orgs/{org}/audit`: the Organization's part of the audit log.
+pub async fn org_audit(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path(org): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?.to_string();
+    audit_page(&api, Some(org), q).await
+}
+
+/// `GET /api/v1/audit`: the whole audit log (sovereign-admin), or a security-officer's
+/// Organization's part.
+pub async fn audit(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Query(q): Query<AuditQuery>,
+) -> Res {
+    let org = match (id.role, &id.org) {
+        (Role::SovereignAdmin, _) => None,
+        (Role::SecurityOfficer, Some(org)) => Some(org.clone()),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the audit log is for sovereign-admin and security-officer",
+            ))
+        }
+    };
+    audit_page(&api, org, q).await
+}

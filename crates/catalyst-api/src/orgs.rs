@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod auth;
 pub mod git_http;
+pub mod hooks;
 pub mod oidc;
 pub mod read;
 
@@ -44,6 +45,9 @@ pub struct OrgApi {
     pub auth: Arc<Authenticator>,
     /// The projection every list reads, following the spine the GitOps state records on.
     pub read: Arc<catalyst_spine::Projector>,
+    /// The HMAC key Flux's notifications are signed with (the Provider Secret's `token`; empty:
+    /// every notification is refused).
+    pub flux_key: String,
 }
 
 impl OrgApi {
@@ -55,7 +59,14 @@ impl OrgApi {
             sovereign,
             auth,
             read: Arc::new(catalyst_spine::Projector::new(spine)),
+            flux_key: String::new(),
         })
+    }
+
+    /// The same, accepting Flux notifications signed with `key`.
+    pub fn with_flux_key(mut self, key: impl Into<String>) -> OrgApi {
+        self.flux_key = key.into();
+        self
     }
 }
 
@@ -98,6 +109,9 @@ pub fn router(state: Arc<OrgApi>) -> Router {
         .route("/orgs/{org}/applications/{app}/approvals", post(approve))
         .route("/orgs/{org}/applications/{app}/promote", post(promote))
         .layer(DefaultBodyLimit::max(crate::BODY_LIMIT));
+    let hooks = Router::new()
+        .route("/api/v1/hooks/flux", post(hooks::flux_event))
+        .layer(DefaultBodyLimit::max(hooks::FLUX_BODY_LIMIT));
     let git = Router::new()
         .route("/git/{org}/{repo}/info/refs", get(git_http::info_refs))
         .route(
@@ -111,6 +125,7 @@ pub fn router(state: Arc<OrgApi>) -> Router {
         .layer(DefaultBodyLimit::max(GIT_BODY_LIMIT));
     Router::new()
         .nest("/api/v1", api)
+        .merge(hooks)
         .merge(git)
         .method_not_allowed_fallback(crate::handlers::method_not_allowed)
         .with_state(state)

@@ -18,8 +18,12 @@ use tower::ServiceExt;
 struct Env {
     dir: tempfile::TempDir,
     app: axum::Router,
+    api: Arc<OrgApi>,
     tokens: Vec<(&'static str, String)>,
 }
+
+/// The Flux webhook key of the test Sovereign.
+const FLUX_KEY: &str = "flux-provider-token-of-the-test";
 
 impl Env {
     fn token(&self, who: &str) -> &str {
@@ -104,8 +108,18 @@ async fn setup_with(catalog: catalyst_blueprint::Catalog) -> Env {
             .create(Role::OrgAdmin, Some("globex"), "mallory")
             .unwrap(),
     ));
-    let app = router(Arc::new(OrgApi::new(Arc::new(sovereign), auth).unwrap()));
-    let env = Env { dir, app, tokens };
+    let api = Arc::new(
+        OrgApi::new(Arc::new(sovereign), auth)
+            .unwrap()
+            .with_flux_key(FLUX_KEY),
+    );
+    let app = router(api.clone());
+    let env = Env {
+        dir,
+        app,
+        api,
+        tokens,
+    };
     let admin = env.token("admin").to_string();
     for (uri, body) in [
         (
@@ -1040,4 +1054,195 @@ async fn upgrade_protects_dependents_and_takes_dependencies_along_over_http() {
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["environments"][0]["version"], version, "{name}: {v}");
     }
+}
+
+// ---------------------------------------------------------------- status from Flux
+
+/// A body as Flux's notification-controller sends it (fields as its v1beta3 spec documents).
+fn flux_body(
+    kind: &str,
+    name: &str,
+    severity: &str,
+    reason: &str,
+    message: &str,
+    revision: &str,
+) -> String {
+    let group = if kind == "HelmRelease" {
+        "helm.toolkit.fluxcd.io"
+    } else {
+        "kustomize.toolkit.fluxcd.io"
+    };
+    let version = if kind == "HelmRelease" { "v2" } else { "v1" };
+    json!({
+        "involvedObject": {"apiVersion": format!("{group}/{version}"), "kind": kind, "name": name,
+                           "namespace": "acme-dev", "uid": "5bb5a2a4-8e58-4b2e-9f1c-0d7d3c1f2a11"},
+        "severity": severity,
+        "timestamp": "2026-12-06T10:15:00Z",
+        "message": message,
+        "reason": reason,
+        "metadata": {format!("{group}/revision"): revision, format!("{group}/token"): "d41d8cd98f00"},
+        "reportingController": if kind == "HelmRelease" { "helm-controller" } else { "kustomize-controller" },
+        "reportingInstance": "controller-6f7c9d8b5-qx2lp"
+    })
+    .to_string()
+}
+
+fn sign(key: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn hook(env: &Env, body: &str, signature: Option<String>) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/hooks/flux")
+        .header("content-type", "application/json");
+    if let Some(sig) = signature {
+        req = req.header("x-signature", sig);
+    }
+    let resp = env
+        .app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn card(env: &Env, name: &str) -> Value {
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications?environment=dev",
+        Some(env.token("org-viewer")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    v["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signed_flux_events_set_application_status() {
+    let env = setup().await;
+    let ready = flux_body(
+        "HelmRelease",
+        "web",
+        "info",
+        "InstallSucceeded",
+        "Helm install succeeded for release acme-dev/web.v1 with chart bp-shop@3.0.0",
+        "3.0.0",
+    );
+
+    // Unsigned, wrongly signed, or signed with another key: 401, nothing changes.
+    let before = card(&env, "web").await;
+    assert_eq!(hook(&env, &ready, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        hook(&env, &ready, Some("sha256=00".into())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, v) = hook(&env, &ready, Some(sign("another-key", &ready))).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid-signature"))
+    );
+    assert_eq!(card(&env, "web").await, before);
+
+    // Ready, with the revision Flux reports; a re-delivery is recorded once.
+    let (s, v) = hook(&env, &ready, Some(sign(FLUX_KEY, &ready))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let seq = v["seq"].as_u64().unwrap();
+    let (s, v) = hook(&env, &ready, Some(sign(FLUX_KEY, &ready))).await;
+    assert_eq!((s, v["seq"].as_u64()), (StatusCode::ACCEPTED, Some(seq)));
+    let web = card(&env, "web").await;
+    assert_eq!(
+        (web["status"].as_str(), web["revision"].as_str()),
+        (Some("ready"), Some("3.0.0")),
+        "{web}"
+    );
+    assert!(
+        !web.to_string().contains("d41d8cd98f00"),
+        "Flux's token never shows: {web}"
+    );
+
+    // Failed, with Flux's message.
+    let failed = flux_body("Kustomization", "web", "error", "HealthCheckFailed", "health check failed after 5m0s: timeout waiting for: [Deployment/acme-dev/web status: 'InProgress']", "develop@sha1:0123456789abcdef0123456789abcdef01234567");
+    let (s, _) = hook(&env, &failed, Some(sign(FLUX_KEY, &failed))).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let web = card(&env, "web").await;
+    assert_eq!(web["status"], "failed");
+    assert!(
+        web["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("health check failed"),
+        "{web}"
+    );
+
+    // Not an Application of this Sovereign: 404, recorded for the audit log.
+    let ghost = flux_body(
+        "HelmRelease",
+        "ghost",
+        "info",
+        "InstallSucceeded",
+        "ok",
+        "1.0.0",
+    );
+    let (s, v) = hook(&env, &ghost, Some(sign(FLUX_KEY, &ghost))).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not-found"))
+    );
+    // A source's event carries no Application status.
+    let source = flux_body("Kustomization", "web", "info", "Progressing", "x", "r")
+        .replace("\"Kustomization\"", "\"GitRepository\"");
+    let (s, v) = hook(&env, &source, Some(sign(FLUX_KEY, &source))).await;
+    assert_eq!(
+        (s, v["applied"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
+    // Malformed and oversized bodies.
+    let (s, _) = hook(
+        &env,
+        "{\"severity\": 1}",
+        Some(sign(FLUX_KEY, "{\"severity\": 1}")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
+    let (s, _) = hook(&env, &big, Some(sign(FLUX_KEY, &big))).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Replay: a projection rebuilt from the log is the live one, byte for byte.
+    let spine = env.api.read.spine().clone();
+    let rebuilt = catalyst_spine::Projector::new(spine);
+    let live = env
+        .api
+        .read
+        .read(|p| serde_json::to_vec(&p.to_json()).unwrap());
+    assert_eq!(
+        rebuilt.read(|p| serde_json::to_vec(&p.to_json()).unwrap()),
+        live
+    );
+    let audit = env.api.read.read(|p| {
+        p.audit()
+            .iter()
+            .filter(|a| a.kind.starts_with("flux."))
+            .count()
+    });
+    assert_eq!(audit, 3, "ready once, failed, and the unknown object");
 }

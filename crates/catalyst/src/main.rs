@@ -216,6 +216,12 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_PULL_SECRET", default_value = "ghcr-pull")]
     pull_secret: String,
 
+    /// The HMAC key Flux's notifications to POST /api/v1/hooks/flux are signed with: a file
+    /// holding the `token` of the generic-hmac Provider's Secret. Default:
+    /// <data-dir>/auth/flux-webhook.key, created (mode 0600, random) when missing.
+    #[arg(long, env = "CATALYST_FLUX_WEBHOOK_KEY_FILE", value_name = "PATH")]
+    flux_webhook_key_file: Option<PathBuf>,
+
     /// OIDC: JWKS URL of the identity provider. Optional: without it the JWKS URL is discovered
     /// from <issuer>/.well-known/openid-configuration on first use. Needs --oidc-issuer and
     /// --oidc-audience.
@@ -504,8 +510,22 @@ fn org_api(
             spine.append(seed).context("cannot seed the event log")?;
         }
     }
+    let key_file = args
+        .flux_webhook_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("auth").join("flux-webhook.key"));
+    let flux_key = catalyst_api::orgs::auth::secret_file(&key_file)
+        .with_context(|| format!("cannot read the Flux webhook key {}", key_file.display()))?;
+    if flux_key.is_empty() {
+        bail!(
+            "the Flux webhook key {} is empty: put the generic-hmac Provider's token in it",
+            key_file.display()
+        );
+    }
+    info!(key_file = %key_file.display(), "Flux notifications are accepted at /api/v1/hooks/flux, signed with the key in this file.");
     let api = catalyst_api::orgs::OrgApi::new(Arc::new(sovereign), auth)
-        .context("the GitOps state records on no event log")?;
+        .context("the GitOps state records on no event log")?
+        .with_flux_key(flux_key);
     Ok(Arc::new(api))
 }
 

@@ -622,13 +622,20 @@ impl Authenticator {
 }
 
 fn load_session_key(path: &Path) -> Result<[u8; 32], TokenError> {
+    let text = secret_file(path)?;
+    let key: Option<[u8; 32]> = hex::decode(&text).ok().and_then(|k| k.try_into().ok());
+    key.ok_or_else(|| TokenError::Corrupt(path.to_path_buf()))
+}
+
+/// The trimmed text of the secret file at `path`, created first (mode 0600, 32 random bytes in
+/// hex, synced) when it does not exist. Never replaces a file another process wrote first.
+pub fn secret_file(path: &Path) -> Result<String, TokenError> {
     let io = |source| TokenError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let parse = |text: &str| -> Option<[u8; 32]> { hex::decode(text.trim()).ok()?.try_into().ok() };
     match std::fs::read_to_string(path) {
-        Ok(text) => return parse(&text).ok_or_else(|| TokenError::Corrupt(path.to_path_buf())),
+        Ok(text) => return Ok(text.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
@@ -636,7 +643,7 @@ fn load_session_key(path: &Path) -> Result<[u8; 32], TokenError> {
     std::fs::create_dir_all(dir).map_err(io)?;
     let key: [u8; 32] = rand::random();
     let tmp = dir.join(format!(
-        ".session.{}.tmp",
+        ".secret.{}.tmp",
         hex::encode(rand::random::<[u8; 6]>())
     ));
     let write = || -> std::io::Result<()> {
@@ -659,8 +666,7 @@ fn load_session_key(path: &Path) -> Result<[u8; 32], TokenError> {
         }
     };
     write().map_err(io)?;
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    parse(&text).ok_or_else(|| TokenError::Corrupt(path.to_path_buf()))
+    Ok(std::fs::read_to_string(path).map_err(io)?.trim().to_owned())
 }
 
 /// True unless the browser says the request comes from another site (`Sec-Fetch-Site`) or

@@ -1,0 +1,94 @@
+//! `POST /api/v1/hooks/flux`: status from the clusters. Flux's notification-controller posts its
+//! events here through a `generic-hmac` Provider whose Secret `token` is the Sovereign's webhook
+//! key (`catalyst serve --flux-webhook-key-file`). The body is checked (`X-Signature`, HMAC of the
+//! raw body, constant time) before it is read; a HelmRelease or Kustomization event in namespace
+//! `<org>-<env>` becomes one `flux.*` event on the spine (its id is the body's digest, so Flux's
+//! re-deliveries are recorded once), which turns the Application's card ready, failed or
+//! reconciling.
+//!
+//! Answers: 202 recorded; 200 `{"applied": false}` for events that carry no Application status
+//! (a GitRepository's, say); 400 a malformed body; 401 a missing or wrong signature; 404 an
+//! object that is no Application of that Environment (recorded for the audit log all the same);
+//! 413 a body over 64 KiB.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use catalyst_spine::flux;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::OrgApi;
+use crate::ApiError;
+
+/// Largest body accepted (Flux events are a few KiB).
+pub const FLUX_BODY_LIMIT: usize = 64 * 1024;
+
+/// The handler.
+pub async fn flux_event(
+    State(api): State<Arc<OrgApi>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let signature = headers.get("x-signature").and_then(|v| v.to_str().ok());
+    if let Err(e) = flux::verify_signature(api.flux_key.as_bytes(), signature, &body) {
+        tracing::warn!(error = %e, "Refused a Flux notification.");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-signature",
+            e.to_string(),
+        ));
+    }
+    let event = flux::parse(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string()))?;
+    let id = format!("flux-{}", &hex::encode(Sha256::digest(&body))[..32]);
+    let Some(draft) = event.to_draft(id, chrono::Utc::now()) else {
+        return Ok((StatusCode::OK, Json(json!({"applied": false, "detail": format!("{} {}/{} carries no Application status", event.kind, event.namespace, event.name)}))).into_response());
+    };
+    let (org, env, app) = (
+        draft.org.clone().unwrap_or_default(),
+        draft.env.clone().unwrap_or_default(),
+        event.name.clone(),
+    );
+    let read = api.read.clone();
+    let (known, recorded) = tokio::task::spawn_blocking(move || {
+        let known = read.read(|p| {
+            p.applications(&org, Some(&env))
+                .iter()
+                .any(|c| c.name == app)
+        });
+        let recorded = read.spine().append(vec![draft.into_event()]);
+        read.catch_up();
+        (known, recorded)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the event log stopped"))?;
+    let recorded = recorded.map_err(|e| {
+        tracing::error!(error = %e, "Cannot record a Flux notification.");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "events-unavailable",
+            e.to_string(),
+        )
+    })?;
+    let seq = recorded.first().map(|e| e.catalystseq);
+    if !known {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!(
+                "{} {}/{} is no Application of this Sovereign (recorded for the audit log)",
+                event.kind, event.namespace, event.name
+            ),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"applied": true, "seq": seq})),
+    )
+        .into_response())
+}

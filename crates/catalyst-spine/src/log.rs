@@ -55,7 +55,6 @@ pub trait Spine: Send + Sync {
 
 /// The log's file name inside its directory.
 pub const LOG_FILE: &str = "events.log";
-const CONFLICT: &str = "events.log.conflict";
 
 fn io_err(path: &Path, source: io::Error) -> SpineError {
     SpineError::Io {
@@ -115,15 +114,22 @@ fn fsync_dir(dir: &Path) -> Result<(), SpineError> {
         .map_err(|e| io_err(dir, e))
 }
 
-/// Copies the whole file at `path` to a new `<name>.conflict[.N]` beside it (synced) and
-/// returns that path.
-fn set_aside(path: &Path, bytes: &[u8]) -> Result<PathBuf, SpineError> {
+/// Keeps `bytes` (a log's whole content) in a new `<file name>.conflict[.N]` beside `path`,
+/// synced with its directory, and returns that path: what a repair does before it cuts a log
+/// whose damage may hold acknowledged entries (this log's and each deployment's).
+pub fn set_aside(path: &Path, bytes: &[u8]) -> Result<PathBuf, SpineError> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    let base = format!(
+        "{}.conflict",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| LOG_FILE.to_owned())
+    );
     for n in 1u32..10_000 {
         let name = if n == 1 {
-            CONFLICT.to_owned()
+            base.clone()
         } else {
-            format!("{CONFLICT}.{n}")
+            format!("{base}.{n}")
         };
         let candidate = dir.join(name);
         match OpenOptions::new()

@@ -107,9 +107,6 @@ fn scan_log(bytes: &[u8], visit: impl FnMut(Event) -> bool) -> Scan {
     codec::scan(bytes, |e: &Event| e.seq, visit)
 }
 
-/// Where a log's set-aside copy goes: `events.log.conflict`, or `.conflict.N` when taken.
-const CONFLICT: &str = "events.log.conflict";
-
 /// Cuts the log at `path` back to `good_len`, its last good line. A torn tail is dropped: it was
 /// never acknowledged. Anything else is first copied, with the whole log verbatim, to a new
 /// `events.log.conflict[.N]` beside it and synced, so nothing acknowledged is lost; that copy's
@@ -119,31 +116,12 @@ fn repair_log(path: &Path, good_len: u64, torn: bool) -> Result<Option<PathBuf>,
         None
     } else {
         let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut n = 1u32;
-        let (aside, mut f) = loop {
-            let name = if n == 1 {
-                CONFLICT.to_owned()
-            } else {
-                format!("{CONFLICT}.{n}")
-            };
-            let candidate = dir.join(name);
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&candidate)
-            {
-                Ok(f) => break (candidate, f),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
-                Err(e) => return Err(io_err(&candidate, e)),
-            }
-        };
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| io_err(&aside, e))?;
-        fsync_dir(dir)?;
-        Some(aside)
+        Some(
+            catalyst_spine::log::set_aside(path, &bytes).map_err(|e| match e {
+                catalyst_spine::SpineError::Io { path, source } => io_err(&path, source),
+                other => StoreError::Encoding(other.to_string()),
+            })?,
+        )
     };
     truncate_log(path, good_len)?;
     Ok(aside)

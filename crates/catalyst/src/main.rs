@@ -32,6 +32,7 @@ mod deployment_cli;
 mod module;
 mod org_cli;
 mod pool;
+mod projection_cli;
 mod table;
 
 /// Catalyst: a self-hosted platform control plane.
@@ -54,6 +55,8 @@ enum Command {
     Key(artifact_cli::KeyArgs),
     /// API tokens: create, list, revoke (offline, against --data-dir; stored hashed).
     Token(org_cli::TokenArgs),
+    /// The read side's projection: rebuild (offline, from the event log under --data-dir).
+    Projection(projection_cli::ProjectionArgs),
     /// Organizations: create, list, get, delete, members, add-member, remove-member (through the
     /// API).
     Org(org_cli::OrgArgs),
@@ -666,6 +669,7 @@ async fn run() -> Result<()> {
         Command::Blueprint(args) => blueprint_cli::run(args),
         Command::Key(args) => artifact_cli::run_key(args),
         Command::Token(args) => org_cli::run_token(args),
+        Command::Projection(args) => projection_cli::run(args),
         Command::Org(args) => org_cli::report(org_cli::run_org(args).await),
         Command::Env(args) => org_cli::report(org_cli::run_env(args).await),
         Command::App(args) => org_cli::report(org_cli::run_app(args).await),

@@ -771,3 +771,62 @@ async fn a_second_server_on_the_same_postgres_schema_refuses() {
         .await
         .unwrap();
 }
+
+/// The read side through the binary: Applications are listed from the projection of the event
+/// log under the data dir; after a kill -9 the restarted server has the same cards (the log is
+/// the truth), and `catalyst projection rebuild` gives the same projection offline, but refuses
+/// while a server holds the directory.
+#[tokio::test]
+async fn the_projection_survives_a_kill_and_rebuilds_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--provisioner",
+        "dry-run",
+        "--catalog",
+        support::repo().join("examples/catalog").to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut c = Catalyst::start(dir.path(), &args, &[]);
+    for (path, body) in [
+        ("/api/v1/orgs", json!({"name": "acme"})),
+        ("/api/v1/orgs/acme/environments", json!({"envType": "dev"})),
+        (
+            "/api/v1/orgs/acme/applications",
+            json!({"name": "auth", "blueprint": "bp-keycloak", "environment": "dev", "values": {"realm": "acme"}}),
+        ),
+    ] {
+        let (s, v) = c.post_json(path, &body).await;
+        assert!(s == 201 || s == 200, "{path}: {s} {v}");
+    }
+    let (s, before) = get(&c, "/api/v1/orgs/acme/applications").await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = before["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"auth"), "{before}");
+    let data = dir.path().to_str().unwrap();
+    let (code, _, err) = support::cli(dir.path(), &["projection", "rebuild", "--data-dir", data]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("is in use by another Catalyst server"),
+        "{err}"
+    );
+
+    c.signal(nix::sys::signal::Signal::SIGKILL);
+    c.wait_exit(Duration::from_secs(5));
+    let (code, out, err) = support::cli(dir.path(), &["projection", "rebuild", "--data-dir", data]);
+    assert_eq!(code, 0, "{err}");
+    let rebuilt: Value = serde_json::from_str(&out).unwrap();
+    let cards = rebuilt["organizations"]["acme"]["applications"]
+        .as_array()
+        .unwrap();
+    assert!(cards.iter().any(|a| a["name"] == "auth"), "{rebuilt}");
+    drop(c);
+    let c = Catalyst::start(dir.path(), &args, &[]);
+    let (_, after) = get(&c, "/api/v1/orgs/acme/applications").await;
+    assert_eq!(after, before);
+}

@@ -79,12 +79,15 @@ impl HasAuth for OrgApi {
 /// The routes: `/api/v1/orgs…` and `/git/…` (merge into the main router; no fallback here).
 pub fn router(state: Arc<OrgApi>) -> Router {
     let api = Router::new()
-        .route("/orgs", get(list_orgs).post(create_org))
+        .route("/orgs", get(read::list_orgs).post(create_org))
         .route("/orgs/{org}", get(get_org).delete(delete_org))
-        .route("/orgs/{org}/environments", get(list_envs).post(create_env))
+        .route(
+            "/orgs/{org}/environments",
+            get(read::list_envs).post(create_env),
+        )
         .route(
             "/orgs/{org}/environments/{env}",
-            get(get_env).delete(delete_env),
+            get(read::get_env).delete(delete_env),
         )
         .route("/orgs/{org}/members", get(list_members).post(add_member))
         .route(
@@ -95,6 +98,7 @@ pub fn router(state: Arc<OrgApi>) -> Router {
         .route("/orgs/{org}/audit", get(read::org_audit))
         .route("/events", get(read::all_events))
         .route("/audit", get(read::audit))
+        .route("/blueprints/{name}/usage", get(read::blueprint_usage))
         .route(
             "/orgs/{org}/applications",
             get(read::list_apps).post(install),
@@ -333,18 +337,6 @@ type Res = Result<Response, ApiError>;
 
 // ---- Organizations ----------------------------------------------------------------------
 
-async fn list_orgs(State(api): State<Arc<OrgApi>>, id: Identity) -> Res {
-    let orgs = run(&api, |s| s.list_orgs()).await?;
-    let visible: Vec<Value> = orgs
-        .into_iter()
-        .filter(|o| {
-            id.role == Role::SovereignAdmin
-                || o.pointer("/metadata/name").and_then(Value::as_str) == id.org.as_deref()
-        })
-        .collect();
-    Ok(Json(json!({ "organizations": visible })).into_response())
-}
-
 async fn create_org(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -392,13 +384,6 @@ async fn delete_org(w: Write) -> Res {
 
 // ---- Environments -----------------------------------------------------------------------
 
-async fn list_envs(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
-    id.authorize(&org, Right::ReadOrg)?;
-    let org = org_name(&org)?;
-    let envs = run(&api, move |s| s.list_envs(&org)).await?;
-    Ok(Json(json!({ "environments": envs })).into_response())
-}
-
 async fn create_env(w: Write) -> Res {
     let (org, v) = w.begin_org(Right::ManageEnvs)?;
     let env = env_type(
@@ -416,19 +401,6 @@ async fn create_env(w: Write) -> Res {
         committed,
         json!({ "name": format!("{org}-{env}") }),
     ))
-}
-
-async fn get_env(
-    State(api): State<Arc<OrgApi>>,
-    id: Identity,
-    Path((org, env)): Path<(String, String)>,
-) -> Res {
-    id.authorize(&org, Right::ReadOrg)?;
-    let org = org_name(&org)?;
-    let env = env_type(&org, &env, "environment")
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))?;
-    let v = run(&api, move |s| s.get_env(&org, env)).await?;
-    Ok(Json(v).into_response())
 }
 
 async fn delete_env(w: Write) -> Res {

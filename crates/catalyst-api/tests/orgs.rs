@@ -812,6 +812,89 @@ async fn application_cards_come_from_the_projection() {
         (StatusCode::OK, Some(0))
     );
 
+    // The Environment view: cards grouped by status, backing services, what uses what.
+    let (s, view, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/environments/dev",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["environment"]["metadata"]["name"], "acme-dev");
+    let committed: Vec<&str> = view["applications"]["committed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(committed.contains(&"web"), "{view}");
+    assert_eq!(view["applications"]["ready"], json!([]));
+    for dep in web["dependsOn"].as_array().unwrap() {
+        assert!(
+            view["backingServices"].as_array().unwrap().contains(dep),
+            "{view}"
+        );
+        assert!(
+            view["uses"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"from": "web", "to": dep})),
+            "{view}"
+        );
+    }
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/environments/prod",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Where a Blueprint is used: every Organization for sovereign-admin, one's own otherwise.
+    let bp = web["blueprint"].as_str().unwrap().to_string();
+    let (s, v, _) = send(
+        &env.app,
+        "GET",
+        &format!("/api/v1/blueprints/{bp}/usage"),
+        Some(env.token("admin")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["application"] == "web" && u["organization"] == "acme"),
+        "{v}"
+    );
+    let (_, v, _) = send(
+        &env.app,
+        "GET",
+        &format!("/api/v1/blueprints/{bp}/usage"),
+        Some(env.token("other-org-admin")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["usage"],
+        json!([]),
+        "another Organization's usage is not shown"
+    );
+    let (_, v, _) = send(
+        &env.app,
+        "GET",
+        &format!("/api/v1/blueprints/{bp}/usage"),
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert!(!v["usage"].as_array().unwrap().is_empty());
+
     // The audit log: sovereign-admin sees everything; an Organization's reader its own part.
     let (s, v, _) = send(
         &env.app,

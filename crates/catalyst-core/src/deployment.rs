@@ -84,6 +84,10 @@ pub struct DeploymentRecord {
     /// Pool-domain reservation, when in `pool` mode and a manager is configured.
     #[serde(default)]
     pub reservation: Option<PoolReservation>,
+    /// Sequence number of the event that set the current status (0: none since creation). The
+    /// spine's record of that change is `deployment-<id>-<status_seq>`, which start-up checks.
+    #[serde(default)]
+    pub status_seq: u64,
 }
 
 /// The operator message a deployment gets when the control plane finds it in flight at start-up.

@@ -22,6 +22,7 @@ use catalyst_core::{
     DeploymentId, DeploymentRecord, DeploymentSpec, DeploymentStatus, Event, EventDraft, Level,
     ProvisionResult, Secret,
 };
+use catalyst_spine::{CloudEvent, EventDraft as SpineDraft, Spine, SpineError};
 use catalyst_store::{DeploymentStore, StoreError};
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
@@ -227,6 +228,8 @@ pub struct DeploymentService {
     metrics: ServiceMetrics,
     /// Pool-domain allocator; when unset, pool names are not reserved.
     names: OnceLock<Arc<dyn NameAllocator>>,
+    /// The event spine every creation and status change is recorded on, when set.
+    spine: OnceLock<Arc<dyn Spine>>,
 }
 
 fn list_key(record: &DeploymentRecord) -> ListKey {
@@ -266,6 +269,7 @@ impl DeploymentService {
             shutdown: CancellationToken::new(),
             metrics: ServiceMetrics::default(),
             names: OnceLock::new(),
+            spine: OnceLock::new(),
         });
         let mut orphans = Vec::new();
         {
@@ -313,6 +317,65 @@ impl DeploymentService {
     /// Wires the pool-domain allocator in (once; later calls are ignored).
     pub fn set_name_allocator(&self, names: Arc<dyn NameAllocator>) {
         let _ = self.names.set(names);
+    }
+
+    /// Records every creation and status change on `spine` from now on (once; later calls are
+    /// ignored), after making sure the spine has each deployment's creation and current status
+    /// (the deployment store is the outbox: a change stored but not yet recorded when the process
+    /// stopped is recorded now, once — the spine knows the ids it has).
+    pub async fn set_spine(&self, spine: Arc<dyn Spine>) -> Result<(), SpineError> {
+        if self.spine.set(spine.clone()).is_err() {
+            return Ok(());
+        }
+        let records: Vec<DeploymentRecord> = {
+            let map = self.deployments.read().unwrap_or_else(|p| p.into_inner());
+            let mut r: Vec<_> = map.values().map(|d| d.view().record).collect();
+            r.sort_by_key(|r| (r.started_at, r.id.clone()));
+            r
+        };
+        let missing: Vec<CloudEvent> = records
+            .iter()
+            .flat_map(|r| {
+                let mut out = vec![created_event(r)];
+                if r.status_seq > 0 {
+                    out.push(status_event(
+                        r,
+                        r.status_seq,
+                        r.finished_at.unwrap_or(r.started_at),
+                        None,
+                    ));
+                }
+                out
+            })
+            .filter(|e| !spine.contains(&e.id))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        info!(
+            events = missing.len(),
+            "Recording deployment changes the event spine does not have yet."
+        );
+        tokio::task::spawn_blocking(move || spine.append(missing))
+            .await
+            .map_err(|_| SpineError::Stopped("the recording task stopped".into()))??;
+        Ok(())
+    }
+
+    /// Records `events` on the spine (when one is set); a failure is logged, never fatal: the
+    /// deployment store holds the change and the next start-up records it.
+    async fn record_on_spine(&self, events: Vec<CloudEvent>) {
+        let Some(spine) = self.spine.get().cloned() else {
+            return;
+        };
+        let result = tokio::task::spawn_blocking(move || spine.append(events)).await;
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "Recording a deployment change on the event spine failed; the next start-up records it.")
+            }
+            Err(_) => warn!("The task recording a deployment change on the event spine stopped."),
+        }
     }
 
     /// Reserves the pool name of a `pool`-mode spec, when an allocator is wired in.
@@ -450,6 +513,7 @@ impl DeploymentService {
                 last_seq: 0,
                 dry_run: self.provisioner.dry_run(),
                 reservation,
+                status_seq: 0,
             }
         };
         if let Err(e) = self.store.create(&record).await {
@@ -458,6 +522,7 @@ impl DeploymentService {
             }
             return Err(e.into());
         }
+        self.record_on_spine(vec![created_event(&record)]).await;
         let dep = Deployment::new(record.clone(), Some(token.clone()));
         let start = self.begin_run(&mut dep.lock());
         self.order
@@ -1065,7 +1130,17 @@ impl DeploymentService {
             }
             record.last_seq += events.len() as u64;
         }
-        if update(&mut record) {
+        let status_event = events.iter().rev().find(|e| e.draft.status.is_some());
+        let before = record.status;
+        let changed = update(&mut record);
+        let spine_event = match status_event {
+            Some(e) if changed => {
+                record.status_seq = e.seq;
+                Some(status_event_of(&record, e, before))
+            }
+            _ => None,
+        };
+        if changed {
             if let Err(e) = self.store.save_snapshot(&record).await {
                 self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
                 // The events are durable; publish them even though the snapshot lags.
@@ -1074,6 +1149,9 @@ impl DeploymentService {
             }
         }
         self.publish(dep, events, Some(record));
+        if let Some(e) = spine_event {
+            self.record_on_spine(vec![e]).await;
+        }
         Ok(())
     }
 
@@ -1222,4 +1300,60 @@ impl Subscription {
             }
         }
     }
+}
+
+/// `deployment.created`: a deployment was accepted (`deployment-<id>-created`).
+fn created_event(r: &DeploymentRecord) -> CloudEvent {
+    SpineDraft {
+        id: format!("deployment-{}-created", r.id),
+        kind: "deployment.created".into(),
+        org: None,
+        env: None,
+        subject: r.id.to_string(),
+        time: r.started_at,
+        data: serde_json::json!({
+            "status": DeploymentStatus::Pending.as_str(),
+            "sovereignFQDN": r.spec.sovereign_fqdn,
+            "orgName": r.spec.org_name,
+            "dryRun": r.dry_run,
+        }),
+    }
+    .into_event()
+}
+
+/// The status change stored as event `seq` of `r` (`deployment-<id>-<seq>`):
+/// `deployment.finished` when it ends a run, else `deployment.status-changed`.
+fn status_event(
+    r: &DeploymentRecord,
+    seq: u64,
+    time: chrono::DateTime<Utc>,
+    message: Option<&str>,
+) -> CloudEvent {
+    let kind = if r.status.is_terminal() {
+        "deployment.finished"
+    } else {
+        "deployment.status-changed"
+    };
+    SpineDraft {
+        id: format!("deployment-{}-{seq}", r.id),
+        kind: kind.into(),
+        org: None,
+        env: None,
+        subject: r.id.to_string(),
+        time,
+        data: serde_json::json!({
+            "status": r.status.as_str(),
+            "sovereignFQDN": r.spec.sovereign_fqdn,
+            "dryRun": r.dry_run,
+            "message": message,
+            "error": r.error,
+        }),
+    }
+    .into_event()
+}
+
+fn status_event_of(r: &DeploymentRecord, e: &Event, before: DeploymentStatus) -> CloudEvent {
+    let mut event = status_event(r, e.seq, e.draft.time, Some(&e.draft.message));
+    event.data["previous"] = serde_json::json!(before.as_str());
+    event
 }

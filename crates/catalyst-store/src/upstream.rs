@@ -192,6 +192,7 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<(DeploymentRecord, Vec<Event>), St
         last_seq: events.len() as u64,
         dry_run: false,
         reservation,
+        status_seq: 0,
     };
     Ok((record, events))
 }

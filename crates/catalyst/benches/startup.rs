@@ -67,6 +67,7 @@ async fn main() {
                 last_seq: 0,
                 dry_run: false,
                 reservation: None,
+                status_seq: 0,
             };
             store.create(&record).await.unwrap();
             let events: Vec<_> = (0..per)

@@ -424,6 +424,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let hetzner =
         HetznerClient::new(args.hetzner_api_url.clone()).context("invalid --hetzner-api-url")?;
     service.set_name_allocator(Arc::new(catalyst_api::pool::PoolNames(allocator.clone())));
+    let spine = spine(&args)?;
     let sweeper_stop = tokio_util::sync::CancellationToken::new();
     allocator.spawn_sweeper(Duration::from_secs(30), sweeper_stop.clone());
     let auth = Arc::new(
@@ -444,7 +445,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         service.clone(),
         catalog,
     )));
-    let orgs = org_api(&args, auth)?;
+    // Git first (it seeds an empty log from a data directory's history), then the deployments.
+    let orgs = org_api(&args, auth, spine.clone())?;
+    service
+        .set_spine(spine)
+        .await
+        .context("cannot record the stored deployments on the event log")?;
     let state = Arc::new(state);
     let app = catalyst_api::router_with(
         state.clone(),
@@ -477,10 +483,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// The GitOps write path (`<data-dir>/git`) with the --catalog Blueprints.
+/// The GitOps write path (`<data-dir>/git`) with the --catalog Blueprints, recording on `spine`.
 fn org_api(
     args: &ServeArgs,
     auth: Arc<catalyst_api::auth::Authenticator>,
+    spine: Arc<dyn catalyst_spine::Spine>,
 ) -> Result<Arc<catalyst_api::orgs::OrgApi>> {
     let roots: Vec<_> = args
         .catalog
@@ -491,7 +498,6 @@ fn org_api(
         catalyst_blueprint::load::load_catalog(&roots).context("cannot load --catalog")?;
     let admission = admission(args)?;
     let render = render_options(args, &admission);
-    let spine = spine(args)?;
     let sovereign = catalyst_gitops::Sovereign::open_with_spine(
         args.data_dir.join("git"),
         Arc::new(catalog),

@@ -345,3 +345,137 @@ pub async fn audit(
     };
     audit_page(&api, org, q).await
 }
+
+/// Reads the projection off the async threads.
+async fn project<T: Send + 'static>(
+    api: &OrgApi,
+    f: impl FnOnce(&Projection) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let read = api.read.clone();
+    tokio::task::spawn_blocking(move || read.read(f))
+        .await
+        .map_err(|_| ApiError::internal("the projection stopped"))
+}
+
+/// `GET /api/v1/orgs`: the Organizations the caller may see (all for sovereign-admin).
+pub async fn list_orgs(State(api): State<Arc<OrgApi>>, id: Identity) -> Res {
+    let orgs = project(&api, move |p| {
+        p.orgs()
+            .iter()
+            .filter(|(name, v)| {
+                !v.organization.is_null()
+                    && (id.role == Role::SovereignAdmin || id.org.as_deref() == Some(name.as_str()))
+            })
+            .map(|(_, v)| v.organization.clone())
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(Json(json!({ "organizations": orgs })).into_response())
+}
+
+/// `GET /api/v1/orgs/{org}/environments`: `[{environment, policy}]`.
+pub async fn list_envs(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path(org): Path<String>,
+) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?.to_string();
+    let envs = project(&api, move |p| {
+        p.orgs()
+            .get(&org)
+            .filter(|v| !v.organization.is_null())
+            .map(|v| v.environments.clone())
+    })
+    .await?
+    .ok_or_else(super::auth::org_not_found)?;
+    Ok(Json(json!({ "environments": envs })).into_response())
+}
+
+/// `GET /api/v1/orgs/{org}/environments/{env}`: the Environment view — the Environment and its
+/// policy, its Applications grouped by status, the backing services (Applications others depend
+/// on) and what uses what.
+pub async fn get_env(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, env)): Path<(String, String)>,
+) -> Res {
+    id.authorize(&org, Right::ReadOrg)?;
+    let org = org_name(&org)?;
+    let env_type = super::env_type(&org, &env, "environment")
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))?;
+    let name = format!("{org}-{}", env_type.as_str());
+    let org = org.to_string();
+    let view = project(&api, move |p| {
+        let v = p.orgs().get(&org)?;
+        let found = v
+            .environments
+            .iter()
+            .find(|e| {
+                e.pointer("/environment/metadata/name")
+                    .and_then(Value::as_str)
+                    == Some(&name)
+            })?
+            .clone();
+        let cards = p.applications(&org, Some(&name));
+        let mut grouped = serde_json::Map::new();
+        for status in catalyst_spine::AppStatus::ALL {
+            let of: Vec<Value> = cards
+                .iter()
+                .filter(|c| c.status == status)
+                .map(|c| card_json(p, c))
+                .collect();
+            grouped.insert(status.as_str().to_owned(), Value::Array(of));
+        }
+        let backing: Vec<&str> = cards
+            .iter()
+            .filter(|c| !p.used_by(c).is_empty())
+            .map(|c| c.name.as_str())
+            .collect();
+        let uses: Vec<Value> = cards
+            .iter()
+            .flat_map(|c| {
+                c.depends_on
+                    .iter()
+                    .map(move |d| json!({"from": c.name, "to": d}))
+            })
+            .collect();
+        let mut out = found;
+        out["applications"] = Value::Object(grouped);
+        out["backingServices"] = json!(backing);
+        out["uses"] = Value::Array(uses);
+        Some(out)
+    })
+    .await?
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", "Environment not found"))?;
+    Ok(Json(view).into_response())
+}
+
+/// `GET /api/v1/blueprints/{name}/usage`: where a Blueprint is used (Application, Environment,
+/// version, status); an Organization-scoped caller sees only their Organization's.
+pub async fn blueprint_usage(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path(name): Path<String>,
+) -> Res {
+    let org = match id.role {
+        Role::SovereignAdmin => None,
+        _ => Some(id.org.clone().unwrap_or_default()),
+    };
+    let usage = project(&api, move |p| {
+        p.blueprint_usage(&name, org.as_deref())
+            .into_iter()
+            .map(|c| {
+                json!({
+                    "organization": c.org,
+                    "application": c.name,
+                    "environment": c.environment,
+                    "version": c.version,
+                    "status": c.status.as_str(),
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    Ok(Json(json!({ "usage": usage })).into_response())
+}

@@ -52,6 +52,7 @@ pub fn record(id: &DeploymentId) -> DeploymentRecord {
         last_seq: 0,
         dry_run: false,
         reservation: None,
+        status_seq: 0,
     }
 }
 

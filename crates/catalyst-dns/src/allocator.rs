@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use catalyst_spine::{CloudEvent, EventDraft as SpineDraft, Spine};
 
 use crate::model::{self, Allocation, AllocationState, CommitAction};
 use crate::pdns::{PowerDns, RrSet};
@@ -107,6 +108,8 @@ pub struct Allocator {
     /// Serialises this process's PowerDNS writes: concurrent zone transactions contend inside
     /// PowerDNS (its SQLite backend answers 500 under contention), and one writer is as fast.
     dns_writes: tokio::sync::Mutex<()>,
+    /// The event spine reservations, commits and releases are recorded on, when set.
+    spine: std::sync::OnceLock<Arc<dyn Spine>>,
 }
 
 impl std::fmt::Debug for Allocator {
@@ -133,6 +136,49 @@ impl Allocator {
             store,
             dns,
             dns_writes: tokio::sync::Mutex::new(()),
+            spine: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Records every reservation, commit and release on `spine` from now on (once), after
+    /// making sure the spine has what the allocation store holds (the store is the outbox: a
+    /// change stored but not recorded when the process stopped is recorded now, once — event
+    /// ids name the allocation by its name and reservation time, never its token).
+    pub async fn set_spine(&self, spine: Arc<dyn Spine>) -> Result<()> {
+        if self.spine.set(spine.clone()).is_err() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        for pool in self.managed_domains() {
+            for a in self.store.list(&pool).await? {
+                missing.push(pool_event("reserved", &a, None));
+                match a.state {
+                    AllocationState::Active => missing.push(pool_event("committed", &a, None)),
+                    AllocationState::Releasing => {
+                        missing.push(pool_event("released", &a, None));
+                    }
+                    AllocationState::Reserved => {}
+                }
+            }
+        }
+        missing.retain(|e| !spine.contains(&e.id));
+        if !missing.is_empty() {
+            info!(events = missing.len(), "Recording pool-name changes the event spine does not have yet.");
+            self.record(missing).await;
+        }
+        Ok(())
+    }
+
+    /// Records `events` on the spine (when set); a failure is logged: the store holds the
+    /// change and the next start-up records it.
+    async fn record(&self, events: Vec<CloudEvent>) {
+        let Some(spine) = self.spine.get().cloned() else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || spine.append(events)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "Recording a pool-name change on the event spine failed; the next start-up records it."),
+            Err(_) => warn!("The task recording a pool-name change stopped."),
         }
     }
 
@@ -276,6 +322,8 @@ impl Allocator {
             })
             .await?;
         let Some(dns) = &self.dns else {
+            self.record(vec![pool_event("reserved", &allocation, None)])
+                .await;
             return Ok(allocation);
         };
         let zone = allocation.zone();
@@ -292,6 +340,8 @@ impl Allocator {
             return Err(e);
         }
         info!(zone = %zone, created_by, "Reserved.");
+        self.record(vec![pool_event("reserved", &allocation, None)])
+            .await;
         Ok(allocation)
     }
 
@@ -414,6 +464,8 @@ impl Allocator {
             }
         };
         info!(pool = %name.pool, sub = %name.sub, ?action, published = dns == DnsOutcome::Done, "Committed.");
+        self.record(vec![pool_event("committed", &allocation, None)])
+            .await;
         Ok(Committed {
             allocation,
             action,
@@ -430,6 +482,8 @@ impl Allocator {
             .begin_release(&name.pool, &name.sub)
             .await?
             .ok_or(DnsError::NotFound)?;
+        self.record(vec![pool_event("released", &freed, Some("released"))])
+            .await;
         let dns = match &self.dns {
             None => match self.store.finish_release(&name.pool, &name.sub).await {
                 Ok(_) => DnsOutcome::NotManaged,
@@ -453,7 +507,15 @@ impl Allocator {
     /// One sweep: lapsed reservations become `releasing`; every `releasing` row has its DNS
     /// removed and is deleted once that succeeded.
     pub async fn sweep(&self) -> Result<SweepReport> {
-        let expired = self.store.expire().await?.len();
+        let lapsed = self.store.expire().await?;
+        let expired = lapsed.len();
+        if !lapsed.is_empty() {
+            let events = lapsed
+                .iter()
+                .map(|a| pool_event("released", a, Some("expired")))
+                .collect();
+            self.record(events).await;
+        }
         let mut report = SweepReport {
             expired,
             ..SweepReport::default()
@@ -511,4 +573,29 @@ impl Allocator {
             }
         })
     }
+}
+
+/// `pool.reserved|committed|released` for allocation `a` (`pool-<fqdn>-<reserved at, µs>-<verb>`:
+/// one reservation of a name is one id, so recording it again is a no-op). The token is never in
+/// the event.
+fn pool_event(verb: &str, a: &Allocation, reason: Option<&str>) -> CloudEvent {
+    let fqdn = format!("{}.{}", a.subdomain, a.pool_domain);
+    SpineDraft {
+        id: format!("pool-{fqdn}-{}-{verb}", a.reserved_at.timestamp_micros()),
+        kind: format!("pool.{verb}"),
+        org: None,
+        env: None,
+        subject: fqdn,
+        time: chrono::Utc::now(),
+        data: serde_json::json!({
+            "poolDomain": a.pool_domain,
+            "subdomain": a.subdomain,
+            "state": a.state.as_str(),
+            "createdBy": a.created_by,
+            "sovereignFQDN": a.sovereign_fqdn,
+            "loadBalancerIP": a.load_balancer_ip,
+            "reason": reason,
+        }),
+    }
+    .into_event()
 }

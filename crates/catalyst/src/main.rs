@@ -424,6 +424,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let hetzner =
         HetznerClient::new(args.hetzner_api_url.clone()).context("invalid --hetzner-api-url")?;
     service.set_name_allocator(Arc::new(catalyst_api::pool::PoolNames(allocator.clone())));
+    let pool_allocator = allocator.clone();
     let spine = spine(&args)?;
     let sweeper_stop = tokio_util::sync::CancellationToken::new();
     allocator.spawn_sweeper(Duration::from_secs(30), sweeper_stop.clone());
@@ -448,9 +449,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Git first (it seeds an empty log from a data directory's history), then the deployments.
     let orgs = org_api(&args, auth, spine.clone())?;
     service
-        .set_spine(spine)
+        .set_spine(spine.clone())
         .await
         .context("cannot record the stored deployments on the event log")?;
+    pool_allocator
+        .set_spine(spine)
+        .await
+        .context("cannot record the pool allocations on the event log")?;
     let state = Arc::new(state);
     let app = catalyst_api::router_with(
         state.clone(),

@@ -878,6 +878,11 @@ async fn deployments_are_on_the_spine_and_the_stores_refill_it() {
         "{text}"
     );
     assert!(!text.contains("organization."), "filtered by type: {text}");
+    // The pool name's life is there too (a dry run frees its name when it ends).
+    let pool = spine_events(&c, "?type=pool", |t| t.contains("pool.released")).await;
+    assert!(pool.contains("event: io.openova.catalyst.pool.reserved"), "{pool}");
+    assert!(pool.contains("\"subject\":\"spined.omani.works\""), "{pool}");
+    assert!(!pool.contains("token"), "no reservation token in events: {pool}");
     let (s, _) = c.post_json("/api/v1/orgs", &json!({"name": "acme"})).await;
     assert_eq!(s, 201);
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub pool: Option<Arc<pool::PoolApi>>,
     /// Who may call: deployments and pool-domain writes are sovereign-admin business.
     pub auth: Arc<Authenticator>,
+    /// The read side's metrics, served on `/metrics` too, when the read side is mounted.
+    pub read: Option<Arc<orgs::read::ReadMetrics>>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             resolver: handlers::Resolver::system(),
             pool: None,
             auth,
+            read: None,
         }
     }
 }

@@ -124,6 +124,9 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         "catalyst_sse_subscribers_cut_off_total {}",
         m.subscribers_cut_off.load(Ordering::Relaxed)
     );
+    if let Some(read) = &state.read {
+        read.render(&mut out);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -48,6 +48,8 @@ pub struct OrgApi {
     /// The HMAC key Flux's notifications are signed with (the Provider Secret's `token`; empty:
     /// every notification is refused).
     pub flux_key: String,
+    /// The read side's metrics (served on `/metrics` with the rest).
+    pub metrics: Arc<read::ReadMetrics>,
 }
 
 impl OrgApi {
@@ -55,10 +57,12 @@ impl OrgApi {
     /// `None` when it records on none.
     pub fn new(sovereign: Arc<Sovereign>, auth: Arc<Authenticator>) -> Option<OrgApi> {
         let spine = sovereign.spine()?.clone();
+        let read = Arc::new(catalyst_spine::Projector::new(spine));
         Some(OrgApi {
             sovereign,
             auth,
-            read: Arc::new(catalyst_spine::Projector::new(spine)),
+            metrics: Arc::new(read::ReadMetrics::new(read.clone())),
+            read,
             flux_key: String::new(),
         })
     }

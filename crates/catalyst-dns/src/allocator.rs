@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use catalyst_spine::{CloudEvent, EventDraft as SpineDraft, Spine};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use catalyst_spine::{CloudEvent, EventDraft as SpineDraft, Spine};
 
 use crate::model::{self, Allocation, AllocationState, CommitAction};
 use crate::pdns::{PowerDns, RrSet};
@@ -163,7 +163,10 @@ impl Allocator {
         }
         missing.retain(|e| !spine.contains(&e.id));
         if !missing.is_empty() {
-            info!(events = missing.len(), "Recording pool-name changes the event spine does not have yet.");
+            info!(
+                events = missing.len(),
+                "Recording pool-name changes the event spine does not have yet."
+            );
             self.record(missing).await;
         }
         Ok(())
@@ -177,7 +180,9 @@ impl Allocator {
         };
         match tokio::task::spawn_blocking(move || spine.append(events)).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => warn!(error = %e, "Recording a pool-name change on the event spine failed; the next start-up records it."),
+            Ok(Err(e)) => {
+                warn!(error = %e, "Recording a pool-name change on the event spine failed; the next start-up records it.")
+            }
             Err(_) => warn!("The task recording a pool-name change stopped."),
         }
     }

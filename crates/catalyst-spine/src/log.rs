@@ -51,6 +51,11 @@ pub trait Spine: Send + Sync {
 
     /// `file` or `jetstream`.
     fn backend(&self) -> &'static str;
+
+    /// How many recorded events there are of each type (short kind), sorted by type.
+    fn counts_by_type(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// The log's file name inside its directory.
@@ -67,9 +72,16 @@ fn io_err(path: &Path, source: io::Error) -> SpineError {
 struct Recorded {
     events: Vec<Arc<CloudEvent>>,
     ids: HashMap<String, u64>,
+    by_type: std::collections::BTreeMap<String, u64>,
 }
 
 impl Recorded {
+    fn push(&mut self, e: CloudEvent) {
+        self.ids.insert(e.id.clone(), e.catalystseq);
+        *self.by_type.entry(e.short_kind().to_owned()).or_default() += 1;
+        self.events.push(Arc::new(e));
+    }
+
     fn get(&self, id: &str) -> Option<Arc<CloudEvent>> {
         let seq = *self.ids.get(id)?;
         self.events.get((seq - 1) as usize).cloned()
@@ -171,8 +183,7 @@ impl FileLog {
             &bytes,
             |e: &CloudEvent| e.catalystseq,
             |e| {
-                recorded.ids.insert(e.id.clone(), e.catalystseq);
-                recorded.events.push(Arc::new(e));
+                recorded.push(e);
                 true
             },
         );
@@ -271,6 +282,14 @@ impl Spine for FileLog {
     fn backend(&self) -> &'static str {
         "file"
     }
+
+    fn counts_by_type(&self) -> Vec<(String, u64)> {
+        read(&self.recorded)
+            .by_type
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    }
 }
 
 fn read(r: &RwLock<Recorded>) -> std::sync::RwLockReadGuard<'_, Recorded> {
@@ -341,8 +360,7 @@ impl Writer {
             }
             let mut w = self.recorded.write().unwrap_or_else(|p| p.into_inner());
             for e in fresh {
-                w.ids.insert(e.id.clone(), e.catalystseq);
-                w.events.push(Arc::new(e));
+                w.push(e);
             }
             let head = w.events.len() as u64;
             drop(w);

@@ -456,6 +456,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .set_spine(spine)
         .await
         .context("cannot record the pool allocations on the event log")?;
+    state.read = Some(orgs.metrics.clone());
     let state = Arc::new(state);
     let app = catalyst_api::router_with(
         state.clone(),

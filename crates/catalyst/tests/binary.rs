@@ -880,9 +880,36 @@ async fn deployments_are_on_the_spine_and_the_stores_refill_it() {
     assert!(!text.contains("organization."), "filtered by type: {text}");
     // The pool name's life is there too (a dry run frees its name when it ends).
     let pool = spine_events(&c, "?type=pool", |t| t.contains("pool.released")).await;
-    assert!(pool.contains("event: io.openova.catalyst.pool.reserved"), "{pool}");
-    assert!(pool.contains("\"subject\":\"spined.omani.works\""), "{pool}");
-    assert!(!pool.contains("token"), "no reservation token in events: {pool}");
+    assert!(
+        pool.contains("event: io.openova.catalyst.pool.reserved"),
+        "{pool}"
+    );
+    assert!(
+        pool.contains("\"subject\":\"spined.omani.works\""),
+        "{pool}"
+    );
+    assert!(
+        !pool.contains("token"),
+        "no reservation token in events: {pool}"
+    );
+    let metrics = c
+        .client()
+        .get(c.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "catalyst_spine_events_total{type=\"deployment.created\",backend=\"file\"} 1",
+        "catalyst_spine_events_total{type=\"pool.reserved\",backend=\"file\"} 1",
+        "catalyst_projector_lag_events ",
+        "catalyst_event_stream_subscribers ",
+        "catalyst_flux_webhook_calls_total{outcome=\"invalid-signature\"} 0",
+    ] {
+        assert!(metrics.contains(needle), "{needle}: {metrics}");
+    }
     let (s, _) = c.post_json("/api/v1/orgs", &json!({"name": "acme"})).await;
     assert_eq!(s, 201);
 

@@ -37,16 +37,20 @@ pub async fn flux_event(
     let signature = headers.get("x-signature").and_then(|v| v.to_str().ok());
     if let Err(e) = flux::verify_signature(api.flux_key.as_bytes(), signature, &body) {
         tracing::warn!(error = %e, "Refused a Flux notification.");
+        api.metrics.webhook("invalid-signature");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid-signature",
             e.to_string(),
         ));
     }
-    let event = flux::parse(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string()))?;
+    let event = flux::parse(&body).map_err(|e| {
+        api.metrics.webhook("invalid-body");
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-body", e.to_string())
+    })?;
     let id = format!("flux-{}", &hex::encode(Sha256::digest(&body))[..32]);
     let Some(draft) = event.to_draft(id, chrono::Utc::now()) else {
+        api.metrics.webhook("ignored");
         return Ok((StatusCode::OK, Json(json!({"applied": false, "detail": format!("{} {}/{} carries no Application status", event.kind, event.namespace, event.name)}))).into_response());
     };
     let (org, env, app) = (
@@ -77,6 +81,7 @@ pub async fn flux_event(
     })?;
     let seq = recorded.first().map(|e| e.catalystseq);
     if !known {
+        api.metrics.webhook("unknown-object");
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not-found",

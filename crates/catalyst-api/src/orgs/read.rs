@@ -31,6 +31,98 @@ use crate::ApiError;
 
 type Res = Result<Response, ApiError>;
 
+/// What the read side counts for `/metrics`.
+#[derive(Debug)]
+pub struct ReadMetrics {
+    projector: Arc<catalyst_spine::Projector>,
+    subscribers: Arc<std::sync::atomic::AtomicI64>,
+    webhook: [std::sync::atomic::AtomicU64; WEBHOOK_OUTCOMES.len()],
+}
+
+/// The outcomes of `POST /hooks/flux` that are counted.
+pub const WEBHOOK_OUTCOMES: [&str; 5] = [
+    "applied",
+    "ignored",
+    "unknown-object",
+    "invalid-signature",
+    "invalid-body",
+];
+
+/// Held by an open event stream; counts it.
+pub struct StreamGuard(Arc<std::sync::atomic::AtomicI64>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl ReadMetrics {
+    /// Metrics over `projector` (and the spine it follows).
+    pub fn new(projector: Arc<catalyst_spine::Projector>) -> ReadMetrics {
+        ReadMetrics {
+            projector,
+            subscribers: Arc::default(),
+            webhook: Default::default(),
+        }
+    }
+
+    fn stream(&self) -> StreamGuard {
+        self.subscribers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        StreamGuard(self.subscribers.clone())
+    }
+
+    /// Counts one webhook call by its outcome (one of [`WEBHOOK_OUTCOMES`]).
+    pub fn webhook(&self, outcome: &str) {
+        if let Some(i) = WEBHOOK_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.webhook[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text of these metrics.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering::Relaxed;
+        let spine = self.projector.spine();
+        let _ = writeln!(
+            out,
+            "# HELP catalyst_spine_events_total Events recorded on the spine, by type."
+        );
+        let _ = writeln!(out, "# TYPE catalyst_spine_events_total counter");
+        for (kind, n) in spine.counts_by_type() {
+            let _ = writeln!(
+                out,
+                "catalyst_spine_events_total{{type=\"{kind}\",backend=\"{}\"}} {n}",
+                spine.backend()
+            );
+        }
+        let _ = writeln!(out, "# HELP catalyst_projector_lag_events Events the projection is behind the head of the spine.");
+        let _ = writeln!(out, "# TYPE catalyst_projector_lag_events gauge");
+        let _ = writeln!(
+            out,
+            "catalyst_projector_lag_events {}",
+            self.projector.lag()
+        );
+        let _ = writeln!(out, "# HELP catalyst_event_stream_subscribers Open event streams (/events, /orgs/{{org}}/events).");
+        let _ = writeln!(out, "# TYPE catalyst_event_stream_subscribers gauge");
+        let _ = writeln!(
+            out,
+            "catalyst_event_stream_subscribers {}",
+            self.subscribers.load(Relaxed)
+        );
+        let _ = writeln!(out, "# HELP catalyst_flux_webhook_calls_total Calls of POST /api/v1/hooks/flux, by outcome.");
+        let _ = writeln!(out, "# TYPE catalyst_flux_webhook_calls_total counter");
+        for (outcome, n) in WEBHOOK_OUTCOMES.iter().zip(&self.webhook) {
+            let _ = writeln!(
+                out,
+                "catalyst_flux_webhook_calls_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+    }
+}
+
 /// How often an idle stream sends a keepalive comment.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -121,6 +213,7 @@ struct Cursor<F> {
     after: u64,
     head: tokio::sync::watch::Receiver<u64>,
     keep: F,
+    _guard: StreamGuard,
 }
 
 /// The events of `spine` after `after` that `keep` accepts, as SSE frames, forever.
@@ -128,6 +221,7 @@ fn spine_stream<F>(
     spine: Arc<dyn Spine>,
     after: u64,
     keep: F,
+    guard: StreamGuard,
 ) -> impl Stream<Item = Result<Bytes, Infallible>>
 where
     F: Fn(&CloudEvent) -> bool + Send + 'static,
@@ -139,6 +233,7 @@ where
             after,
             head,
             keep,
+            _guard: guard,
         },
         |mut c| async move {
             loop {
@@ -198,7 +293,7 @@ pub async fn org_events(
                 .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
             && kind.as_ref().is_none_or(|k| type_matches(e, k))
     };
-    Ok(sse(spine_stream(spine, after, keep)))
+    Ok(sse(spine_stream(spine, after, keep, api.metrics.stream())))
 }
 
 /// `GET /api/v1/events` (sovereign-admin): every event.
@@ -219,7 +314,7 @@ pub async fn all_events(
             .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
             && kind.as_ref().is_none_or(|k| type_matches(e, k))
     };
-    Ok(sse(spine_stream(spine, after, keep)))
+    Ok(sse(spine_stream(spine, after, keep, api.metrics.stream())))
 }
 
 /// `type=application.installed`, `type=application` (a family) or the full CloudEvents type.

@@ -22,6 +22,19 @@ if ! pg_up; then
 fi
 if pg_up; then echo "services: PostgreSQL ready on 127.0.0.1:5432"; else echo "services: PostgreSQL NOT available"; fi
 
+# NATS with JetStream on 127.0.0.1:4222 (the spine's shared backend; each test uses a stream of
+# its own).
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if ! nats_up && command -v nats-server >/dev/null 2>&1; then
+  echo "services: starting NATS with JetStream"
+  if command -v start-stop-daemon >/dev/null 2>&1; then
+    as_root start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+      -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+  fi
+  for _ in $(seq 1 30); do nats_up && break; sleep 1; done
+fi
+if nats_up; then echo "services: NATS ready on 127.0.0.1:4222"; else echo "services: NATS NOT available (apt-get install nats-server)"; fi
+
 # PowerDNS (authoritative, sqlite3 backend) and dig: the pool-domain tests start their own private
 # server per test run on loopback (crates/catalyst-dns/tests/support); here we only install it.
 need_pkgs=()

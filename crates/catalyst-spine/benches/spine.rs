@@ -140,7 +140,7 @@ fn event(n: usize) -> CloudEvent {
     let (name, blueprint, deps) = chain(c)[k].clone();
     let envname = format!("{o}-{}", env.0);
     if n % 4 == 3 {
-        let failed = (r >> 32) % 10 == 0;
+        let failed = (r >> 32).is_multiple_of(10);
         return EventDraft {
             id: format!("flux-{}", commit(n64)),
             kind: if failed { "flux.failed" } else { "flux.ready" }.into(),

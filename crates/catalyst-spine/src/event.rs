@@ -82,8 +82,11 @@ pub struct EventDraft {
 }
 
 impl EventDraft {
-    /// The envelope (`catalystseq` 0: the log numbers it).
+    /// The envelope (`catalystseq` 0: the log numbers it). `time` keeps milliseconds, as the
+    /// JSON does, so an event in memory and the same event read back are equal (a live
+    /// projection and a rebuilt one are the same bytes).
     pub fn into_event(self) -> CloudEvent {
+        use chrono::SubsecRound;
         let source = match (&self.org, self.kind.split('.').next()) {
             (Some(org), _) => format!("/catalyst/orgs/{org}"),
             (None, Some("deployment")) => "/catalyst/deployments".to_owned(),
@@ -96,7 +99,7 @@ impl EventDraft {
             source,
             kind: format!("{TYPE_PREFIX}{}", self.kind),
             subject: self.subject,
-            time: self.time,
+            time: self.time.trunc_subsecs(3),
             datacontenttype: "application/json".to_owned(),
             catalystseq: 0,
             catalystorg: self.org,

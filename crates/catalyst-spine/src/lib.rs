@@ -12,11 +12,13 @@
 pub mod codec;
 pub mod event;
 pub mod flux;
+pub mod jetstream;
 pub mod log;
 pub mod projection;
 pub mod projector;
 
 pub use event::{CloudEvent, EventDraft};
+pub use jetstream::{JetStreamConfig, JetStreamLog};
 pub use log::{FileLog, Spine};
 pub use projection::{AppCard, AppStatus, AuditEntry, Projection};
 pub use projector::Projector;

@@ -68,23 +68,43 @@ fn io_err(path: &Path, source: io::Error) -> SpineError {
     }
 }
 
+/// Every recorded event in memory, in order, with its id index: what readers of either backend
+/// read.
 #[derive(Default)]
-struct Recorded {
+pub(crate) struct Recorded {
     events: Vec<Arc<CloudEvent>>,
-    ids: HashMap<String, u64>,
+    /// Id → position in `events`.
+    ids: HashMap<String, usize>,
     by_type: std::collections::BTreeMap<String, u64>,
 }
 
 impl Recorded {
-    fn push(&mut self, e: CloudEvent) {
-        self.ids.insert(e.id.clone(), e.catalystseq);
+    /// Adds an event that carries its `catalystseq` (greater than every one before).
+    pub(crate) fn push(&mut self, e: CloudEvent) {
+        self.ids.insert(e.id.clone(), self.events.len());
         *self.by_type.entry(e.short_kind().to_owned()).or_default() += 1;
         self.events.push(Arc::new(e));
     }
 
-    fn get(&self, id: &str) -> Option<Arc<CloudEvent>> {
-        let seq = *self.ids.get(id)?;
-        self.events.get((seq - 1) as usize).cloned()
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<CloudEvent>> {
+        self.events.get(*self.ids.get(id)?).cloned()
+    }
+
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    pub(crate) fn head(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.catalystseq)
+    }
+
+    pub(crate) fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<CloudEvent>> {
+        let start = self.events.partition_point(|e| e.catalystseq <= after);
+        self.events[start..].iter().take(limit).cloned().collect()
+    }
+
+    pub(crate) fn counts(&self) -> Vec<(String, u64)> {
+        self.by_type.iter().map(|(k, n)| (k.clone(), *n)).collect()
     }
 }
 
@@ -262,7 +282,7 @@ impl Spine for FileLog {
     }
 
     fn contains(&self, id: &str) -> bool {
-        read(&self.recorded).ids.contains_key(id)
+        read(&self.recorded).contains(id)
     }
 
     fn head(&self) -> u64 {
@@ -270,9 +290,7 @@ impl Spine for FileLog {
     }
 
     fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<CloudEvent>> {
-        let r = read(&self.recorded);
-        let start = (after as usize).min(r.events.len());
-        r.events[start..].iter().take(limit).cloned().collect()
+        read(&self.recorded).read_after(after, limit)
     }
 
     fn watch(&self) -> watch::Receiver<u64> {
@@ -284,15 +302,11 @@ impl Spine for FileLog {
     }
 
     fn counts_by_type(&self) -> Vec<(String, u64)> {
-        read(&self.recorded)
-            .by_type
-            .iter()
-            .map(|(k, n)| (k.clone(), *n))
-            .collect()
+        read(&self.recorded).counts()
     }
 }
 
-fn read(r: &RwLock<Recorded>) -> std::sync::RwLockReadGuard<'_, Recorded> {
+pub(crate) fn read(r: &RwLock<Recorded>) -> std::sync::RwLockReadGuard<'_, Recorded> {
     r.read().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 pub enum Need {
     /// PostgreSQL on 127.0.0.1:5432 (or `CATALYST_TEST_DATABASE_URL`).
     Postgres,
+    /// NATS with JetStream on 127.0.0.1:4222 (or `CATALYST_TEST_NATS_URL`).
+    Nats,
     /// PowerDNS (`pdns_server` with the sqlite3 backend).
     PowerDns,
     /// `dig` (Debian's `dnsutils`).
@@ -33,6 +35,7 @@ impl Need {
     pub fn name(self) -> &'static str {
         match self {
             Need::Postgres => "PostgreSQL",
+            Need::Nats => "NATS JetStream",
             Need::PowerDns => "PowerDNS",
             Need::Dig => "dig",
             Need::Registry => "docker-registry",
@@ -45,6 +48,7 @@ impl Need {
     pub fn fix(self) -> &'static str {
         match self {
             Need::Postgres => "sudo scripts/services.sh (or set CATALYST_TEST_DATABASE_URL)",
+            Need::Nats => "sudo scripts/services.sh (or set CATALYST_TEST_NATS_URL)",
             Need::PowerDns => "sudo apt-get install pdns-server pdns-backend-sqlite3",
             Need::Dig => "sudo apt-get install dnsutils",
             Need::Registry => "sudo apt-get install docker-registry apache2-utils",
@@ -108,6 +112,11 @@ pub fn skip_or_fail(need: Need, why: impl Display) {
             let _ = f.write_all(line.as_bytes());
         }
     }
+}
+
+/// The NATS server the tests use: `$CATALYST_TEST_NATS_URL`, else `nats://127.0.0.1:4222`.
+pub fn nats_url() -> String {
+    std::env::var("CATALYST_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 /// The repository's root.
@@ -202,6 +211,7 @@ mod tests {
     fn every_need_says_how_to_fix_it() {
         for need in [
             Need::Postgres,
+            Need::Nats,
             Need::PowerDns,
             Need::Dig,
             Need::Registry,

@@ -105,6 +105,20 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 
+    /// NATS URL (e.g. nats://127.0.0.1:4222). When set, the event spine is a JetStream stream
+    /// there (shared by every replica) instead of the log under --data-dir/events.
+    #[arg(long, env = "CATALYST_NATS_URL")]
+    nats_url: Option<String>,
+
+    /// The JetStream stream of the spine (with --nats-url).
+    #[arg(long, env = "CATALYST_NATS_STREAM", default_value = "catalyst")]
+    nats_stream: String,
+
+    /// Prepended to every spine subject (with --nats-url), for several Sovereigns on one NATS
+    /// account: `acme.` gives `acme.ws.>` and `acme.sovereign.>`.
+    #[arg(long, env = "CATALYST_NATS_SUBJECT_PREFIX", default_value = "")]
+    nats_subject_prefix: String,
+
     /// Which provisioner runs deployments. Default: `tofu` when the --tofu-bin binary is found,
     /// else `dry-run`.
     #[arg(long, env = "CATALYST_PROVISIONER", value_enum)]
@@ -544,8 +558,18 @@ fn org_api(
     Ok(Arc::new(api))
 }
 
-/// The event spine: the embedded log under `<data-dir>/events`.
+/// The event spine: a JetStream stream with --nats-url, else the embedded log under
+/// `<data-dir>/events`.
 fn spine(args: &ServeArgs) -> Result<Arc<dyn catalyst_spine::Spine>> {
+    if let Some(url) = &args.nats_url {
+        let mut config = catalyst_spine::JetStreamConfig::new(url.clone());
+        config.stream = args.nats_stream.clone();
+        config.subject_prefix = args.nats_subject_prefix.clone();
+        let log = catalyst_spine::JetStreamLog::open(config)
+            .with_context(|| format!("cannot open the event spine on NATS at {url}"))?;
+        info!(events = catalyst_spine::Spine::head(&log), backend = "jetstream", stream = %args.nats_stream, "Event spine opened.");
+        return Ok(Arc::new(log));
+    }
     let dir = args.data_dir.join("events");
     let (log, report) = catalyst_spine::FileLog::open(&dir)
         .with_context(|| format!("cannot open the event log under {}", dir.display()))?;

@@ -1329,3 +1329,83 @@ async fn signed_flux_events_set_application_status() {
     });
     assert_eq!(audit, 3, "ready once, failed, and the unknown object");
 }
+
+/// Every read-side route and stream, as every role of acme, sovereign-admin and another
+/// Organization's admin: the right status, and nothing of another Organization.
+#[tokio::test]
+async fn read_side_routes_follow_roles_and_organizations() {
+    let env = setup().await;
+    let status = |uri: &str, who: &str| {
+        let req = Request::builder()
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", env.token(who)))
+            .body(Body::empty())
+            .unwrap();
+        let app = env.app.clone();
+        async move { app.oneshot(req).await.unwrap().status().as_u16() }
+    };
+    let who = [
+        "admin",
+        "org-admin",
+        "org-developer",
+        "org-viewer",
+        "security-officer",
+        "billing-admin",
+        "other-org-admin",
+    ];
+    for (uri, want) in [
+        (
+            "/api/v1/orgs/acme/applications",
+            [200, 200, 200, 200, 200, 403, 404],
+        ),
+        (
+            "/api/v1/orgs/acme/environments",
+            [200, 200, 200, 200, 200, 200, 404],
+        ),
+        (
+            "/api/v1/orgs/acme/environments/dev",
+            [200, 200, 200, 200, 200, 200, 404],
+        ),
+        (
+            "/api/v1/orgs/acme/audit",
+            [200, 200, 200, 200, 200, 200, 404],
+        ),
+        (
+            "/api/v1/orgs/acme/events",
+            [200, 200, 200, 200, 200, 200, 404],
+        ),
+        ("/api/v1/audit", [200, 403, 403, 403, 200, 403, 403]),
+        ("/api/v1/events", [200, 403, 403, 403, 403, 403, 403]),
+        (
+            "/api/v1/blueprints/bp-shop/usage",
+            [200, 200, 200, 200, 200, 403, 200],
+        ),
+        ("/api/v1/orgs", [200, 200, 200, 200, 200, 200, 200]),
+    ] {
+        for (w, expected) in who.iter().zip(want) {
+            assert_eq!(status(uri, w).await, expected, "{uri} as {w}");
+        }
+        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let anonymous = env
+            .app
+            .clone()
+            .oneshot(req)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(anonymous, 401, "{uri} without a token");
+    }
+    // What another Organization's admin reads never names acme.
+    for uri in ["/api/v1/orgs", "/api/v1/blueprints/bp-shop/usage"] {
+        let (_, v, _) = send(
+            &env.app,
+            "GET",
+            uri,
+            Some(env.token("other-org-admin")),
+            None,
+        )
+        .await;
+        assert!(!v.to_string().contains("acme"), "{uri}: {v}");
+    }
+}

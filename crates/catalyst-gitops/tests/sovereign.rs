@@ -1207,7 +1207,7 @@ fn admission_pins_digests_and_a_refusal_writes_nothing() {
 /// A spine that "crashes" (panics, leaving the journal and the moved refs exactly as a killed
 /// process would) once armed: before it records the event, or right after.
 struct CrashingSpine {
-    inner: catalyst_spine::FileLog,
+    inner: Arc<dyn catalyst_spine::Spine>,
     armed: std::sync::atomic::AtomicBool,
     record_first: bool,
 }
@@ -1242,69 +1242,137 @@ impl catalyst_spine::Spine for CrashingSpine {
     }
 }
 
-fn installed_events(dir: &Path) -> Vec<Arc<catalyst_spine::CloudEvent>> {
-    use catalyst_spine::Spine;
-    let (log, _) = catalyst_spine::FileLog::open(dir.join("events")).unwrap();
-    log.read_after(0, usize::MAX)
+fn installed_events(spine: &dyn catalyst_spine::Spine) -> Vec<Arc<catalyst_spine::CloudEvent>> {
+    spine
+        .read_after(0, usize::MAX)
         .into_iter()
         .filter(|e| e.short_kind() == "application.installed")
         .collect()
+}
+
+/// A JetStream stream of a test's own (deleted when dropped), when NATS answers.
+struct TestStream(catalyst_spine::JetStreamConfig);
+
+impl TestStream {
+    fn new(tag: &str) -> Option<TestStream> {
+        let url = catalyst_testkit::nats_url();
+        if std::net::TcpStream::connect(url.trim_start_matches("nats://")).is_err() {
+            catalyst_testkit::skip_or_fail(
+                catalyst_testkit::Need::Nats,
+                format!("{url} does not answer"),
+            );
+            return None;
+        }
+        let mut c = catalyst_spine::JetStreamConfig::new(url);
+        c.stream = format!("catalyst_gitops_{tag}_{}", std::process::id());
+        c.subject_prefix = format!("{}.", c.stream);
+        Some(TestStream(c))
+    }
+
+    fn open(&self) -> Arc<dyn catalyst_spine::Spine> {
+        Arc::new(catalyst_spine::JetStreamLog::open(self.0.clone()).unwrap())
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        let (url, name) = (self.0.url.clone(), self.0.stream.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            if let Ok(client) = async_nats::connect(url).await {
+                let _ = async_nats::jetstream::new(client).delete_stream(name).await;
+            }
+        });
+    }
+}
+
+/// Installs with a spine that dies around recording the event, then reopens (twice) with
+/// `open_spine`: the commits stand and the event is there exactly once.
+fn crash_then_restart(
+    dir: &Path,
+    record_first: bool,
+    open_spine: &dyn Fn() -> Arc<dyn catalyst_spine::Spine>,
+) {
+    let (catalog, _) = load_catalog(&[(Source::Public, catalog_dir())]).unwrap();
+    let catalog = Arc::new(catalog);
+    let spine = Arc::new(CrashingSpine {
+        inner: open_spine(),
+        armed: false.into(),
+        record_first,
+    });
+    let s = Sovereign::open_with_spine(
+        dir.join("git"),
+        catalog.clone(),
+        RenderOptions::default(),
+        Some(spine.clone()),
+    )
+    .unwrap();
+    s.create_org(&call("r-org"), &org(), &json!({})).unwrap();
+    s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
+        .unwrap();
+    spine.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let crashed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| install_shop(&s, json!({}))));
+    assert!(crashed.is_err(), "the call never returned");
+    let heads_at_crash = heads(&s);
+    drop(s);
+    assert_eq!(
+        installed_events(spine.as_ref()).len(),
+        usize::from(record_first)
+    );
+    drop(spine);
+
+    // The restart finishes the call: the commits stand and the event is there once.
+    for _ in 0..2 {
+        let spine = open_spine();
+        let s = Sovereign::open_with_spine(
+            dir.join("git"),
+            catalog.clone(),
+            RenderOptions::default(),
+            Some(spine.clone()),
+        )
+        .unwrap();
+        assert_eq!(heads(&s), heads_at_crash, "record_first={record_first}");
+        drop(s);
+        let events = installed_events(spine.as_ref());
+        assert_eq!(events.len(), 1, "record_first={record_first}: {events:?}");
+        let apps: Vec<&str> = events[0].data["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(apps, ["web-db", "web-api", "web"]);
+        assert_eq!(events[0].catalystenv.as_deref(), Some("acme-dev"));
+        assert_eq!(events[0].data["actor"], "alice");
+        assert!(std::fs::read_dir(dir.join("git/.pending"))
+            .unwrap()
+            .next()
+            .is_none());
+    }
 }
 
 #[test]
 fn a_crash_between_the_commits_and_their_event_is_finished_at_open_exactly_once() {
     for record_first in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let (catalog, _) = load_catalog(&[(Source::Public, catalog_dir())]).unwrap();
-        let catalog = Arc::new(catalog);
-        let (inner, _) = catalyst_spine::FileLog::open(dir.path().join("events")).unwrap();
-        let spine = Arc::new(CrashingSpine {
-            inner,
-            armed: false.into(),
-            record_first,
+        let events = dir.path().join("events");
+        crash_then_restart(dir.path(), record_first, &|| {
+            Arc::new(catalyst_spine::FileLog::open(&events).unwrap().0)
         });
-        let s = Sovereign::open_with_spine(
-            dir.path().join("git"),
-            catalog.clone(),
-            RenderOptions::default(),
-            Some(spine.clone()),
-        )
-        .unwrap();
-        s.create_org(&call("r-org"), &org(), &json!({})).unwrap();
-        s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
-            .unwrap();
-        spine.armed.store(true, std::sync::atomic::Ordering::SeqCst);
-        let crashed =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| install_shop(&s, json!({}))));
-        assert!(crashed.is_err(), "the call never returned");
-        let heads_at_crash = heads(&s);
-        drop(s);
-        drop(spine);
-        assert_eq!(
-            installed_events(dir.path()).len(),
-            usize::from(record_first)
-        );
+    }
+}
 
-        // The restart finishes the call: the commits stand and the event is there once.
-        for _ in 0..2 {
-            let s = open_with_log(dir.path(), catalog.clone());
-            assert_eq!(heads(&s), heads_at_crash, "record_first={record_first}");
-            drop(s);
-            let events = installed_events(dir.path());
-            assert_eq!(events.len(), 1, "record_first={record_first}: {events:?}");
-            let apps: Vec<&str> = events[0].data["applications"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a["name"].as_str().unwrap())
-                .collect();
-            assert_eq!(apps, ["web-db", "web-api", "web"]);
-            assert_eq!(events[0].catalystenv.as_deref(), Some("acme-dev"));
-            assert_eq!(events[0].data["actor"], "alice");
-            assert!(std::fs::read_dir(dir.path().join("git/.pending"))
-                .unwrap()
-                .next()
-                .is_none());
-        }
+#[test]
+fn a_crash_between_the_commits_and_their_event_is_finished_once_on_jetstream_too() {
+    for record_first in [false, true] {
+        let Some(stream) = TestStream::new(if record_first { "after" } else { "before" }) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        crash_then_restart(dir.path(), record_first, &|| stream.open());
     }
 }

@@ -76,7 +76,10 @@ async fn two_replicas_share_one_spine() {
         name: format!("catalyst_replicas_{tag}"),
     };
     let prefix = format!("{tag}.");
+    let catalog = support::repo().join("examples/catalog");
     let args = [
+        "--catalog",
+        catalog.to_str().unwrap(),
         "--provisioner",
         "dry-run",
         "--nats-url",
@@ -109,6 +112,43 @@ async fn two_replicas_share_one_spine() {
         assert!(
             written.elapsed() < Duration::from_secs(1),
             "B never saw A's Organization: {orgs}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // An install on A is a card in B's list.
+    for (path, body) in [
+        ("/api/v1/orgs/acme/environments", json!({"envType": "dev"})),
+        (
+            "/api/v1/orgs/acme/applications",
+            json!({"name": "auth", "blueprint": "bp-keycloak", "environment": "dev", "values": {"realm": "acme"}}),
+        ),
+    ] {
+        let (s, v) = a.post_json(path, &body).await;
+        assert_eq!(s, 201, "{path}: {v}");
+    }
+    let installed = Instant::now();
+    loop {
+        let apps: Value = b
+            .client()
+            .get(b.url("/api/v1/orgs/acme/applications?environment=dev"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let card = apps["applications"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == "auth").cloned());
+        if let Some(card) = card {
+            assert_eq!(card["status"], "committed", "{card}");
+            assert_eq!(card["blueprint"], "bp-keycloak", "{card}");
+            break;
+        }
+        assert!(
+            installed.elapsed() < Duration::from_secs(1),
+            "B never showed A's install: {apps}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -553,9 +553,16 @@ pub async fn blueprint_usage(
     id: Identity,
     Path(name): Path<String>,
 ) -> Res {
-    let org = match id.role {
-        Role::SovereignAdmin => None,
-        _ => Some(id.org.clone().unwrap_or_default()),
+    let org = match (id.role, &id.org) {
+        (Role::SovereignAdmin, _) => None,
+        (role, Some(org)) if role.allows(Right::ReadApps) => Some(org.clone()),
+        (role, _) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("role {} may not read Applications", role.as_str()),
+            ))
+        }
     };
     let usage = project(&api, move |p| {
         p.blueprint_usage(&name, org.as_deref())

@@ -1225,17 +1225,8 @@ impl catalyst_spine::Spine for CrashingSpine {
         }
         panic!("simulated crash between the commit and the call's return");
     }
-    fn contains(&self, id: &str) -> bool {
-        self.inner.contains(id)
-    }
-    fn head(&self) -> u64 {
-        self.inner.head()
-    }
-    fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<catalyst_spine::CloudEvent>> {
-        self.inner.read_after(after, limit)
-    }
-    fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.watch()
+    fn memory(&self) -> &catalyst_spine::Memory {
+        self.inner.memory()
     }
     fn backend(&self) -> &'static str {
         "crashing-test-stand-in"
@@ -1248,45 +1239,6 @@ fn installed_events(spine: &dyn catalyst_spine::Spine) -> Vec<Arc<catalyst_spine
         .into_iter()
         .filter(|e| e.short_kind() == "application.installed")
         .collect()
-}
-
-/// A JetStream stream of a test's own (deleted when dropped), when NATS answers.
-struct TestStream(catalyst_spine::JetStreamConfig);
-
-impl TestStream {
-    fn new(tag: &str) -> Option<TestStream> {
-        let url = catalyst_testkit::nats_url();
-        if std::net::TcpStream::connect(url.trim_start_matches("nats://")).is_err() {
-            catalyst_testkit::skip_or_fail(
-                catalyst_testkit::Need::Nats,
-                format!("{url} does not answer"),
-            );
-            return None;
-        }
-        let mut c = catalyst_spine::JetStreamConfig::new(url);
-        c.stream = format!("catalyst_gitops_{tag}_{}", std::process::id());
-        c.subject_prefix = format!("{}.", c.stream);
-        Some(TestStream(c))
-    }
-
-    fn open(&self) -> Arc<dyn catalyst_spine::Spine> {
-        Arc::new(catalyst_spine::JetStreamLog::open(self.0.clone()).unwrap())
-    }
-}
-
-impl Drop for TestStream {
-    fn drop(&mut self) {
-        let (url, name) = (self.0.url.clone(), self.0.stream.clone());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            if let Ok(client) = async_nats::connect(url).await {
-                let _ = async_nats::jetstream::new(client).delete_stream(name).await;
-            }
-        });
-    }
 }
 
 /// Installs with a spine that dies around recording the event, then reopens (twice) with
@@ -1369,10 +1321,20 @@ fn a_crash_between_the_commits_and_their_event_is_finished_at_open_exactly_once(
 #[test]
 fn a_crash_between_the_commits_and_their_event_is_finished_once_on_jetstream_too() {
     for record_first in [false, true] {
-        let Some(stream) = TestStream::new(if record_first { "after" } else { "before" }) else {
+        let tag = if record_first {
+            "gitops_after"
+        } else {
+            "gitops_before"
+        };
+        let Some(stream) = catalyst_testkit::TestStream::new(tag) else {
             return;
         };
+        let mut config = catalyst_spine::JetStreamConfig::new(stream.url.clone());
+        config.stream = stream.name.clone();
+        config.subject_prefix = stream.prefix();
         let dir = tempfile::tempdir().unwrap();
-        crash_then_restart(dir.path(), record_first, &|| stream.open());
+        crash_then_restart(dir.path(), record_first, &|| {
+            Arc::new(catalyst_spine::JetStreamLog::open(config.clone()).unwrap())
+        });
     }
 }

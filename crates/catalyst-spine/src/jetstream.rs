@@ -22,7 +22,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::event::CloudEvent;
-use crate::log::{read, Recorded, Spine};
+use crate::log::{read, Memory, Recorded, Spine};
 use crate::SpineError;
 
 /// How to reach the stream.
@@ -56,8 +56,7 @@ type Reply = mpsc::SyncSender<Result<Vec<u64>, String>>;
 /// The JetStream spine (see the module documentation).
 pub struct JetStreamLog {
     config: JetStreamConfig,
-    recorded: Arc<RwLock<Recorded>>,
-    head: watch::Sender<u64>,
+    memory: Memory,
     tx: mpsc::Sender<(Vec<CloudEvent>, Reply)>,
 }
 
@@ -78,8 +77,8 @@ impl JetStreamLog {
     /// Connects, creates the stream when it is missing, and mirrors it up to its current last
     /// message before returning.
     pub fn open(config: JetStreamConfig) -> Result<JetStreamLog, SpineError> {
-        let recorded = Arc::new(RwLock::new(Recorded::default()));
-        let (head, _) = watch::channel(0u64);
+        let memory = Memory::new(Recorded::default());
+        let (recorded, head) = (memory.recorded.clone(), memory.head.clone());
         let (tx, rx) = mpsc::channel::<(Vec<CloudEvent>, Reply)>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), SpineError>>(1);
         let thread = Worker {
@@ -94,12 +93,7 @@ impl JetStreamLog {
         ready_rx
             .recv()
             .map_err(|_| nats_err("connect", "the client thread stopped"))??;
-        Ok(JetStreamLog {
-            config,
-            recorded,
-            head,
-            tx,
-        })
+        Ok(JetStreamLog { config, memory, tx })
     }
 
     /// The settings.
@@ -121,7 +115,7 @@ impl Spine for JetStreamLog {
         rx.recv()
             .map_err(|_| nats_err("append", "the client thread stopped"))?
             .map_err(SpineError::Stopped)?;
-        let r = read(&self.recorded);
+        let r = read(&self.memory.recorded);
         ids.iter()
             .map(|id| {
                 r.get(id).ok_or_else(|| {
@@ -134,28 +128,12 @@ impl Spine for JetStreamLog {
             .collect()
     }
 
-    fn contains(&self, id: &str) -> bool {
-        read(&self.recorded).contains(id)
-    }
-
-    fn head(&self) -> u64 {
-        *self.head.borrow()
-    }
-
-    fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<CloudEvent>> {
-        read(&self.recorded).read_after(after, limit)
-    }
-
-    fn watch(&self) -> watch::Receiver<u64> {
-        self.head.subscribe()
+    fn memory(&self) -> &Memory {
+        &self.memory
     }
 
     fn backend(&self) -> &'static str {
         "jetstream"
-    }
-
-    fn counts_by_type(&self) -> Vec<(String, u64)> {
-        read(&self.recorded).counts()
     }
 }
 

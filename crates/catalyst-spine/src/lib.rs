@@ -19,7 +19,7 @@ pub mod projector;
 
 pub use event::{CloudEvent, EventDraft};
 pub use jetstream::{JetStreamConfig, JetStreamLog};
-pub use log::{FileLog, Spine};
+pub use log::{FileLog, Memory, Spine};
 pub use projection::{AppCard, AppStatus, AuditEntry, Projection};
 pub use projector::Projector;
 

@@ -37,24 +37,53 @@ pub trait Spine: Send + Sync {
     /// the events are durable.
     fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Arc<CloudEvent>>, SpineError>;
 
-    /// Whether an event with this id is recorded.
-    fn contains(&self, id: &str) -> bool;
-
-    /// The sequence number of the last recorded event (0: none).
-    fn head(&self) -> u64;
-
-    /// Up to `limit` recorded events after sequence `after`, in order.
-    fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<CloudEvent>>;
-
-    /// The head, updated after every append.
-    fn watch(&self) -> watch::Receiver<u64>;
+    /// Every recorded event, in memory: what the reads below serve from.
+    fn memory(&self) -> &Memory;
 
     /// `file` or `jetstream`.
     fn backend(&self) -> &'static str;
 
+    /// Whether an event with this id is recorded.
+    fn contains(&self, id: &str) -> bool {
+        read(&self.memory().recorded).contains(id)
+    }
+
+    /// The sequence number of the last recorded event (0: none).
+    fn head(&self) -> u64 {
+        *self.memory().head.borrow()
+    }
+
+    /// Up to `limit` recorded events after sequence `after`, in order.
+    fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<CloudEvent>> {
+        read(&self.memory().recorded).read_after(after, limit)
+    }
+
+    /// The head, updated after every append.
+    fn watch(&self) -> watch::Receiver<u64> {
+        self.memory().head.subscribe()
+    }
+
     /// How many recorded events there are of each type (short kind), sorted by type.
     fn counts_by_type(&self) -> Vec<(String, u64)> {
-        Vec::new()
+        read(&self.memory().recorded).counts()
+    }
+}
+
+/// The recorded events of a spine in memory, and a watch of their head: both backends keep one,
+/// and every read is served from it.
+#[derive(Clone)]
+pub struct Memory {
+    pub(crate) recorded: Arc<RwLock<Recorded>>,
+    pub(crate) head: watch::Sender<u64>,
+}
+
+impl Memory {
+    pub(crate) fn new(recorded: Recorded) -> Memory {
+        let head = recorded.head();
+        Memory {
+            recorded: Arc::new(RwLock::new(recorded)),
+            head: watch::channel(head).0,
+        }
     }
 }
 
@@ -118,9 +147,8 @@ struct Batch {
 /// The embedded spine (see the module documentation).
 pub struct FileLog {
     path: PathBuf,
-    recorded: Arc<RwLock<Recorded>>,
+    memory: Memory,
     tx: mpsc::Sender<Batch>,
-    head: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for FileLog {
@@ -235,30 +263,21 @@ impl FileLog {
         if bytes.is_empty() {
             fsync_dir(dir)?;
         }
-        let recorded = Arc::new(RwLock::new(recorded));
-        let (head, _) = watch::channel(scan.last_seq);
+        let memory = Memory::new(recorded);
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             path: path.clone(),
             file,
             len: scan.good_len,
-            recorded: recorded.clone(),
-            head: head.clone(),
+            recorded: memory.recorded.clone(),
+            head: memory.head.clone(),
             stopped: None,
         };
         std::thread::Builder::new()
             .name("event-log-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| io_err(&path, e))?;
-        Ok((
-            FileLog {
-                path,
-                recorded,
-                tx,
-                head,
-            },
-            report,
-        ))
+        Ok((FileLog { path, memory, tx }, report))
     }
 
     /// The log file.
@@ -281,28 +300,12 @@ impl Spine for FileLog {
             .map_err(SpineError::Stopped)
     }
 
-    fn contains(&self, id: &str) -> bool {
-        read(&self.recorded).contains(id)
-    }
-
-    fn head(&self) -> u64 {
-        *self.head.borrow()
-    }
-
-    fn read_after(&self, after: u64, limit: usize) -> Vec<Arc<CloudEvent>> {
-        read(&self.recorded).read_after(after, limit)
-    }
-
-    fn watch(&self) -> watch::Receiver<u64> {
-        self.head.subscribe()
+    fn memory(&self) -> &Memory {
+        &self.memory
     }
 
     fn backend(&self) -> &'static str {
         "file"
-    }
-
-    fn counts_by_type(&self) -> Vec<(String, u64)> {
-        read(&self.recorded).counts()
     }
 }
 

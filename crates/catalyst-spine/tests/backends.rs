@@ -14,30 +14,12 @@ use serde_json::json;
 /// Opens the same spine again (a restart, or a second replica).
 type Reopen = Box<dyn Fn() -> Arc<dyn Spine>>;
 
-/// A backend under test; dropping it removes the JetStream stream.
+/// A backend under test (its JetStream stream, if any, is deleted when it is dropped).
 struct Backend {
     name: &'static str,
     reopen: Reopen,
-    stream: Option<(String, String)>,
+    _stream: Option<catalyst_testkit::TestStream>,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        if let Some((url, stream)) = self.stream.take() {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(client) = async_nats::connect(url).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_stream(stream)
-                        .await;
-                }
-            });
-        }
-    }
 }
 
 fn backends() -> Vec<Backend> {
@@ -46,29 +28,26 @@ fn backends() -> Vec<Backend> {
     let mut out = vec![Backend {
         name: "file",
         reopen: Box::new(move || Arc::new(FileLog::open(&path).unwrap().0)),
-        stream: None,
+        _stream: None,
         _dir: dir,
     }];
-    let tag = format!("t{:016x}", rand_u64());
-    let mut config = JetStreamConfig::new(catalyst_testkit::nats_url());
-    config.stream = format!("catalyst_test_{tag}");
-    config.subject_prefix = format!("{tag}.");
-    match JetStreamLog::open(config.clone()) {
-        Ok(first) => {
-            let first = std::sync::Mutex::new(Some(first));
-            let c = config.clone();
-            out.push(Backend {
-                name: "jetstream",
-                reopen: Box::new(move || match first.lock().unwrap().take() {
-                    Some(log) => Arc::new(log),
-                    None => Arc::new(JetStreamLog::open(c.clone()).unwrap()),
-                }),
-                stream: Some((config.url.clone(), config.stream.clone())),
-                _dir: tempfile::tempdir().unwrap(),
-            });
-        }
-        Err(e) => catalyst_testkit::skip_or_fail(catalyst_testkit::Need::Nats, e),
-    }
+    let Some(stream) = catalyst_testkit::TestStream::new(&format!("spine_{:016x}", rand_u64()))
+    else {
+        return out;
+    };
+    let mut config = JetStreamConfig::new(stream.url.clone());
+    config.stream = stream.name.clone();
+    config.subject_prefix = stream.prefix();
+    let first = std::sync::Mutex::new(Some(JetStreamLog::open(config.clone()).unwrap()));
+    out.push(Backend {
+        name: "jetstream",
+        reopen: Box::new(move || match first.lock().unwrap().take() {
+            Some(log) => Arc::new(log),
+            None => Arc::new(JetStreamLog::open(config.clone()).unwrap()),
+        }),
+        _stream: Some(stream),
+        _dir: tempfile::tempdir().unwrap(),
+    });
     out
 }
 

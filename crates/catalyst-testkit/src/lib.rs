@@ -119,6 +119,64 @@ pub fn nats_url() -> String {
     std::env::var("CATALYST_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
+/// Whether the NATS server at `url` (`nats://host:port`) answers at all; when it does not, the
+/// test calls [`skip_or_fail`] with [`Need::Nats`].
+pub fn nats_answers(url: &str) -> bool {
+    std::net::TcpStream::connect(url.trim_start_matches("nats://")).is_ok()
+}
+
+/// A JetStream stream a test made for itself, deleted (best effort) when dropped.
+#[derive(Debug)]
+pub struct TestStream {
+    /// The server.
+    pub url: String,
+    /// The stream's name.
+    pub name: String,
+}
+
+impl TestStream {
+    /// A stream name of this test's own (`catalyst_<tag>_<pid>`) on [`nats_url`], or `None`
+    /// after [`skip_or_fail`] when NATS does not answer.
+    #[track_caller]
+    pub fn new(tag: &str) -> Option<TestStream> {
+        let url = nats_url();
+        if !nats_answers(&url) {
+            skip_or_fail(Need::Nats, format!("{url} does not answer"));
+            return None;
+        }
+        Some(TestStream {
+            url,
+            name: format!("catalyst_{tag}_{}", std::process::id()),
+        })
+    }
+
+    /// A subject prefix as unique as the name (two streams may not claim the same subjects).
+    pub fn prefix(&self) -> String {
+        format!("{}.", self.name)
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // A thread of its own: the caller may be inside a runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(client) = async_nats::connect(url).await {
+                    let _ = async_nats::jetstream::new(client).delete_stream(name).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

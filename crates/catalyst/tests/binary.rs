@@ -831,31 +831,6 @@ async fn the_projection_survives_a_kill_and_rebuilds_offline() {
     assert_eq!(after, before);
 }
 
-/// Reads `GET /api/v1/events?…` from the start (`Last-Event-ID: 0`) until `until` holds for what
-/// arrived; the SSE text.
-async fn spine_events(c: &Catalyst, query: &str, until: impl Fn(&str) -> bool) -> String {
-    let resp = c
-        .client()
-        .get(c.url(&format!("/api/v1/events{query}")))
-        .header("last-event-id", "0")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut body = resp.bytes_stream();
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !until(&text) {
-        let chunk = tokio::time::timeout_at(deadline, body.next())
-            .await
-            .unwrap_or_else(|_| panic!("timed out; so far: {text}"))
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    text
-}
-
 /// Deployments are on the spine (created, each status change, finished), and the stores are
 /// the outbox: with the event log lost, a restart records every deployment's creation and
 /// current status again from the deployment store, and every Organization from Git.
@@ -865,10 +840,11 @@ async fn deployments_are_on_the_spine_and_the_stores_refill_it() {
     let mut c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
     let id = create(&c, "spined").await;
     let done = format!("\"subject\":\"{id}\"");
-    let text = spine_events(&c, "?type=deployment", |t| {
-        t.contains("io.openova.catalyst.deployment.finished") && t.contains(&done)
-    })
-    .await;
+    let text = c
+        .events_until("?type=deployment", |t| {
+            t.contains("io.openova.catalyst.deployment.finished") && t.contains(&done)
+        })
+        .await;
     assert!(
         text.contains("event: io.openova.catalyst.deployment.created"),
         "{text}"
@@ -879,7 +855,9 @@ async fn deployments_are_on_the_spine_and_the_stores_refill_it() {
     );
     assert!(!text.contains("organization."), "filtered by type: {text}");
     // The pool name's life is there too (a dry run frees its name when it ends).
-    let pool = spine_events(&c, "?type=pool", |t| t.contains("pool.released")).await;
+    let pool = c
+        .events_until("?type=pool", |t| t.contains("pool.released"))
+        .await;
     assert!(
         pool.contains("event: io.openova.catalyst.pool.reserved"),
         "{pool}"
@@ -918,10 +896,12 @@ async fn deployments_are_on_the_spine_and_the_stores_refill_it() {
     std::fs::remove_file(dir.path().join("events/events.log")).unwrap();
     drop(c);
     let c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
-    let text = spine_events(&c, "", |t| {
-        t.contains("io.openova.catalyst.deployment.finished") && t.contains("organization.imported")
-    })
-    .await;
+    let text = c
+        .events_until("", |t| {
+            t.contains("io.openova.catalyst.deployment.finished")
+                && t.contains("organization.imported")
+        })
+        .await;
     assert_eq!(
         text.matches("deployment.created").count(),
         2,

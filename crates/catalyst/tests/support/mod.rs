@@ -218,6 +218,59 @@ impl Catalyst {
         )
     }
 
+    /// Reads `GET /api/v1/events{query}` from the start (`Last-Event-ID: 0`) as the
+    /// sovereign-admin until `until` holds for what arrived (10 s at most); the SSE text.
+    pub async fn events_until(&self, query: &str, until: impl Fn(&str) -> bool) -> String {
+        use futures::StreamExt;
+        let resp = self
+            .client()
+            .get(self.url(&format!("/api/v1/events{query}")))
+            .header("last-event-id", "0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.bytes_stream();
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !until(&text) {
+            let chunk = tokio::time::timeout_at(deadline, body.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out; so far: {text}"))
+                .unwrap()
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    }
+
+    /// `GET path` as the sovereign-admin, until `done` accepts the JSON answer (or `within`
+    /// passes: a panic naming the last answer).
+    pub async fn poll_json(
+        &self,
+        path: &str,
+        within: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let v: serde_json::Value = self
+                .client()
+                .get(self.url(path))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or_default();
+            if done(&v) {
+                return v;
+            }
+            assert!(started.elapsed() < within, "{path} never got there: {v}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Everything it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

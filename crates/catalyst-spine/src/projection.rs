@@ -278,6 +278,31 @@ impl Projection {
             .collect()
     }
 
+    /// An Organization's App cards (optionally of one Environment), each with the Applications
+    /// of its Environment that depend on it ("used by"); linear in the number of cards.
+    pub fn cards(&self, org: &str, environment: Option<&str>) -> Vec<(&AppCard, Vec<&str>)> {
+        let cards = self.applications(org, environment);
+        let mut users: std::collections::HashMap<(&str, &str), Vec<&str>> =
+            std::collections::HashMap::new();
+        for c in &cards {
+            for d in &c.depends_on {
+                users
+                    .entry((c.environment.as_str(), d.as_str()))
+                    .or_default()
+                    .push(c.name.as_str());
+            }
+        }
+        cards
+            .into_iter()
+            .map(|c| {
+                let u = users
+                    .remove(&(c.environment.as_str(), c.name.as_str()))
+                    .unwrap_or_default();
+                (c, u)
+            })
+            .collect()
+    }
+
     /// The Applications in the same Environment that depend on `card`.
     pub fn used_by(&self, card: &AppCard) -> Vec<String> {
         self.applications(&card.org, Some(&card.environment))
@@ -397,6 +422,12 @@ mod tests {
         assert_eq!(web.revision.as_deref(), Some("develop@sha1:c1"));
         assert_eq!(web.actor.as_deref(), Some("ann"));
         assert_eq!(p.used_by(cards[1]), ["web"]);
+        let with_users: Vec<(&str, Vec<&str>)> = p
+            .cards("acme", Some("acme-dev"))
+            .into_iter()
+            .map(|(c, u)| (c.name.as_str(), u))
+            .collect();
+        assert_eq!(with_users, [("web", vec![]), ("web-postgres", vec!["web"])]);
         assert_eq!(cards[1].status, AppStatus::Failed);
         assert_eq!(p.blueprint_usage("bp-web", None).len(), 1);
         assert_eq!(p.blueprint_usage("bp-web", Some("other")).len(), 0);

@@ -143,23 +143,47 @@ fn env_filter(org: &str, env: Option<&str>) -> Option<String> {
     })
 }
 
-fn card_json(p: &Projection, c: &AppCard) -> Value {
-    json!({
-        "name": c.name,
-        "environment": c.environment,
-        "envType": c.env_type,
-        "branch": c.branch,
-        "commit": c.commit,
-        "blueprint": c.blueprint,
-        "version": c.version,
-        "dependsOn": c.depends_on,
-        "usedBy": p.used_by(c),
-        "status": c.status.as_str(),
-        "message": c.message,
-        "revision": c.revision,
-        "actor": c.actor,
-        "updated": c.updated.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    })
+/// An App card on the wire.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CardWire<'a> {
+    name: &'a str,
+    environment: &'a str,
+    env_type: &'a str,
+    branch: &'a str,
+    commit: &'a str,
+    blueprint: &'a str,
+    version: &'a str,
+    depends_on: &'a [String],
+    used_by: Vec<&'a str>,
+    status: &'static str,
+    message: Option<&'a str>,
+    revision: Option<&'a str>,
+    actor: Option<&'a str>,
+    updated: String,
+}
+
+impl<'a> CardWire<'a> {
+    fn of((c, used_by): (&'a AppCard, Vec<&'a str>)) -> CardWire<'a> {
+        CardWire {
+            name: &c.name,
+            environment: &c.environment,
+            env_type: &c.env_type,
+            branch: &c.branch,
+            commit: &c.commit,
+            blueprint: &c.blueprint,
+            version: &c.version,
+            depends_on: &c.depends_on,
+            used_by,
+            status: c.status.as_str(),
+            message: c.message.as_deref(),
+            revision: c.revision.as_deref(),
+            actor: c.actor.as_deref(),
+            updated: c
+                .updated
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
 }
 
 /// `GET /api/v1/orgs/{org}/applications`.
@@ -172,24 +196,23 @@ pub async fn list_apps(
     id.authorize(&org, Right::ReadApps)?;
     let org = org_name(&org)?.to_string();
     let env = env_filter(&org, q.environment.as_deref());
-    let read = api.read.clone();
-    let apps = tokio::task::spawn_blocking(move || {
-        read.read(|p| {
-            p.orgs().get(&org)?;
-            Some(
-                p.applications(&org, env.as_deref())
-                    .into_iter()
-                    .map(|c| card_json(p, c))
-                    .collect::<Vec<_>>(),
-            )
-        })
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        applications: Vec<CardWire<'a>>,
+    }
+    // Serialized under the projection's read lock, straight from the cards.
+    let body = project(&api, move |p| {
+        p.orgs().get(&org)?;
+        let applications = p
+            .cards(&org, env.as_deref())
+            .into_iter()
+            .map(CardWire::of)
+            .collect();
+        serde_json::to_vec(&Page { applications }).ok()
     })
-    .await
-    .map_err(|_| ApiError::internal("the projection stopped"))?;
-    let Some(apps) = apps else {
-        return Err(super::auth::org_not_found());
-    };
-    Ok(Json(json!({ "applications": apps })).into_response())
+    .await?
+    .ok_or_else(super::auth::org_not_found)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `?lastEventId=&environment=&type=` of the event streams.
@@ -512,21 +535,24 @@ pub async fn get_env(
                     == Some(&name)
             })?
             .clone();
-        let cards = p.applications(&org, Some(&name));
+        let cards = p.cards(&org, Some(&name));
+        let backing: Vec<&str> = cards
+            .iter()
+            .filter(|(_, users)| !users.is_empty())
+            .map(|(c, _)| c.name.as_str())
+            .collect();
         let mut grouped = serde_json::Map::new();
         for status in catalyst_spine::AppStatus::ALL {
             let of: Vec<Value> = cards
                 .iter()
-                .filter(|c| c.status == status)
-                .map(|c| card_json(p, c))
+                .filter(|(c, _)| c.status == status)
+                .map(|(c, users)| {
+                    serde_json::to_value(CardWire::of((c, users.clone()))).unwrap_or(Value::Null)
+                })
                 .collect();
             grouped.insert(status.as_str().to_owned(), Value::Array(of));
         }
-        let backing: Vec<&str> = cards
-            .iter()
-            .filter(|c| !p.used_by(c).is_empty())
-            .map(|c| c.name.as_str())
-            .collect();
+        let cards: Vec<&AppCard> = cards.into_iter().map(|(c, _)| c).collect();
         let uses: Vec<Value> = cards
             .iter()
             .flat_map(|c| {

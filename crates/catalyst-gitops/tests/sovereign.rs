@@ -1332,6 +1332,7 @@ fn a_crash_between_the_commits_and_their_event_is_finished_once_on_jetstream_too
         let mut config = catalyst_spine::JetStreamConfig::new(stream.url.clone());
         config.stream = stream.name.clone();
         config.subject_prefix = stream.prefix();
+        config.kv_prefix = stream.kv_prefix();
         let dir = tempfile::tempdir().unwrap();
         crash_then_restart(dir.path(), record_first, &|| {
             Arc::new(catalyst_spine::JetStreamLog::open(config.clone()).unwrap())

@@ -37,6 +37,9 @@ pub struct JetStreamConfig {
     pub subject_prefix: String,
     /// JetStream's de-duplication window.
     pub duplicate_window: Duration,
+    /// Prepended to every KV bucket name (empty in production: `ws-acme-dev-state`,
+    /// `sovereign-state`; tests give each stream its own).
+    pub kv_prefix: String,
 }
 
 impl JetStreamConfig {
@@ -47,6 +50,7 @@ impl JetStreamConfig {
             stream: "catalyst".into(),
             subject_prefix: String::new(),
             duplicate_window: Duration::from_secs(600),
+            kv_prefix: String::new(),
         }
     }
 }
@@ -252,6 +256,33 @@ impl Worker {
                 }
             }
         });
+        let materializer = Materializer {
+            js: js.clone(),
+            kv_prefix: self.config.kv_prefix.clone(),
+            projector: crate::Projector::new(Arc::new(MirrorView(Memory {
+                recorded: self.recorded.clone(),
+                head: self.head.clone(),
+            }))),
+            head: self.head.subscribe(),
+            buckets: std::collections::HashMap::new(),
+        };
+        let durable = stream
+            .get_or_create_consumer(
+                "projector",
+                consumer::pull::Config {
+                    durable_name: Some("projector".into()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    deliver_policy: consumer::DeliverPolicy::All,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| nats_err("projector consumer", e))?;
+        let durable = durable
+            .messages()
+            .await
+            .map_err(|e| nats_err("projector consumer", e))?;
+        tokio::spawn(materializer.run(durable));
         let mut h = self.head.subscribe();
         tokio::time::timeout(Duration::from_secs(60), h.wait_for(|s| *s >= last))
             .await
@@ -296,5 +327,169 @@ impl Worker {
             })?
             .map_err(|e| format!("NATS JetStream: mirror: {e}"))?;
         Ok(seqs)
+    }
+}
+
+/// The mirror as a read-only spine, for the materializer's projector.
+struct MirrorView(Memory);
+
+impl Spine for MirrorView {
+    fn append(&self, _: Vec<CloudEvent>) -> Result<Vec<Arc<CloudEvent>>, SpineError> {
+        Err(SpineError::Stopped("the mirror is read-only".into()))
+    }
+    fn memory(&self) -> &Memory {
+        &self.0
+    }
+    fn backend(&self) -> &'static str {
+        "jetstream"
+    }
+}
+
+/// One KV write: bucket, key, the value (`None`: delete).
+pub type KvWrite = (String, String, Option<Vec<u8>>);
+
+/// The KV entries event `e` changes, read from the projection `p` (which has applied `e`):
+/// `ws-<org>-<env>-state` `application/<name>` (the App card), `sovereign-state`
+/// `organization/<org>`, `deployment/<id>`, `pool/<fqdn>`. A key whose object is gone is deleted.
+pub fn kv_writes(p: &crate::Projection, e: &CloudEvent) -> Vec<KvWrite> {
+    let mut out = Vec::new();
+    let kind = e.short_kind();
+    let family = kind.split('.').next().unwrap_or_default();
+    let json = |v: &serde_json::Value| serde_json::to_vec(v).ok();
+    match (family, &e.catalystorg) {
+        ("deployment", _) => out.push((
+            "sovereign-state".into(),
+            format!("deployment/{}", e.subject),
+            json(&e.data),
+        )),
+        ("pool", _) => {
+            let value = (kind != "pool.released").then(|| json(&e.data)).flatten();
+            out.push((
+                "sovereign-state".into(),
+                format!("pool/{}", e.subject),
+                value,
+            ));
+        }
+        (_, Some(org)) => {
+            let mut apps: Vec<(String, String)> = Vec::new();
+            for a in e.data["applications"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(e.data["removed"].as_array().into_iter().flatten())
+            {
+                if let (Some(n), Some(env)) = (a["name"].as_str(), a["environment"].as_str()) {
+                    apps.push((n.to_owned(), env.to_owned()));
+                }
+            }
+            if let (Some(n), Some(env)) = (e.data["application"].as_str(), &e.catalystenv) {
+                apps.push((n.to_owned(), env.clone()));
+            }
+            for (name, env) in apps {
+                let card = p
+                    .applications(org, Some(&env))
+                    .into_iter()
+                    .find(|c| c.name == name)
+                    .and_then(|c| serde_json::to_vec(c).ok());
+                out.push((
+                    format!("ws-{env}-state"),
+                    format!("application/{name}"),
+                    card,
+                ));
+            }
+            if e.data.get("organization").is_some() || family == "organization" {
+                let org_view = p.orgs().get(org).map(|v| {
+                    serde_json::json!({"organization": v.organization, "environments": v.environments})
+                });
+                out.push((
+                    "sovereign-state".into(),
+                    format!("organization/{org}"),
+                    org_view.as_ref().and_then(json),
+                ));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Keeps the KV buckets level with the spine, through the durable consumer `projector`: each
+/// message is acknowledged once its entries are written (replicas share the consumer, each
+/// writing what its own complete mirror says).
+struct Materializer {
+    js: jetstream::Context,
+    kv_prefix: String,
+    projector: crate::Projector,
+    head: watch::Receiver<u64>,
+    buckets: std::collections::HashMap<String, jetstream::kv::Store>,
+}
+
+impl Materializer {
+    async fn run(mut self, mut messages: consumer::pull::Stream) {
+        while let Some(msg) = messages.next().await {
+            let Ok(msg) = msg else { continue };
+            let Ok(seq) = msg.info().map(|i| i.stream_sequence) else {
+                continue;
+            };
+            if let Ok(e) = serde_json::from_slice::<CloudEvent>(&msg.payload) {
+                if self.head.wait_for(|h| *h >= seq).await.is_err() {
+                    return;
+                }
+                let mut e = e;
+                e.catalystseq = seq;
+                let writes = self.projector.read(|p| kv_writes(p, &e));
+                for (bucket, key, value) in writes {
+                    if let Err(err) = self.write(&bucket, &key, value).await {
+                        tracing::warn!(bucket, key, error = %err, "KV projection: a write failed; the message is redelivered.");
+                        continue;
+                    }
+                }
+            }
+            let _ = msg.ack().await;
+        }
+    }
+
+    async fn write(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), String> {
+        let name = format!("{}{bucket}", self.kv_prefix);
+        if !self.buckets.contains_key(&name) {
+            // The bucket's stream is made as a KV bucket's is (`KV_<bucket>` over
+            // `$KV.<bucket>.>`, one value per key), directly: the client's own bucket creation
+            // asks the account for limits in a shape older servers do not answer in.
+            self.js
+                .get_or_create_stream(stream::Config {
+                    name: format!("KV_{name}"),
+                    subjects: vec![format!("$KV.{name}.>")],
+                    max_messages_per_subject: 1,
+                    discard: stream::DiscardPolicy::New,
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    storage: stream::StorageType::File,
+                    num_replicas: 1,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let store = self
+                .js
+                .get_key_value(name.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.buckets.insert(name.clone(), store);
+        }
+        let store = &self.buckets[&name];
+        match value {
+            Some(v) => store
+                .put(key, v.into())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            None => store.delete(key).await.map_err(|e| e.to_string()),
+        }
     }
 }

@@ -38,6 +38,7 @@ fn backends() -> Vec<Backend> {
     let mut config = JetStreamConfig::new(stream.url.clone());
     config.stream = stream.name.clone();
     config.subject_prefix = stream.prefix();
+    config.kv_prefix = stream.kv_prefix();
     let first = std::sync::Mutex::new(Some(JetStreamLog::open(config.clone()).unwrap()));
     out.push(Backend {
         name: "jetstream",
@@ -217,4 +218,66 @@ fn a_second_replica_sees_the_first_ones_events_within_a_second() {
         );
         assert_eq!(a.head(), 1);
     }
+}
+
+#[test]
+fn jetstream_keeps_kv_buckets_of_current_state() {
+    let Some(stream) = catalyst_testkit::TestStream::new(&format!("kv_{:016x}", rand_u64())) else {
+        return;
+    };
+    let mut config = JetStreamConfig::new(stream.url.clone());
+    config.stream = stream.name.clone();
+    config.subject_prefix = stream.prefix();
+    config.kv_prefix = stream.kv_prefix();
+    let spine = JetStreamLog::open(config.clone()).unwrap();
+    spine
+        .append(vec![
+            ev("k1", "application.installed", "web"),
+            ev("k2", "application.installed", "api"),
+        ])
+        .unwrap();
+    let mut removed = ev("k3", "application.uninstalled", "api");
+    removed.data = json!({"removed": [{"name": "api", "environment": "acme-dev"}]});
+    spine.append(vec![removed]).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(stream.url.clone()).await.unwrap());
+        let bucket = format!("{}ws-acme-dev-state", config.kv_prefix);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(kv) = js.get_key_value(bucket.clone()).await {
+                let web = kv.get("application/web").await.unwrap();
+                let api = kv.get("application/api").await.unwrap();
+                if let (Some(web), None) = (&web, &api) {
+                    let card: serde_json::Value = serde_json::from_slice(web).unwrap();
+                    assert_eq!(card["name"], "web");
+                    assert_eq!(card["status"], "committed");
+                    assert_eq!(card["commit"], "c-k1");
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the KV bucket {bucket} never showed the cards"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The durable consumer `projector` acknowledged everything.
+        let mut s = js.get_stream(config.stream.clone()).await.unwrap();
+        let mut c: async_nats::jetstream::consumer::PullConsumer =
+            s.get_consumer("projector").await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while c.info().await.unwrap().num_ack_pending > 0 || c.info().await.unwrap().num_pending > 0
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "projector consumer never caught up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = &mut s;
+    });
 }

@@ -154,6 +154,11 @@ impl TestStream {
     pub fn prefix(&self) -> String {
         format!("{}.", self.name)
     }
+
+    /// A KV bucket prefix as unique as the name.
+    pub fn kv_prefix(&self) -> String {
+        format!("{}-", self.name)
+    }
 }
 
 impl Drop for TestStream {
@@ -169,7 +174,19 @@ impl Drop for TestStream {
             };
             rt.block_on(async move {
                 if let Ok(client) = async_nats::connect(url).await {
-                    let _ = async_nats::jetstream::new(client).delete_stream(name).await;
+                    let js = async_nats::jetstream::new(client);
+                    // The stream, and the KV buckets (streams `KV_<prefix>…`) made beside it.
+                    let mut names = js.stream_names();
+                    let mut doomed = vec![name.clone()];
+                    use futures::StreamExt as _;
+                    while let Some(Ok(n)) = names.next().await {
+                        if n.starts_with(&format!("KV_{name}")) {
+                            doomed.push(n);
+                        }
+                    }
+                    for n in doomed {
+                        let _ = js.delete_stream(n).await;
+                    }
                 }
             });
         })

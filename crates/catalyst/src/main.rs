@@ -565,6 +565,7 @@ fn spine(args: &ServeArgs) -> Result<Arc<dyn catalyst_spine::Spine>> {
         let mut config = catalyst_spine::JetStreamConfig::new(url.clone());
         config.stream = args.nats_stream.clone();
         config.subject_prefix = args.nats_subject_prefix.clone();
+        config.kv_prefix = args.nats_subject_prefix.replace('.', "-");
         let log = catalyst_spine::JetStreamLog::open(config)
             .with_context(|| format!("cannot open the event spine on NATS at {url}"))?;
         info!(events = catalyst_spine::Spine::head(&log), backend = "jetstream", stream = %args.nats_stream, "Event spine opened.");

@@ -50,6 +50,8 @@ pub struct OrgApi {
     pub flux_key: String,
     /// The read side's metrics (served on `/metrics` with the rest).
     pub metrics: Arc<read::ReadMetrics>,
+    /// Recent events' SSE frames, encoded once for every stream.
+    pub frames: Arc<read::FrameCache>,
 }
 
 impl OrgApi {
@@ -62,6 +64,7 @@ impl OrgApi {
             sovereign,
             auth,
             metrics: Arc::new(read::ReadMetrics::new(read.clone())),
+            frames: Arc::default(),
             read,
             flux_key: String::new(),
         })

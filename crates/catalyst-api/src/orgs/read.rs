@@ -226,12 +226,47 @@ pub struct EventsQuery {
 }
 
 /// `id: <seq>\nevent: <type>\ndata: <CloudEvent JSON>\n\n`.
-fn encode(e: &CloudEvent) -> String {
+fn encode(e: &CloudEvent) -> Bytes {
     let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
-    format!("id: {}\nevent: {}\ndata: {data}\n\n", e.catalystseq, e.kind)
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {data}\n\n",
+        e.catalystseq, e.kind
+    ))
+}
+
+/// How many recent frames [`FrameCache`] keeps.
+const FRAMES_KEPT: usize = 8192;
+
+/// The SSE frames of recent events, shared by every stream: an event is encoded once however
+/// many subscribers send it (a subscriber far behind encodes its own).
+#[derive(Debug, Default)]
+pub struct FrameCache {
+    frames: std::sync::RwLock<std::collections::VecDeque<(u64, Bytes)>>,
+}
+
+impl FrameCache {
+    fn frame(&self, e: &CloudEvent) -> Bytes {
+        let seq = e.catalystseq;
+        {
+            let r = self.frames.read().unwrap_or_else(|p| p.into_inner());
+            if let Ok(i) = r.binary_search_by_key(&seq, |(s, _)| *s) {
+                return r[i].1.clone();
+            }
+        }
+        let frame = encode(e);
+        let mut w = self.frames.write().unwrap_or_else(|p| p.into_inner());
+        if let Err(i) = w.binary_search_by_key(&seq, |(s, _)| *s) {
+            w.insert(i, (seq, frame.clone()));
+            while w.len() > FRAMES_KEPT {
+                w.pop_front();
+            }
+        }
+        frame
+    }
 }
 
 struct Cursor<F> {
+    frames: Arc<FrameCache>,
     spine: Arc<dyn Spine>,
     after: u64,
     head: tokio::sync::watch::Receiver<u64>,
@@ -241,17 +276,19 @@ struct Cursor<F> {
 
 /// The events of `spine` after `after` that `keep` accepts, as SSE frames, forever.
 fn spine_stream<F>(
+    api: &OrgApi,
     spine: Arc<dyn Spine>,
     after: u64,
     keep: F,
-    guard: StreamGuard,
 ) -> impl Stream<Item = Result<Bytes, Infallible>>
 where
     F: Fn(&CloudEvent) -> bool + Send + 'static,
 {
     let head = spine.watch();
+    let guard = api.metrics.stream();
     stream::unfold(
         Cursor {
+            frames: api.frames.clone(),
             spine,
             after,
             head,
@@ -265,7 +302,7 @@ where
                     c.after = last.catalystseq;
                     let mut buf = BytesMut::new();
                     for e in batch.iter().filter(|e| (c.keep)(e)) {
-                        buf.extend_from_slice(encode(e).as_bytes());
+                        buf.extend_from_slice(&c.frames.frame(e));
                     }
                     if !buf.is_empty() {
                         return Some((Ok(buf.freeze()), c));
@@ -316,7 +353,7 @@ pub async fn org_events(
                 .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
             && kind.as_ref().is_none_or(|k| type_matches(e, k))
     };
-    Ok(sse(spine_stream(spine, after, keep, api.metrics.stream())))
+    Ok(sse(spine_stream(&api, spine, after, keep)))
 }
 
 /// `GET /api/v1/events` (sovereign-admin): every event.
@@ -337,7 +374,7 @@ pub async fn all_events(
             .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
             && kind.as_ref().is_none_or(|k| type_matches(e, k))
     };
-    Ok(sse(spine_stream(spine, after, keep, api.metrics.stream())))
+    Ok(sse(spine_stream(&api, spine, after, keep)))
 }
 
 /// `type=application.installed`, `type=application` (a family) or the full CloudEvents type.
@@ -606,4 +643,53 @@ pub async fn blueprint_usage(
     })
     .await?;
     Ok(Json(json!({ "usage": usage })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64) -> CloudEvent {
+        let mut e = catalyst_spine::EventDraft {
+            id: format!("e{seq}"),
+            kind: "organization.created".into(),
+            org: Some("acme".into()),
+            env: None,
+            subject: "acme".into(),
+            time: chrono::Utc::now(),
+            data: json!({}),
+        }
+        .into_event();
+        e.catalystseq = seq;
+        e
+    }
+
+    #[test]
+    fn a_frame_is_encoded_once_and_the_cache_stays_bounded() {
+        let cache = FrameCache::default();
+        let a = cache.frame(&ev(2));
+        let b = cache.frame(&ev(2));
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the second subscriber gets the same bytes"
+        );
+        assert!(a.starts_with(b"id: 2\nevent: io.openova.catalyst.organization.created\ndata: {"));
+        // Out of order (a subscriber far behind) still lands in order.
+        cache.frame(&ev(1));
+        let seqs: Vec<u64> = cache
+            .frames
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(seqs, [1, 2]);
+        for seq in 3..(FRAMES_KEPT as u64 + 10) {
+            cache.frame(&ev(seq));
+        }
+        let frames = cache.frames.read().unwrap();
+        assert_eq!(frames.len(), FRAMES_KEPT);
+        assert_eq!(frames.back().unwrap().0, FRAMES_KEPT as u64 + 9);
+    }
 }

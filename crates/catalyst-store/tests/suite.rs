@@ -189,23 +189,14 @@ mod pg {
         fn drop(&mut self) {
             let url = self.url.clone();
             let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
-            let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async {
-                    if let Ok((client, conn)) =
-                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                    {
-                        tokio::spawn(conn);
-                        let _ = client.batch_execute(&sql).await;
-                    }
-                });
-            })
-            .join();
+            catalyst_testkit::clean_up(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client.batch_execute(&sql).await;
+                }
+            });
         }
     }
 

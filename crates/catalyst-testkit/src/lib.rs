@@ -161,36 +161,43 @@ impl TestStream {
     }
 }
 
+/// Runs `cleanup` to completion on a thread and runtime of its own (a `Drop` may run inside a
+/// runtime, where blocking on another future is not allowed); failures are ignored.
+pub fn clean_up<F>(cleanup: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(cleanup);
+        }
+    })
+    .join();
+}
+
 impl Drop for TestStream {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
-        // A thread of its own: the caller may be inside a runtime.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(client) = async_nats::connect(url).await {
-                    let js = async_nats::jetstream::new(client);
-                    // The stream, and the KV buckets (streams `KV_<prefix>…`) made beside it.
-                    let mut names = js.stream_names();
-                    let mut doomed = vec![name.clone()];
-                    use futures::StreamExt as _;
-                    while let Some(Ok(n)) = names.next().await {
-                        if n.starts_with(&format!("KV_{name}")) {
-                            doomed.push(n);
-                        }
-                    }
-                    for n in doomed {
-                        let _ = js.delete_stream(n).await;
+        clean_up(async move {
+            if let Ok(client) = async_nats::connect(url).await {
+                let js = async_nats::jetstream::new(client);
+                // The stream, and the KV buckets (streams `KV_<prefix>…`) made beside it.
+                let mut names = js.stream_names();
+                let mut doomed = vec![name.clone()];
+                use futures::StreamExt as _;
+                while let Some(Ok(n)) = names.next().await {
+                    if n.starts_with(&format!("KV_{name}")) {
+                        doomed.push(n);
                     }
                 }
-            });
-        })
-        .join();
+                for n in doomed {
+                    let _ = js.delete_stream(n).await;
+                }
+            }
+        });
     }
 }
 

@@ -351,7 +351,9 @@ pub async fn org_events(
             && env
                 .as_ref()
                 .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
-            && kind.as_ref().is_none_or(|k| type_matches(e, k))
+            && kind
+                .as_ref()
+                .is_none_or(|k| type_matches(e.short_kind(), k))
     };
     Ok(sse(spine_stream(&api, spine, after, keep)))
 }
@@ -372,17 +374,20 @@ pub async fn all_events(
     let keep = move |e: &CloudEvent| {
         env.as_ref()
             .is_none_or(|env| e.catalystenv.as_ref() == Some(env))
-            && kind.as_ref().is_none_or(|k| type_matches(e, k))
+            && kind
+                .as_ref()
+                .is_none_or(|k| type_matches(e.short_kind(), k))
     };
     Ok(sse(spine_stream(&api, spine, after, keep)))
 }
 
 /// `type=application.installed`, `type=application` (a family) or the full CloudEvents type.
-fn type_matches(e: &CloudEvent, wanted: &str) -> bool {
-    let short = e.short_kind();
-    e.kind == wanted
-        || short == wanted
-        || short
+fn type_matches(short_kind: &str, wanted: &str) -> bool {
+    let wanted = wanted
+        .strip_prefix(catalyst_spine::event::TYPE_PREFIX)
+        .unwrap_or(wanted);
+    short_kind == wanted
+        || short_kind
             .strip_prefix(wanted)
             .is_some_and(|rest| rest.starts_with('.'))
 }
@@ -437,29 +442,20 @@ async fn audit_page(api: &OrgApi, org: Option<String>, q: AuditQuery) -> Res {
     let until = time_param("until", q.until.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let after = q.after.unwrap_or(0);
-    let read = api.read.clone();
-    let (entries, more) = tokio::task::spawn_blocking(move || {
-        read.read(|p| {
-            let mut matching = p.audit().iter().filter(|a| {
-                a.seq > after
-                    && org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o))
-                    && q.actor.as_ref().is_none_or(|w| a.actor.as_ref() == Some(w))
-                    && q.kind.as_ref().is_none_or(|k| {
-                        a.kind == *k
-                            || a.kind
-                                .strip_prefix(k.as_str())
-                                .is_some_and(|r| r.starts_with('.'))
-                    })
-                    && since.is_none_or(|s| a.time >= s)
-                    && until.is_none_or(|u| a.time < u)
-            });
-            let page: Vec<Value> = matching.by_ref().take(limit).map(audit_json).collect();
-            let more = matching.next().is_some();
-            (page, more)
-        })
+    let (entries, more) = project(api, move |p| {
+        let mut matching = p.audit().iter().filter(|a| {
+            a.seq > after
+                && org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o))
+                && q.actor.as_ref().is_none_or(|w| a.actor.as_ref() == Some(w))
+                && q.kind.as_ref().is_none_or(|k| type_matches(&a.kind, k))
+                && since.is_none_or(|s| a.time >= s)
+                && until.is_none_or(|u| a.time < u)
+        });
+        let page: Vec<Value> = matching.by_ref().take(limit).map(audit_json).collect();
+        let more = matching.next().is_some();
+        (page, more)
     })
-    .await
-    .map_err(|_| ApiError::internal("the projection stopped"))?;
+    .await?;
     let next = if more {
         entries.last().and_then(|e| e["seq"].as_u64())
     } else {
@@ -662,6 +658,21 @@ mod tests {
         .into_event();
         e.catalystseq = seq;
         e
+    }
+
+    #[test]
+    fn types_match_by_name_family_or_full_type() {
+        for wanted in [
+            "application.installed",
+            "application",
+            "io.openova.catalyst.application.installed",
+            "io.openova.catalyst.application",
+        ] {
+            assert!(type_matches("application.installed", wanted), "{wanted}");
+        }
+        for wanted in ["app", "application.installe", "pool", "installed"] {
+            assert!(!type_matches("application.installed", wanted), "{wanted}");
+        }
     }
 
     #[test]

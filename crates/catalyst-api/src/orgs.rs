@@ -120,9 +120,8 @@ pub fn router(state: Arc<OrgApi>) -> Router {
         .route("/orgs/{org}/applications/{app}/approvals", post(approve))
         .route("/orgs/{org}/applications/{app}/promote", post(promote))
         .layer(DefaultBodyLimit::max(crate::BODY_LIMIT));
-    let hooks = Router::new()
-        .route("/api/v1/hooks/flux", post(hooks::flux_event))
-        .layer(DefaultBodyLimit::max(hooks::FLUX_BODY_LIMIT));
+    // The handler reads (and limits, with a JSON 413) the body itself.
+    let hooks = Router::new().route("/api/v1/hooks/flux", post(hooks::flux_event));
     let git = Router::new()
         .route("/git/{org}/{repo}/info/refs", get(git_http::info_refs))
         .route(
@@ -349,7 +348,7 @@ async fn create_org(
     id: Identity,
     headers: HeaderMap,
     Query(f): Query<Flags>,
-    b: Bytes,
+    crate::handlers::Body(b): crate::handlers::Body,
 ) -> Res {
     id.authorize_sovereign()?;
     let v = body(&b)?;
@@ -517,7 +516,7 @@ async fn install(
     headers: HeaderMap,
     Query(f): Query<Flags>,
     Path(org): Path<String>,
-    b: Bytes,
+    crate::handlers::Body(b): crate::handlers::Body,
 ) -> Res {
     id.authorize(&org, Right::WriteApps)?;
     let org = org_name(&org)?;
@@ -614,9 +613,9 @@ impl axum::extract::FromRequest<Arc<OrgApi>> for Write {
             })?;
         let headers = parts.headers.clone();
         let req = axum::extract::Request::from_parts(parts, body);
-        let body = Bytes::from_request(req, api)
+        let crate::handlers::Body(body) = crate::handlers::Body::from_request(req, api)
             .await
-            .map_err(|e| ApiError::invalid_body(e.to_string()).into_response())?;
+            .map_err(IntoResponse::into_response)?;
         Ok(Write {
             api: api.clone(),
             id,

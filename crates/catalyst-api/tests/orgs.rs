@@ -1307,8 +1307,12 @@ async fn signed_flux_events_set_application_status() {
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
-    let (s, _) = hook(&env, &big, Some(sign(FLUX_KEY, &big))).await;
-    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, v) = hook(&env, &big, Some(sign(FLUX_KEY, &big))).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")),
+        "{v}"
+    );
 
     // Replay: a projection rebuilt from the log is the live one, byte for byte.
     let spine = env.api.read.spine().clone();
@@ -1408,4 +1412,43 @@ async fn read_side_routes_follow_roles_and_organizations() {
         .await;
         assert!(!v.to_string().contains("acme"), "{uri}: {v}");
     }
+}
+
+/// A body over the limit is a JSON 413 on every write route, and nothing is written.
+#[tokio::test]
+async fn oversized_bodies_are_a_json_413() {
+    let env = setup().await;
+    let big = json!({"name": "x".repeat(2 * 1024 * 1024)});
+    for uri in [
+        "/api/v1/orgs",
+        "/api/v1/orgs/acme/applications",
+        "/api/v1/orgs/acme/environments",
+    ] {
+        let (s, v, _) = send(
+            &env.app,
+            "POST",
+            uri,
+            Some(env.token("admin")),
+            Some(big.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("request-too-large")),
+            "{uri}: {v}"
+        );
+    }
+    let (_, v, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs",
+        Some(env.token("admin")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["organizations"].as_array().unwrap().len(),
+        2,
+        "nothing was created: {v}"
+    );
 }

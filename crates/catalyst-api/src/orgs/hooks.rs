@@ -32,8 +32,18 @@ pub const FLUX_BODY_LIMIT: usize = 64 * 1024;
 pub async fn flux_event(
     State(api): State<Arc<OrgApi>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body: Bytes = axum::body::to_bytes(body, FLUX_BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            api.metrics.webhook("invalid-body");
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request-too-large",
+                format!("a Flux notification must be at most {FLUX_BODY_LIMIT} bytes"),
+            )
+        })?;
     let signature = headers.get("x-signature").and_then(|v| v.to_str().ok());
     if let Err(e) = flux::verify_signature(api.flux_key.as_bytes(), signature, &body) {
         tracing::warn!(error = %e, "Refused a Flux notification.");

@@ -11,7 +11,15 @@
 //!
 //! The terminal status is written to the store before it becomes visible in memory, so no
 //! subscriber can see `done` with a non-terminal status.
-use std::collections::{BTreeSet, HashMap, VecDeque};
+//!
+//! Several servers on one shared store (PostgreSQL) coordinate through [`replica`]: a
+//! deployment is run by the holder of its lease, and every server follows the others'
+//! deployments from the store's change notifications.
+mod replica;
+
+pub use replica::Coordination;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -230,6 +238,11 @@ pub struct DeploymentService {
     names: OnceLock<Arc<dyn NameAllocator>>,
     /// The event spine every creation and status change is recorded on, when set.
     spine: OnceLock<Arc<dyn Spine>>,
+    /// Leases and change notifications, when the store is shared with other servers.
+    coordination: Option<Coordination>,
+    /// Deployments this server holds the lease of (runs, or is about to, or is failing as
+    /// orphans); changes the store reports about them are this server's own.
+    local: Mutex<HashSet<DeploymentId>>,
 }
 
 fn list_key(record: &DeploymentRecord) -> ListKey {
@@ -256,6 +269,27 @@ impl DeploymentService {
         provisioner: Arc<dyn Provisioner>,
         config: ServiceConfig,
     ) -> Result<Arc<Self>, StoreError> {
+        Self::start_with(store, provisioner, config, None).await
+    }
+
+    /// Like [`DeploymentService::start`] on a store other servers share: only the deployments
+    /// whose lease this server can take (its own from before a restart, or expired ones) are
+    /// failed as orphans; the others are followed as they run elsewhere.
+    pub async fn start_shared(
+        store: Arc<dyn DeploymentStore>,
+        provisioner: Arc<dyn Provisioner>,
+        config: ServiceConfig,
+        coordination: Coordination,
+    ) -> Result<Arc<Self>, StoreError> {
+        Self::start_with(store, provisioner, config, Some(coordination)).await
+    }
+
+    async fn start_with(
+        store: Arc<dyn DeploymentStore>,
+        provisioner: Arc<dyn Provisioner>,
+        config: ServiceConfig,
+        coordination: Option<Coordination>,
+    ) -> Result<Arc<Self>, StoreError> {
         let loaded = store.load_all().await?;
         for w in &loaded.warnings {
             warn!(location = %w.location, problem = %w.message, "Skipped or repaired a stored deployment.");
@@ -270,6 +304,8 @@ impl DeploymentService {
             metrics: ServiceMetrics::default(),
             names: OnceLock::new(),
             spine: OnceLock::new(),
+            coordination,
+            local: Mutex::new(HashSet::new()),
         });
         let mut orphans = Vec::new();
         {
@@ -290,21 +326,16 @@ impl DeploymentService {
         }
         let restored = service.deployments.read().map(|m| m.len()).unwrap_or(0);
         for dep in orphans {
-            let now = Utc::now();
-            let mut record = dep.view().record;
-            record.fail_orphaned(now);
-            let message = record.error.clone().unwrap_or_default();
-            warn!(deployment = %dep.id, "Deployment was in flight when the control plane stopped; marked failed.");
-            let mut draft = EventDraft::new(now, "deployment", Level::Error, message);
-            draft.status = Some(DeploymentStatus::Failed);
-            service
-                .commit(&dep, vec![draft], move |r| {
-                    r.status = record.status;
-                    r.error = record.error.clone();
-                    r.finished_at = record.finished_at;
-                    true
-                })
-                .await?;
+            if !service.take_lease(&dep.id).await? {
+                info!(deployment = %dep.id, "Deployment in flight on another server; following it.");
+                continue;
+            }
+            let failed = service.fail_orphan(&dep).await;
+            service.release_lease(&dep.id).await;
+            failed?;
+        }
+        if service.coordination.is_some() {
+            service.follow_other_servers();
         }
         info!(
             count = restored,
@@ -312,6 +343,25 @@ impl DeploymentService {
             "Restored deployments."
         );
         Ok(service)
+    }
+
+    /// Marks an in-flight deployment nobody runs any more failed, with the orphaned-resources
+    /// message.
+    async fn fail_orphan(&self, dep: &Deployment) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut record = dep.view().record;
+        record.fail_orphaned(now);
+        let message = record.error.clone().unwrap_or_default();
+        warn!(deployment = %dep.id, "Deployment was in flight when the server running it stopped; marked failed.");
+        let mut draft = EventDraft::new(now, "deployment", Level::Error, message);
+        draft.status = Some(DeploymentStatus::Failed);
+        self.commit(dep, vec![draft], move |r| {
+            r.status = record.status;
+            r.error = record.error.clone();
+            r.finished_at = record.finished_at;
+            true
+        })
+        .await
     }
 
     /// Wires the pool-domain allocator in (once; later calls are ignored).
@@ -335,18 +385,7 @@ impl DeploymentService {
         };
         let missing: Vec<CloudEvent> = records
             .iter()
-            .flat_map(|r| {
-                let mut out = vec![created_event(r)];
-                if r.status_seq > 0 {
-                    out.push(status_event(
-                        r,
-                        r.status_seq,
-                        r.finished_at.unwrap_or(r.started_at),
-                        None,
-                    ));
-                }
-                out
-            })
+            .flat_map(spine_events_of)
             .filter(|e| !spine.contains(&e.id))
             .collect();
         if missing.is_empty() {
@@ -500,7 +539,18 @@ impl DeploymentService {
                 }
             }
         };
-        let reservation = self.reserve_name(&spec, &id).await?;
+        // The lease exists before the row, so no other server ever sees this deployment
+        // unleased (and fails it as an orphan).
+        if !self.take_lease(&id).await? {
+            return Err(ServiceError::InFlight);
+        }
+        let reservation = match self.reserve_name(&spec, &id).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.release_lease(&id).await;
+                return Err(e);
+            }
+        };
         let record = {
             DeploymentRecord {
                 id,
@@ -520,6 +570,7 @@ impl DeploymentService {
             if let Some(r) = &record.reservation {
                 self.release_name(&record.id, r).await;
             }
+            self.release_lease(&record.id).await;
             return Err(e.into());
         }
         self.record_on_spine(vec![created_event(&record)]).await;
@@ -640,7 +691,9 @@ impl DeploymentService {
                     inner.window.range(skip..).take(limit).cloned().collect(),
                 ));
             }
-            if !allow_store {
+            // Only a run of this server fills the window; another server's run is read from
+            // the store, however far behind the reader is.
+            if !allow_store && inner.run.is_some() {
                 return Ok(None);
             }
         }
@@ -673,17 +726,24 @@ impl DeploymentService {
         wait: Duration,
     ) -> Result<DeploymentView, ServiceError> {
         let dep = self.get(id)?;
-        let mut finished = {
+        let here = {
             let inner = dep.lock();
             match &inner.run {
                 Some(run) => {
                     let mut reason = run.reason.lock().unwrap_or_else(|p| p.into_inner());
                     reason.get_or_insert(StopReason::User);
                     run.cancel.cancel();
-                    run.finished.clone()
+                    Ok(run.finished.clone())
                 }
-                None => return Err(ServiceError::Finished(inner.record.status)),
+                None if inner.record.status.is_terminal() => {
+                    return Err(ServiceError::Finished(inner.record.status))
+                }
+                // In flight, but not here: another server runs it.
+                None => Err(()),
             }
+        };
+        let Ok(mut finished) = here else {
+            return self.cancel_elsewhere(&dep, wait).await;
         };
         info!(deployment = %id, "Cancellation requested.");
         let _ = tokio::time::timeout(wait, finished.wait_for(|f| *f)).await;
@@ -761,6 +821,13 @@ impl DeploymentService {
                 _ => None,
             }
         };
+        // Another server may be retrying it too: the lease decides.
+        if !self.take_lease(id).await? {
+            if let Some(r) = &reservation {
+                self.release_name(id, r).await;
+            }
+            return Err(ServiceError::InFlight);
+        }
         // Check and claim the run slot in one critical section, so two retries cannot both start.
         let claimed = {
             let mut inner = dep.lock();
@@ -783,6 +850,10 @@ impl DeploymentService {
                 // Do not hold the name for a retry that is not going to run.
                 if let Some(r) = &reservation {
                     self.release_name(id, r).await;
+                }
+                // The lease stays with a run of this server, if one holds it.
+                if dep.lock().run.is_none() {
+                    self.release_lease(id).await;
                 }
                 return Err(e);
             }
@@ -810,6 +881,7 @@ impl DeploymentService {
             .await;
         if let Err(e) = committed {
             dep.lock().run = None;
+            self.release_lease(id).await;
             return Err(e.into());
         }
         self.spawn_run(&dep, token, attempt, start);
@@ -880,6 +952,8 @@ impl DeploymentService {
         let dep = dep.clone();
         tokio::spawn(async move {
             service.run(&dep, job, start.cancel, start.reason).await;
+            // Before the run slot frees up: a retry claiming it takes the lease afresh.
+            service.release_lease(&dep.id).await;
             dep.lock().run = None;
             let _ = start.finished.send(true);
             dep.head.send_modify(|_| {});
@@ -1300,6 +1374,20 @@ impl Subscription {
             }
         }
     }
+}
+
+/// What the spine holds of a stored record: its creation and its last status change.
+fn spine_events_of(r: &DeploymentRecord) -> Vec<CloudEvent> {
+    let mut out = vec![created_event(r)];
+    if r.status_seq > 0 {
+        out.push(status_event(
+            r,
+            r.status_seq,
+            r.finished_at.unwrap_or(r.started_at),
+            None,
+        ));
+    }
+    out
 }
 
 /// `deployment.created`: a deployment was accepted (`deployment-<id>-created`).

@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use catalyst_core::{DeploymentId, DeploymentRecord, Event};
 
 pub mod file;
+mod pg_shared;
 pub mod postgres;
-pub mod server_lock;
+pub mod shared;
 mod upstream;
 
 pub use file::FileStore;
 pub use postgres::PgStore;
+pub use shared::{Change, LeaseOwner, SharedStore};
 
 /// Errors of a store backend.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,11 @@
 //! - `catalyst_deployments(id text primary key, created_at, updated_at, record jsonb)`;
 //! - `catalyst_deployment_events(deployment_id, seq, event jsonb, primary key(deployment_id, seq))`,
 //!   cascading on delete;
-//! - `catalyst_heartbeat(id, beat_at)`: the row `/readyz` updates.
+//! - `catalyst_heartbeat(id, beat_at)`: the row `/readyz` updates;
+//! - `catalyst_deployment_leases(deployment_id, owner, holder, expires_at)`: who runs what when
+//!   several servers share the store ([`crate::shared`]).
+//!
+//! Every write also sends a `NOTIFY` on the store's channel, so other servers follow it.
 //!
 //! An append is one transaction: lock the deployment row, compare the first `seq` with the
 //! stored maximum, insert every event in one statement, commit. A duplicate `seq` is an error.
@@ -17,6 +21,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
 use tokio_postgres::NoTls;
 
+use crate::shared::Change;
 use crate::{DeploymentStore, LoadWarning, Loaded, StoreError};
 
 /// Arbitrary constant key of the advisory lock that serialises schema creation.
@@ -39,11 +44,17 @@ CREATE TABLE IF NOT EXISTS catalyst_heartbeat (
     id      integer PRIMARY KEY,
     beat_at timestamptz NOT NULL
 );
+CREATE TABLE IF NOT EXISTS catalyst_deployment_leases (
+    deployment_id text PRIMARY KEY,
+    owner         text NOT NULL,
+    holder        text NOT NULL,
+    expires_at    timestamptz NOT NULL
+);
 ";
 
 /// A database error with its whole cause chain (tokio-postgres puts the useful part, such as
 /// "connection refused", in the sources).
-fn db_err(context: &str, e: impl std::error::Error) -> StoreError {
+pub(crate) fn db_err(context: &str, e: impl std::error::Error) -> StoreError {
     StoreError::Database(error_chain(context, &e))
 }
 
@@ -80,7 +91,11 @@ pub fn valid_schema(s: &str) -> bool {
 /// The PostgreSQL store (pooled connections, no TLS).
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool,
+    pub(crate) pool: Pool,
+    /// How to open a connection of its own (the change listener's).
+    pub(crate) config: tokio_postgres::Config,
+    /// The `NOTIFY` channel of this database and schema (see [`crate::shared`]).
+    pub(crate) channel: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -109,23 +124,63 @@ impl PgStore {
     }
 
     async fn build(url: &str, schema: Option<&str>) -> Result<PgStore, StoreError> {
-        let pool = connect_and_migrate(&PgSettings {
+        let settings = PgSettings {
             url,
             schema,
             application_name: "catalyst",
             max_size: 16,
             migration_lock: MIGRATION_LOCK,
             migration: MIGRATION,
-        })
-        .await?;
+        };
+        let pool = connect_and_migrate(&settings).await?;
+        let config = pg_config(&settings)?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| db_err("cannot get a database connection", e))?;
+        let row = client
+            .query_one(
+                "SELECT current_database()::text, coalesce(current_schema()::text, '')",
+                &[],
+            )
+            .await
+            .map_err(|e| db_err("read the current schema", e))?;
+        let (database, current): (String, String) = (row.get(0), row.get(1));
+        // Channels are per database; the schema's CRC keeps stores in other schemas apart
+        // (and the name short: identifiers stop at 63 bytes).
+        let channel = format!(
+            "catalyst_deployments_{:08x}",
+            crc32fast::hash(format!("{database}.{current}").as_bytes())
+        );
         tracing::info!(
-            schema = schema.unwrap_or("(default)"),
+            schema = %current,
             "postgres store connected"
         );
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            config,
+            channel,
+        })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    /// Sends `change` on the store's channel through `client` (inside the caller's
+    /// transaction when there is one: PostgreSQL delivers it on commit).
+    pub(crate) async fn notify(
+        &self,
+        client: &impl tokio_postgres::GenericClient,
+        change: &crate::shared::Change,
+    ) -> Result<(), StoreError> {
+        let Some(payload) = change.payload() else {
+            return Ok(());
+        };
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&self.channel, &payload])
+            .await
+            .map_err(|e| db_err("notify", e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
@@ -151,9 +206,9 @@ pub struct PgSettings<'a> {
     pub migration: &'a str,
 }
 
-/// Builds a connection pool (no TLS; 5 s connect, 10 s wait/create timeouts) and runs the
-/// migration in one transaction under the advisory lock, creating the schema first.
-pub async fn connect_and_migrate(settings: &PgSettings<'_>) -> Result<Pool, StoreError> {
+/// The connection settings (5 s connect timeout, the application name, the schema as
+/// `search_path`), checked.
+pub fn pg_config(settings: &PgSettings<'_>) -> Result<tokio_postgres::Config, StoreError> {
     if let Some(schema) = settings.schema {
         if !valid_schema(schema) {
             return Err(StoreError::Database(format!(
@@ -174,6 +229,13 @@ pub async fn connect_and_migrate(settings: &PgSettings<'_>) -> Result<Pool, Stor
     if let Some(schema) = settings.schema {
         config.options(format!("-c search_path={schema}"));
     }
+    Ok(config)
+}
+
+/// Builds a connection pool (no TLS; 5 s connect, 10 s wait/create timeouts) and runs the
+/// migration in one transaction under the advisory lock, creating the schema first.
+pub async fn connect_and_migrate(settings: &PgSettings<'_>) -> Result<Pool, StoreError> {
+    let config = pg_config(settings)?;
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -218,6 +280,21 @@ pub async fn connect_and_migrate(settings: &PgSettings<'_>) -> Result<Pool, Stor
     Ok(pool)
 }
 
+/// A stored row as a record whose `last_seq` is the log's; `Err` says why it is skipped.
+pub(crate) fn decode_record(
+    raw_id: &str,
+    record: Value,
+    last: i64,
+) -> Result<DeploymentRecord, String> {
+    let mut record: DeploymentRecord =
+        serde_json::from_value(record).map_err(|e| format!("undecodable record: {e}; skipped"))?;
+    if record.id.as_str() != raw_id {
+        return Err(format!("record is for deployment {}; skipped", record.id));
+    }
+    record.last_seq = u64::try_from(last).unwrap_or(0);
+    Ok(record)
+}
+
 fn encode_record(record: &DeploymentRecord) -> Result<Value, StoreError> {
     serde_json::to_value(record).map_err(|e| StoreError::Encoding(e.to_string()))
 }
@@ -238,6 +315,8 @@ impl DeploymentStore for PgStore {
             )
             .await
             .map_err(|e| db_err("create deployment", e))?;
+        self.notify(&**client, &Change::Snapshot(record.id.clone()))
+            .await?;
         tracing::debug!(deployment = %record.id, "deployment created in postgres store");
         Ok(())
     }
@@ -255,7 +334,8 @@ impl DeploymentStore for PgStore {
         if n == 0 {
             return Err(StoreError::NotFound(record.id.clone()));
         }
-        Ok(())
+        self.notify(&**client, &Change::Snapshot(record.id.clone()))
+            .await
     }
 
     async fn append_events(&self, id: &DeploymentId, events: &[Event]) -> Result<(), StoreError> {
@@ -316,6 +396,15 @@ impl DeploymentStore for PgStore {
         )
         .await
         .map_err(|e| db_err("insert events", e))?;
+        let last_seq = events.last().map_or(first.seq, |e| e.seq);
+        self.notify(
+            &*tx,
+            &Change::Events {
+                id: id.clone(),
+                last_seq,
+            },
+        )
+        .await?;
         tx.commit().await.map_err(|e| db_err("commit events", e))
     }
 
@@ -379,25 +468,10 @@ impl DeploymentStore for PgStore {
             let last: i64 = row
                 .try_get(2)
                 .map_err(|e| db_err("read last sequence", e))?;
-            let mut record: DeploymentRecord = match serde_json::from_value(record) {
-                Ok(r) => r,
-                Err(e) => {
-                    loaded.warnings.push(LoadWarning {
-                        location,
-                        message: format!("undecodable record: {e}; skipped"),
-                    });
-                    continue;
-                }
-            };
-            if record.id.as_str() != raw_id {
-                loaded.warnings.push(LoadWarning {
-                    location,
-                    message: format!("record is for deployment {}; skipped", record.id),
-                });
-                continue;
+            match decode_record(&raw_id, record, last) {
+                Ok(record) => loaded.records.push(record),
+                Err(message) => loaded.warnings.push(LoadWarning { location, message }),
             }
-            record.last_seq = u64::try_from(last).unwrap_or(0);
-            loaded.records.push(record);
         }
         for w in &loaded.warnings {
             tracing::warn!(location = %w.location, problem = %w.message, "store load warning");
@@ -411,14 +485,26 @@ impl DeploymentStore for PgStore {
     }
 
     async fn delete(&self, id: &DeploymentId) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM catalyst_deployments WHERE id = $1",
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| db_err("begin delete", e))?;
+        for table in ["catalyst_deployments", "catalyst_deployment_leases"] {
+            let column = if table == "catalyst_deployments" {
+                "id"
+            } else {
+                "deployment_id"
+            };
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE {column} = $1"),
                 &[&id.as_str()],
             )
             .await
             .map_err(|e| db_err("delete deployment", e))?;
+        }
+        self.notify(&*tx, &Change::Deleted(id.clone())).await?;
+        tx.commit().await.map_err(|e| db_err("commit delete", e))?;
         tracing::debug!(deployment = %id, "deployment deleted from postgres store");
         Ok(())
     }

@@ -7,7 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use catalyst_core::{DeploymentStatus, ProvisionResult};
-use catalyst_store::{DeploymentStore, FileStore, PgStore, StoreError};
+use catalyst_store::{
+    Change, DeploymentStore, FileStore, LeaseOwner, PgStore, SharedStore, StoreError,
+};
 use common::{events, id, record};
 
 type Store = Arc<dyn DeploymentStore>;
@@ -215,6 +217,12 @@ mod pg {
     /// A PgStore in a fresh schema, or `None` (after printing why) when PostgreSQL is not
     /// reachable and services are not required.
     pub async fn store() -> Option<(Store, SchemaGuard)> {
+        let (store, guard) = pg_store().await?;
+        Some((store, guard))
+    }
+
+    /// The same, as the concrete type (for what only PostgreSQL does).
+    pub async fn pg_store() -> Option<(Arc<PgStore>, SchemaGuard)> {
         let (url, source) = match std::env::var("CATALYST_TEST_DATABASE_URL") {
             Ok(u) if !u.trim().is_empty() => (u, "$CATALYST_TEST_DATABASE_URL".to_owned()),
             _ => {
@@ -282,4 +290,114 @@ fn file_store_rejects_an_unusable_directory() {
     std::fs::write(&file, b"x").unwrap();
     assert!(FileStore::open(file.join("store")).is_err());
     assert!(FileStore::open("").is_err());
+}
+
+fn owner(name: &str) -> LeaseOwner {
+    LeaseOwner {
+        id: name.into(),
+        about: format!("server {name}"),
+    }
+}
+
+async fn next_change(rx: &mut tokio::sync::mpsc::Receiver<Change>) -> Change {
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a change within 5 s")
+        .expect("the listener runs")
+}
+
+/// Leases on PostgreSQL's clock and the change notifications servers follow each other by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leases_and_changes() {
+    use std::time::Duration;
+    let Some((s, _guard)) = pg::pg_store().await else {
+        return;
+    };
+    let Some((other, _other_guard)) = pg::pg_store().await else {
+        return;
+    };
+    let mut changes = s.changes();
+    let mut elsewhere = other.changes();
+    assert_eq!(next_change(&mut changes).await, Change::Resync);
+    assert_eq!(next_change(&mut elsewhere).await, Change::Resync);
+    let (a, b) = (owner("a"), owner("b"));
+    let ttl = Duration::from_millis(400);
+    let d = id(1);
+
+    // One holder at a time; the holder renews by taking again.
+    assert!(s.take_lease(&d, &a, ttl).await.unwrap());
+    assert!(!s.take_lease(&d, &b, ttl).await.unwrap());
+    assert!(s.take_lease(&d, &a, ttl).await.unwrap());
+    assert_eq!(
+        s.lease_holder(&d).await.unwrap().as_deref(),
+        Some("server a")
+    );
+
+    // Every write is announced, on this store's channel only.
+    s.create(&record(&d)).await.unwrap();
+    assert_eq!(next_change(&mut changes).await, Change::Snapshot(d.clone()));
+    s.append_events(&d, &events(1, 3)).await.unwrap();
+    assert_eq!(
+        next_change(&mut changes).await,
+        Change::Events {
+            id: d.clone(),
+            last_seq: 3
+        }
+    );
+    assert_eq!(s.load(&d).await.unwrap().unwrap().last_seq, 3);
+
+    // A live lease keeps it off the unleased list; an expired one puts it there until its
+    // holder renews or another server takes it.
+    assert!(s.unleased().await.unwrap().is_empty());
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert_eq!(s.unleased().await.unwrap(), vec![d.clone()]);
+    assert_eq!(s.renew_leases(&a, ttl).await.unwrap(), vec![d.clone()]);
+    assert!(s.unleased().await.unwrap().is_empty());
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    assert!(s.take_lease(&d, &b, ttl).await.unwrap());
+    assert!(
+        s.renew_leases(&a, ttl).await.unwrap().is_empty(),
+        "a lost it"
+    );
+    assert!(!s.take_lease(&d, &a, ttl).await.unwrap());
+
+    // A finished deployment is never unleased, whatever its lease.
+    let mut done = s.load(&d).await.unwrap().unwrap();
+    done.status = DeploymentStatus::Failed;
+    s.save_snapshot(&done).await.unwrap();
+    assert_eq!(next_change(&mut changes).await, Change::Snapshot(d.clone()));
+    s.release_lease(&d, &b).await.unwrap();
+    assert!(s.unleased().await.unwrap().is_empty());
+    let pending = id(2);
+    s.create(&record(&pending)).await.unwrap();
+    assert_eq!(
+        next_change(&mut changes).await,
+        Change::Snapshot(pending.clone())
+    );
+    assert_eq!(
+        s.unleased().await.unwrap(),
+        vec![pending.clone()],
+        "no lease at all"
+    );
+
+    // Cancellation requests and deletions travel too; a deletion drops the lease.
+    s.request_cancel(&d).await.unwrap();
+    assert_eq!(
+        next_change(&mut changes).await,
+        Change::CancelRequested(d.clone())
+    );
+    assert!(s.take_lease(&pending, &a, ttl).await.unwrap());
+    s.delete(&pending).await.unwrap();
+    assert_eq!(
+        next_change(&mut changes).await,
+        Change::Deleted(pending.clone())
+    );
+    assert!(s.load(&pending).await.unwrap().is_none());
+    assert!(s.lease_holder(&pending).await.unwrap().is_none());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), elsewhere.recv())
+            .await
+            .is_err(),
+        "another schema hears nothing"
+    );
 }

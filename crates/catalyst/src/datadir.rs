@@ -20,6 +20,13 @@ use std::path::{Path, PathBuf};
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "catalyst.lock";
 
+/// The file holding the data directory's server identity ([`DataDirLock::replica_id`]).
+pub const REPLICA_ID_FILE: &str = "replica-id";
+
+fn is_replica_id(s: &str) -> bool {
+    s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Why the data directory could not be had.
 #[derive(Debug)]
 pub enum LockError {
@@ -181,6 +188,32 @@ impl DataDirLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// This data directory's server identity (`<data-dir>/replica-id`, 16 hex digits, made on
+    /// first use): the owner of its deployment leases on a shared store, the same across
+    /// restarts, so a restarted server takes back (and fails) what it was running. Only the
+    /// lock holder asks, so two processes never race to make it.
+    pub fn replica_id(&self) -> io::Result<String> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let path = dir.join(REPLICA_ID_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if is_replica_id(text.trim()) => return Ok(text.trim().to_owned()),
+            Ok(_) | Err(_) if path.exists() => {
+                tracing::warn!(file = %path.display(), "The replica id file is unreadable or malformed; making a new one.");
+            }
+            _ => {}
+        }
+        let id = format!("{:016x}", rand::random::<u64>());
+        let tmp = dir.join(format!("{REPLICA_ID_FILE}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()?;
+        Ok(id)
     }
 
     fn write_holder(&mut self) -> io::Result<()> {

@@ -105,6 +105,12 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 
+    /// With --database-url, several servers may share the store: each deployment is run by the
+    /// server holding its lease, renewed every third of this. When a server dies, another one
+    /// fails its in-flight deployments (orphaned-resources message) once their lease expired.
+    #[arg(long, env = "CATALYST_DEPLOYMENT_LEASE_TTL", default_value = "15s", value_parser = parse_lease_ttl)]
+    deployment_lease_ttl: Duration,
+
     /// NATS URL (e.g. nats://127.0.0.1:4222). When set, the event spine is a JetStream stream
     /// there (shared by every replica) instead of the log under --data-dir/events.
     #[arg(long, env = "CATALYST_NATS_URL")]
@@ -317,6 +323,17 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// A lease TTL: a duration of at least 300 ms (renewals come every third of it).
+fn parse_lease_ttl(s: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(s)?;
+    if ttl < Duration::from_millis(300) {
+        return Err(format!(
+            "{s:?} is too short for a lease: at least 300ms (it is renewed every third of it)"
+        ));
+    }
+    Ok(ttl)
+}
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CATALYST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -359,27 +376,38 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Err(e) = dir_lock.record_listen(listen) {
         warn!(error = %e, lock = %dir_lock.path().display(), "Cannot note the listen address in the lock file.");
     }
-    // On PostgreSQL the same rule per database schema, before the store is migrated or
-    // restored (restoring marks in-flight deployments failed: never another live server's).
-    let _db_lock = match &args.database_url {
-        Some(url) => Some(
-            catalyst_store::server_lock::ServerLock::acquire(
-                url,
-                &format!("catalyst serve pid={} listen={listen}", std::process::id()),
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let store: Arc<dyn DeploymentStore> = match &args.database_url {
-        Some(url) => Arc::new(
-            PgStore::connect(url)
-                .await
-                .context("cannot open the PostgreSQL deployment store")?,
-        ),
-        None => Arc::new(
-            FileStore::open(args.data_dir.join("deployments"))
-                .context("cannot open the deployment store under --data-dir")?,
+    // On PostgreSQL, other servers may share the store: each deployment is run by the holder
+    // of its lease, and restoring fails only the deployments whose lease this server can take.
+    let (store, coordination): (Arc<dyn DeploymentStore>, _) = match &args.database_url {
+        Some(url) => {
+            let pg = Arc::new(
+                PgStore::connect(url)
+                    .await
+                    .context("cannot open the PostgreSQL deployment store")?,
+            );
+            let owner = catalyst_store::LeaseOwner {
+                id: dir_lock
+                    .replica_id()
+                    .context("cannot read or write <data-dir>/replica-id")?,
+                about: format!(
+                    "catalyst serve pid={} listen={listen} data-dir={}",
+                    std::process::id(),
+                    args.data_dir.display()
+                ),
+            };
+            let coordination = catalyst_provision::service::Coordination {
+                shared: pg.clone(),
+                owner,
+                lease_ttl: args.deployment_lease_ttl,
+            };
+            (pg as Arc<dyn DeploymentStore>, Some(coordination))
+        }
+        None => (
+            Arc::new(
+                FileStore::open(args.data_dir.join("deployments"))
+                    .context("cannot open the deployment store under --data-dir")?,
+            ),
+            None,
         ),
     };
 
@@ -432,9 +460,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         provision_timeout: args.provision_timeout,
         ..ServiceConfig::default()
     };
-    let service = DeploymentService::start(store, provisioner, config)
-        .await
-        .context("cannot load stored deployments")?;
+    let service = match coordination {
+        Some(c) => DeploymentService::start_shared(store, provisioner, config, c).await,
+        None => DeploymentService::start(store, provisioner, config).await,
+    }
+    .context("cannot load stored deployments")?;
     let hetzner =
         HetznerClient::new(args.hetzner_api_url.clone()).context("invalid --hetzner-api-url")?;
     service.set_name_allocator(Arc::new(catalyst_api::pool::PoolNames(allocator.clone())));

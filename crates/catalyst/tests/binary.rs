@@ -295,12 +295,14 @@ fn help_explains_every_flag() {
         "--listen",
         "--data-dir",
         "--database-url",
+        "--deployment-lease-ttl",
         "--provisioner",
         "--tofu-bin",
         "--provision-timeout",
         "CATALYST_LISTEN",
         "CATALYST_DATA_DIR",
         "CATALYST_DATABASE_URL",
+        "CATALYST_DEPLOYMENT_LEASE_TTL",
         "CATALYST_PROVISIONER",
         "CATALYST_TOFU_BIN",
     ] {
@@ -730,38 +732,123 @@ async fn a_second_server_on_the_same_data_dir_refuses_and_changes_nothing() {
     assert!(!log.contains("torn tail"), "{log}");
 }
 
+/// Two servers on one PostgreSQL schema (separate data directories): each follows the
+/// deployments the other runs (state, live log, cancel), and when the runner is killed the
+/// other one fails its deployment once its lease has expired — exactly once, and the restarted
+/// server does not run it again.
 #[tokio::test]
-async fn a_second_server_on_the_same_postgres_schema_refuses() {
+async fn servers_on_one_postgres_schema_share_deployments_and_fail_a_dead_ones_once() {
     let Some(schema) = fresh_schema().await else {
         return;
     };
     let url = format!("{}?options=-csearch_path%3D{schema}", database_url());
-    let dir = tempfile::tempdir().unwrap();
-    let other_dir = tempfile::tempdir().unwrap();
-    let a = Catalyst::start(
-        dir.path(),
-        &["--provisioner", "dry-run", "--database-url", url.as_str()],
-        &[],
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pidfile = dir_a.path().join("standin.pid");
+    let bin = standin_tofu();
+    let lease = [
+        "--deployment-lease-ttl",
+        "1s",
+        "--database-url",
+        url.as_str(),
+    ];
+    let args_a: Vec<&str> = ["--provisioner", "tofu", "--tofu-bin", bin.to_str().unwrap()]
+        .into_iter()
+        .chain(lease)
+        .collect();
+    let env = [
+        ("STANDIN_TOFU_HANG_AT", "apply".to_owned()),
+        ("STANDIN_TOFU_PIDFILE", pidfile.display().to_string()),
+    ];
+    let mut a = Catalyst::start(dir_a.path(), &args_a, &env);
+    let args_b: Vec<&str> = ["--provisioner", "dry-run"]
+        .into_iter()
+        .chain(lease)
+        .collect();
+    let b = Catalyst::start(dir_b.path(), &args_b, &[]);
+    let applying = |f: &[Frame]| f.iter().any(|f| f.data["phase"] == "tofu-apply");
+
+    // A cancellation asked of B reaches the run on A.
+    let cancelled = create(&a, "leasecancel").await;
+    follow(&a, &cancelled, applying).await;
+    let r = b
+        .client()
+        .post(b.url(&format!("/api/v1/deployments/{cancelled}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 200 || r.status() == 202, "{}", r.status());
+    b.poll_json(
+        &format!("/api/v1/deployments/{cancelled}"),
+        Duration::from_secs(10),
+        |v| v["status"] == "cancelled",
+    )
+    .await;
+
+    // A deployment run by A is in B's list within a second, with A's log.
+    let id = create(&a, "leased").await;
+    let on_a = follow(&a, &id, applying).await;
+    let listed = b
+        .poll_json("/api/v1/deployments", Duration::from_secs(1), |v| {
+            v["deployments"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["id"] == id.as_str()))
+        })
+        .await;
+    assert!(
+        listed.to_string().contains("leased.omani.works"),
+        "{listed}"
     );
-    let id = create(&a, "pglocked").await;
-    let (code, err, took) = serve_refused(
-        &format!("127.0.0.1:{}", support::free_port()),
-        &[
-            "--data-dir",
-            other_dir.path().to_str().unwrap(),
-            "--provisioner",
-            "dry-run",
-            "--database-url",
-            url.as_str(),
-        ],
+    let seen_on_b = follow(&b, &id, applying).await;
+    assert_eq!(
+        seen_on_b.iter().map(|f| f.id).collect::<Vec<_>>()[..on_a.len()],
+        on_a.iter().map(|f| f.id).collect::<Vec<_>>()[..],
+        "B replays A's log"
     );
-    assert_ne!(code, 0, "{err}");
-    assert!(took < Duration::from_secs(5), "refused after {took:?}");
-    assert!(err.contains("in use by another Catalyst server"), "{err}");
-    assert!(err.contains(&format!("pid={}", a.child.id())), "{err}");
-    let (status, _) = get(&a, &format!("/api/v1/deployments/{id}")).await;
-    assert_eq!(status, 200);
+    // Leases are renewed: several TTLs later B has not failed A's live run.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, state) = get(&b, &format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(state["status"], "tofu-applying", "{state}");
+
+    // A dies; B's live log of the deployment ends with it failed, once the lease expired.
+    let follow_b = follow(&b, &id, |_| false);
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.signal(nix::sys::signal::Signal::SIGKILL);
+        a.wait_exit(Duration::from_secs(5));
+        kill_standin(&pidfile);
+    };
+    let (frames, ()) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(follow_b, kill)
+    })
+    .await
+    .expect("B fails the dead server's deployment within 20 s");
+    let done = frames.last().unwrap();
+    assert_eq!(done.event.as_deref(), Some("done"), "{frames:?}");
+    assert_eq!(done.data["status"], "failed");
+    let err = done.data["error"].as_str().unwrap();
+    assert!(err.contains("orphan") && err.contains(&id), "{err}");
     drop(a);
+
+    // Restarted on its data directory, A finds it failed and runs nothing; one failure only.
+    let a = Catalyst::start(dir_a.path(), &args_a, &[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for c in [&a, &b] {
+        let (_, events) = get(c, &format!("/api/v1/deployments/{id}/events")).await;
+        let failed = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["status"] == "failed")
+            .count();
+        assert_eq!(failed, 1, "{events}");
+        assert_eq!(events["state"]["status"], "failed");
+    }
+    assert!(
+        !a.log().contains("marked failed"),
+        "B failed it already: {}",
+        a.log()
+    );
+    drop((a, b));
     let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
         .await
         .unwrap();

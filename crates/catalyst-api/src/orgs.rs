@@ -10,6 +10,7 @@
 //! for another's objects; a missing right in one's own Organization is 403.
 pub mod admission;
 pub mod auth;
+pub mod auth_events;
 pub mod git_http;
 pub mod hooks;
 pub mod oidc;
@@ -461,6 +462,7 @@ async fn add_member(w: Write) -> Res {
                 "the member was added but no token could be stored; add the member again",
             )
         })?;
+    record_token_changes(&w).await;
     Ok(written(
         StatusCode::CREATED,
         committed,
@@ -477,8 +479,25 @@ async fn remove_member(w: Write) -> Res {
         let tokens = w.api.auth.tokens().clone();
         let o = org.to_string();
         let _ = tokio::task::spawn_blocking(move || tokens.revoke(&o, &name)).await;
+        record_token_changes(&w).await;
     }
     Ok(written(StatusCode::OK, committed, json!({})))
+}
+
+/// Records the token file's changes on the spine with the caller as actor. A failure is
+/// logged, not answered: the token is stored, and the watcher records it within seconds.
+async fn record_token_changes(w: &Write) {
+    let Some(events) = w.api.auth.events().cloned() else {
+        return;
+    };
+    let actor = w.id.name.clone();
+    match tokio::task::spawn_blocking(move || events.reconcile(&actor)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "Recording a token change on the event log failed; the watcher retries.")
+        }
+        Err(_) => tracing::warn!("The task recording a token change stopped."),
+    }
 }
 
 // ---- Applications -----------------------------------------------------------------------

@@ -183,8 +183,13 @@ pub struct FluxEvent {
     pub kind: String,
     /// The involved object's name (for a `HelmRelease` or `Kustomization`: the Application).
     pub name: String,
-    /// The involved object's namespace (the Environment, `<org>-<env_type>`).
+    /// The involved object's namespace (`<org>-<env_type>` when the Environment's objects live
+    /// in a namespace of that name).
     pub namespace: String,
+    /// The Environment the Alert that forwarded the event names, from `metadata` key
+    /// [`ENVIRONMENT_KEY`] (an Alert's `spec.eventMetadata`): the way to tell Environments apart
+    /// when their Flux objects live in `flux-system` of a cluster of their own.
+    pub environment: Option<String>,
     /// `info` or `error`.
     pub severity: Severity,
     /// The CamelCase reason (`InstallSucceeded`, `UpgradeFailed`, `Progressing`, …).
@@ -199,6 +204,10 @@ pub struct FluxEvent {
     /// When Flux recorded it.
     pub timestamp: Option<DateTime<Utc>>,
 }
+
+/// The `metadata` key naming the Environment (`<org>-<env_type>`); Catalyst's Alerts add it with
+/// `spec.eventMetadata`, and Flux keeps what the emitter set if it was there already.
+pub const ENVIRONMENT_KEY: &str = "catalyst.openova.io/environment";
 
 /// The env types an Environment namespace ends with.
 const ENV_TYPES: [&str; 5] = ["prod", "stg", "uat", "dev", "poc"];
@@ -274,7 +283,8 @@ fn revision(metadata: Option<&Value>, group: Option<&str>) -> Option<String> {
 /// (`info` or `error`), `reason` (non-empty) and `message` (a string). Optional:
 /// `involvedObject.apiVersion` (its group picks the revision key), `metadata` (a string map),
 /// `reportingController`, `timestamp` (RFC 3339). Unknown fields are ignored; so are
-/// `metadata` entries other than the revision (a `token` entry is never read). Never panics.
+/// `metadata` entries other than the revision and [`ENVIRONMENT_KEY`] (a `token` entry is never
+/// read). Never panics.
 pub fn parse(body: &[u8]) -> Result<FluxEvent, ParseError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
@@ -320,6 +330,12 @@ pub fn parse(body: &[u8]) -> Result<FluxEvent, ParseError> {
     // `helm.toolkit.fluxcd.io/v2` → `helm.toolkit.fluxcd.io`; a core `v1` has no group.
     let group = api_version.and_then(|v| v.split_once('/')).map(|(g, _)| g);
     let revision = revision(root.get("metadata"), group);
+    let environment = root
+        .get("metadata")
+        .and_then(|m| m.get(ENVIRONMENT_KEY))
+        .and_then(Value::as_str)
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty());
     let reporting_controller =
         optional(&root, "reportingController", "reportingController")?.map(str::to_owned);
     let timestamp = match optional(&root, "timestamp", "timestamp")? {
@@ -337,6 +353,7 @@ pub fn parse(body: &[u8]) -> Result<FluxEvent, ParseError> {
         kind: kind.to_owned(),
         name: name.to_owned(),
         namespace: namespace.to_owned(),
+        environment,
         severity,
         reason: reason.to_owned(),
         message: message.to_owned(),
@@ -403,12 +420,18 @@ impl FluxEvent {
         })
     }
 
-    /// The Organization and env type of the Environment the event is about: the namespace is
-    /// `<org>-<env_type>`, split at its last `-`, with env type one of `prod`, `stg`, `uat`,
-    /// `dev`, `poc` and an Organization name of `a-z0-9-` starting with a letter (3 to 32
-    /// characters). `None` for any other namespace (`flux-system`, `kube-system`, …).
+    /// The Environment the event is about (`<org>-<env_type>`): the one the Alert names in
+    /// `metadata` ([`ENVIRONMENT_KEY`]) when it names one, else the involved object's namespace.
+    pub fn environment_name(&self) -> &str {
+        self.environment.as_deref().unwrap_or(&self.namespace)
+    }
+
+    /// The Organization and env type of the Environment the event is about
+    /// ([`FluxEvent::environment_name`], split at its last `-`, with env type one of `prod`,
+    /// `stg`, `uat`, `dev`, `poc` and an Organization name of `a-z0-9-` starting with a letter,
+    /// 3 to 32 characters). `None` for anything else (`flux-system`, `kube-system`, …).
     pub fn target(&self) -> Option<(String, String)> {
-        let (org, env_type) = self.namespace.rsplit_once('-')?;
+        let (org, env_type) = self.environment_name().rsplit_once('-')?;
         (ENV_TYPES.contains(&env_type) && is_org_name(org))
             .then(|| (org.to_owned(), env_type.to_owned()))
     }
@@ -417,7 +440,8 @@ impl FluxEvent {
     /// nothing about one ([`FluxEvent::outcome`] or [`FluxEvent::target`] is `None`).
     ///
     /// `id` must be stable for the same notification (a replay is then recorded once);
-    /// `received` is the time used when Flux gave none. The Environment is the namespace, the
+    /// `received` is the time used when Flux gave none. The Environment is
+    /// [`FluxEvent::environment_name`], the
     /// subject `<org>/<application>`, and `data` carries what the projection reads
     /// (`application`, `status`, `message`, `revision`) plus `reason`, `objectKind` and
     /// `controller`.
@@ -429,7 +453,7 @@ impl FluxEvent {
             kind: outcome.event_kind().to_owned(),
             subject: format!("{org}/{}", self.name),
             org: Some(org),
-            env: Some(self.namespace.clone()),
+            env: Some(self.environment_name().to_owned()),
             time: self.timestamp.unwrap_or(received),
             data: json!({
                 "application": self.name,
@@ -529,6 +553,7 @@ mod tests {
                 kind: "HelmRelease".into(),
                 name: "web".into(),
                 namespace: "acme-dev".into(),
+                environment: None,
                 severity: Severity::Info,
                 reason: "InstallSucceeded".into(),
                 message: "HelmRelease web: InstallSucceeded".into(),
@@ -806,6 +831,52 @@ mod tests {
         };
         assert_eq!(lost.outcome(), Some(Outcome::Ready));
         assert_eq!(lost.to_draft("x".into(), Utc::now()), None);
+    }
+
+    /// Objects in `flux-system` of an Environment's own cluster: the Alert's `eventMetadata`
+    /// names the Environment, and wins over the namespace.
+    #[test]
+    fn the_alerts_environment_metadata_names_the_environment() {
+        let b = body(
+            "helm.toolkit.fluxcd.io/v2",
+            "HelmRelease",
+            "web",
+            "flux-system",
+            "error",
+            "UpgradeFailed",
+            json!({"helm.toolkit.fluxcd.io/revision": "1.4.3",
+                   ENVIRONMENT_KEY: "acme-stg"}),
+        );
+        let e = parse(&b).unwrap();
+        assert_eq!(e.environment.as_deref(), Some("acme-stg"));
+        assert_eq!(e.target(), Some(("acme".into(), "stg".into())));
+        let draft = e.to_draft("f1".into(), Utc::now()).unwrap();
+        assert_eq!(draft.env.as_deref(), Some("acme-stg"));
+        assert_eq!(draft.subject, "acme/web");
+        assert_eq!(draft.data["revision"], "1.4.3");
+        // Also over a namespace that looks like another Environment; blank is no name.
+        let other = FluxEvent {
+            namespace: "acme-dev".into(),
+            ..e.clone()
+        };
+        assert_eq!(other.target(), Some(("acme".into(), "stg".into())));
+        let blank = body(
+            "helm.toolkit.fluxcd.io/v2",
+            "HelmRelease",
+            "web",
+            "acme-dev",
+            "info",
+            "UpgradeSucceeded",
+            json!({ENVIRONMENT_KEY: "  "}),
+        );
+        let blank = parse(&blank).unwrap();
+        assert_eq!(blank.environment, None);
+        assert_eq!(blank.target(), Some(("acme".into(), "dev".into())));
+        let bad = FluxEvent {
+            environment: Some("not an environment".into()),
+            ..e
+        };
+        assert_eq!(bad.target(), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod projector;
 pub use event::{CloudEvent, EventDraft};
 pub use jetstream::{JetStreamConfig, JetStreamLog};
 pub use log::{FileLog, Memory, Spine};
-pub use projection::{AppCard, AppStatus, AuditEntry, Projection};
+pub use projection::{AppCard, AppStatus, AuditEntry, Projection, TokenView};
 pub use projector::Projector;
 
 /// What can go wrong on the spine.

@@ -11,6 +11,9 @@
 //!   `data.removed`: `[{name, environment}]` uninstalled;
 //! - `flux.*` events: `data.application`, `data.status` (`ready`, `failed`, `reconciling`),
 //!   `data.message`, `data.revision` for one Application in `catalystenv`;
+//! - `token.created` / `token.revoked`: `data.tokenId`, `data.name`, `data.role`, `data.org`,
+//!   `data.created` — the tokens that can sign in (never a token or its hash);
+//! - `signin.failed`: only the audit log;
 //! - `data.actor`, `data.requestId`, `data.commits` for the audit log.
 
 use std::collections::BTreeMap;
@@ -115,6 +118,21 @@ pub struct AuditEntry {
     pub commits: Vec<String>,
 }
 
+/// A token that can sign in, as far as the events say (never the token or its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenView {
+    /// The token record's id.
+    pub id: String,
+    /// Its holder.
+    pub name: String,
+    /// The role it carries.
+    pub role: String,
+    /// Its Organization (`None`: Sovereign-wide).
+    pub org: Option<String>,
+    /// When it was made (RFC 3339, as the token store has it).
+    pub created: String,
+}
+
 /// One Organization's part of the projection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OrgView {
@@ -132,6 +150,7 @@ pub struct Projection {
     seq: u64,
     orgs: BTreeMap<String, OrgView>,
     audit: Vec<AuditEntry>,
+    tokens: BTreeMap<String, TokenView>,
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -181,6 +200,29 @@ impl Projection {
                 })
                 .collect(),
         });
+        match kind.as_str() {
+            "token.created" => {
+                if let Some(id) = text(&e.data["tokenId"]) {
+                    let token = TokenView {
+                        id: id.clone(),
+                        name: text(&e.data["name"]).unwrap_or_default(),
+                        role: text(&e.data["role"]).unwrap_or_default(),
+                        org: text(&e.data["org"]),
+                        created: text(&e.data["created"]).unwrap_or_default(),
+                    };
+                    self.tokens.insert(id, token);
+                }
+                return;
+            }
+            "token.revoked" => {
+                if let Some(id) = text(&e.data["tokenId"]) {
+                    self.tokens.remove(&id);
+                }
+                return;
+            }
+            k if k.starts_with("signin.") => return,
+            _ => {}
+        }
         let Some(org) = e.catalystorg.clone() else {
             return;
         };
@@ -327,6 +369,11 @@ impl Projection {
         &self.audit
     }
 
+    /// The tokens that can sign in, by record id.
+    pub fn tokens(&self) -> &BTreeMap<String, TokenView> {
+        &self.tokens
+    }
+
     /// The whole projection as canonical JSON (sorted keys): two projections of the same events
     /// give the same bytes.
     pub fn to_json(&self) -> Value {
@@ -349,6 +396,7 @@ impl Projection {
             "seq": self.seq,
             "organizations": orgs,
             "audit": serde_json::to_value(&self.audit).unwrap_or(Value::Null),
+            "tokens": serde_json::to_value(&self.tokens).unwrap_or(Value::Null),
         })
     }
 }

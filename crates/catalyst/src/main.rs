@@ -491,7 +491,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
         catalog,
     )));
     // Git first (it seeds an empty log from a data directory's history), then the deployments.
-    let orgs = org_api(&args, auth, spine.clone())?;
+    let orgs = org_api(&args, auth.clone(), spine.clone())?;
+    // Tokens: what the token file holds and the log lacks (a crash, or `catalyst token …`
+    // while the server was down) now, later changes within seconds; failed sign-ins from now.
+    let auth_events = Arc::new(catalyst_api::orgs::auth_events::AuthEvents::new(
+        orgs.read.clone(),
+        auth.tokens().clone(),
+    ));
+    auth_events
+        .reconcile(catalyst_api::orgs::auth_events::OFFLINE_ACTOR)
+        .context("cannot record the token changes on the event log")?;
+    auth_events.spawn_watcher(Duration::from_secs(2), sweeper_stop.clone());
+    auth.set_events(auth_events);
     service
         .set_spine(spine.clone())
         .await
@@ -520,15 +531,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     );
     let grace = args.shutdown_grace;
     let shutdown_service = service.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            info!("Shutting down: stopping running deployments and closing streams.");
-            sweeper_stop.cancel();
-            shutdown_service.shutdown(grace).await;
-        })
-        .await
-        .context("server error")?;
+    // The client address goes with failed sign-ins on the event log.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        info!("Shutting down: stopping running deployments and closing streams.");
+        sweeper_stop.cancel();
+        shutdown_service.shutdown(grace).await;
+    })
+    .await
+    .context("server error")?;
     info!("Stopped.");
     Ok(())
 }

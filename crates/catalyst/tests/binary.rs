@@ -1000,3 +1000,123 @@ async fn deployments_are_on_the_spine_and_the_stores_refill_it() {
         "{orgs}"
     );
 }
+
+/// Tokens and failed sign-ins reach the audit log: a token made offline while the server is
+/// down is recorded at start-up, one made or revoked offline while it runs within seconds, a
+/// member's token with the caller as actor; a burst of bad tokens is one `signin.failed` with
+/// the client's address and the count folded in, and no credential is in any of it.
+#[tokio::test]
+async fn tokens_and_failed_sign_ins_are_on_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = support::create_token(dir.path(), "org-viewer", Some("acme"), "early");
+    let mut c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
+    let audit = |t: &'static str| {
+        let c = &c;
+        async move {
+            let (s, v) = get(c, &format!("/api/v1/audit?type={t}&limit=500")).await;
+            assert_eq!(s, 200, "{v}");
+            v["entries"].as_array().unwrap().clone()
+        }
+    };
+    let created = audit("token.created").await;
+    let subjects: Vec<&str> = created
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
+    assert!(subjects.contains(&"acme/early"), "{created:?}");
+
+    // Made and revoked offline while the server runs.
+    let late = support::create_token(dir.path(), "org-admin", Some("acme"), "late");
+    c.poll_json(
+        "/api/v1/audit?type=token.created",
+        Duration::from_secs(5),
+        |v| v.to_string().contains("acme/late"),
+    )
+    .await;
+    let data = dir.path().to_str().unwrap();
+    let (code, _, err) = support::cli(
+        dir.path(),
+        &[
+            "token",
+            "revoke",
+            "--data-dir",
+            data,
+            "--name",
+            "early",
+            "--org",
+            "acme",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let revoked = c
+        .poll_json(
+            "/api/v1/audit?type=token.revoked",
+            Duration::from_secs(5),
+            |v| v.to_string().contains("acme/early"),
+        )
+        .await;
+    assert!(
+        revoked.to_string().contains("catalyst token (offline)"),
+        "{revoked}"
+    );
+
+    // A member added through the API: its token is recorded with the caller as actor.
+    for (path, body) in [
+        ("/api/v1/orgs", json!({"name": "acme"})),
+        (
+            "/api/v1/orgs/acme/members",
+            json!({"name": "dana", "role": "org-developer"}),
+        ),
+    ] {
+        let (s, v) = c.post_json(path, &body).await;
+        assert_eq!(s, 201, "{path}: {v}");
+    }
+    let created = audit("token.created").await;
+    let dana = created
+        .iter()
+        .find(|e| e["subject"] == "acme/dana")
+        .unwrap_or_else(|| panic!("{created:?}"));
+    assert_eq!(dana["actor"], "test-admin", "{dana}");
+
+    // Twenty bad tokens: one event, from 127.0.0.1; the next window counts them.
+    let bad = "cat_0000000000000000000000000000000000000000000000000000000000000bad";
+    for _ in 0..20 {
+        let r = reqwest::Client::new()
+            .get(c.url("/api/v1/orgs"))
+            .bearer_auth(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let failed = c
+        .poll_json(
+            "/api/v1/audit?type=signin.failed",
+            Duration::from_secs(5),
+            |v| !v["entries"].as_array().unwrap().is_empty(),
+        )
+        .await;
+    let entries = failed["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{failed}");
+    assert_eq!(entries[0]["subject"], "127.0.0.1", "{failed}");
+    // Everything the log holds, and the audit API, are free of any credential.
+    c.stop();
+    let log = std::fs::read_to_string(dir.path().join("events/events.log")).unwrap();
+    assert!(log.contains("\"reason\":\"unknown-token\""), "{log}");
+    for secret in [bad, before.as_str(), late.as_str()] {
+        assert!(!log.contains(secret), "a token is on the event log");
+        assert!(!failed.to_string().contains(secret));
+    }
+    assert!(!log.contains("sha256"), "no token hash on the event log");
+    // Restarted: nothing is recorded twice.
+    let c = Catalyst::start(dir.path(), &["--provisioner", "dry-run"], &[]);
+    let created = {
+        let (_, v) = get(&c, "/api/v1/audit?type=token.created&limit=500").await;
+        v["entries"].as_array().unwrap().clone()
+    };
+    let early = created
+        .iter()
+        .filter(|e| e["subject"] == "acme/early")
+        .count();
+    assert_eq!(early, 1, "{created:?}");
+}

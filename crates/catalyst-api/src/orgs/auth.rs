@@ -440,6 +440,8 @@ pub struct Authenticator {
     tokens: Arc<TokenStore>,
     oidc: Option<Arc<super::oidc::OidcVerifier>>,
     session_key: [u8; 32],
+    /// Where failed sign-ins are recorded, once the event spine is up.
+    events: std::sync::OnceLock<Arc<super::auth_events::AuthEvents>>,
 }
 
 /// What a session cookie says (MACed, never holding a token).
@@ -484,7 +486,48 @@ impl Authenticator {
             tokens,
             oidc,
             session_key,
+            events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records failed sign-ins with `events` from now on (once; later calls are ignored).
+    pub fn set_events(&self, events: Arc<super::auth_events::AuthEvents>) {
+        let _ = self.events.set(events);
+    }
+
+    /// The recorder of token changes and failed sign-ins, once set.
+    pub fn events(&self) -> Option<&Arc<super::auth_events::AuthEvents>> {
+        self.events.get()
+    }
+
+    /// Records a failed sign-in (when a recorder is set). `credential` is only looked at to
+    /// tell a JWT from a stored token; no part of it is recorded.
+    pub fn sign_in_failed(
+        &self,
+        credential: Option<&str>,
+        detail: &str,
+        method: &axum::http::Method,
+        path: &str,
+        extensions: &axum::http::Extensions,
+    ) {
+        let Some(events) = self.events.get() else {
+            return;
+        };
+        let reason = match credential {
+            Some(c) if self.oidc.is_some() && super::oidc::looks_like_jwt(c) => "invalid-jwt",
+            Some(_) => "unknown-token",
+            None => "invalid-session",
+        };
+        let client = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        events.sign_in_failed(super::auth_events::FailedSignIn {
+            reason,
+            detail: detail.to_owned(),
+            method: method.to_string(),
+            path: path.chars().take(256).collect(),
+            client,
+        });
     }
 
     /// The token store.
@@ -596,7 +639,17 @@ impl Authenticator {
     /// refused (403 `cross-origin`).
     pub async fn authenticate(&self, parts: &Parts) -> Result<Identity, axum::response::Response> {
         if let Some(token) = token_of(parts) {
-            return self.verify_bearer(&token).await.map(|(id, _)| id);
+            let verified = self.verify_bearer(&token).await.map(|(id, _)| id);
+            if verified.is_err() {
+                self.sign_in_failed(
+                    Some(&token),
+                    "a bearer credential was refused",
+                    &parts.method,
+                    parts.uri.path(),
+                    &parts.extensions,
+                );
+            }
+            return verified;
         }
         let Some(cookie) = cookie_of(parts, SESSION_COOKIE) else {
             return Err(unauthorized(
@@ -604,6 +657,13 @@ impl Authenticator {
             ));
         };
         let Some(id) = self.verify_session(&cookie).await else {
+            self.sign_in_failed(
+                None,
+                "a session cookie was refused (expired, revoked or forged)",
+                &parts.method,
+                parts.uri.path(),
+                &parts.extensions,
+            );
             return Err(unauthorized(
                 "the session has expired or its token was revoked; sign in again",
             ));
@@ -901,6 +961,7 @@ fn identity_json(id: &Identity) -> serde_json::Value {
 /// answer sets the HttpOnly session cookie, which never holds the token.
 pub async fn session_create<S>(
     axum::extract::State(state): axum::extract::State<std::sync::Arc<S>>,
+    extensions: axum::http::Extensions,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response
@@ -953,7 +1014,17 @@ where
     let token = login.token.trim();
     let auth = state.auth();
     let next = safe_next(login.next.as_deref());
-    let (identity, tid) = match auth.verify_bearer(token).await {
+    let verified = auth.verify_bearer(token).await;
+    if verified.is_err() {
+        auth.sign_in_failed(
+            Some(token),
+            "console sign-in with a token that is not valid",
+            &axum::http::Method::POST,
+            "/api/v1/session",
+            &extensions,
+        );
+    }
+    let (identity, tid) = match verified {
         Ok(found) => found,
         Err(_) if form => {
             return see_other(&format!(

@@ -1,10 +1,11 @@
 //! `POST /api/v1/hooks/flux`: status from the clusters. Flux's notification-controller posts its
 //! events here through a `generic-hmac` Provider whose Secret `token` is the Sovereign's webhook
 //! key (`catalyst serve --flux-webhook-key-file`). The body is checked (`X-Signature`, HMAC of the
-//! raw body, constant time) before it is read; a HelmRelease or Kustomization event in namespace
-//! `<org>-<env>` becomes one `flux.*` event on the spine (its id is the body's digest, so Flux's
-//! re-deliveries are recorded once), which turns the Application's card ready, failed or
-//! reconciling.
+//! raw body, constant time) before it is read; a HelmRelease or Kustomization event about an
+//! Environment — named by the Alert in `metadata["catalyst.openova.io/environment"]` (its
+//! `spec.eventMetadata`), else by the object's namespace `<org>-<env>` — becomes one `flux.*`
+//! event on the spine (its id is the body's digest, so Flux's re-deliveries are recorded once),
+//! which turns the Application's card ready, failed or reconciling.
 //!
 //! Answers: 202 recorded; 200 `{"applied": false}` for events that carry no Application status
 //! (a GitRepository's, say); 400 a malformed body; 401 a missing or wrong signature; 404 an
@@ -61,7 +62,7 @@ pub async fn flux_event(
     let id = format!("flux-{}", &hex::encode(Sha256::digest(&body))[..32]);
     let Some(draft) = event.to_draft(id, chrono::Utc::now()) else {
         api.metrics.webhook("ignored");
-        return Ok((StatusCode::OK, Json(json!({"applied": false, "detail": format!("{} {}/{} carries no Application status", event.kind, event.namespace, event.name)}))).into_response());
+        return Ok((StatusCode::OK, Json(json!({"applied": false, "detail": format!("{} {}/{} carries no Application status", event.kind, event.environment_name(), event.name)}))).into_response());
     };
     let (org, env, app) = (
         draft.org.clone().unwrap_or_default(),
@@ -97,7 +98,9 @@ pub async fn flux_event(
             "not-found",
             format!(
                 "{} {}/{} is no Application of this Sovereign (recorded for the audit log)",
-                event.kind, event.namespace, event.name
+                event.kind,
+                event.environment_name(),
+                event.name
             ),
         ));
     }

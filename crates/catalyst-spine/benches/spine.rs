@@ -7,13 +7,19 @@
 //!   (one fsync each) in the same run.
 //! - **Rebuild**: the 100 000-event log reopened — `FileLog::open` (read, checksum, decode,
 //!   index) + `Projector::new` (the full replay into the projection) — 5 runs, median.
+//! - **JetStream ingest** (when NATS answers at `$CATALYST_TEST_NATS_URL`, default
+//!   127.0.0.1:4222): the same 100 000 events appended to a `JetStreamLog` on a stream of the
+//!   bench's own (file storage, deleted after), 1 000 per call — each call returns once every
+//!   event is acknowledged by JetStream and in the local mirror.
 //!
 //! `cargo bench -p catalyst-spine --bench spine`
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catalyst_spine::{CloudEvent, EventDraft, FileLog, Projector, Spine};
+use catalyst_spine::{
+    CloudEvent, EventDraft, FileLog, JetStreamConfig, JetStreamLog, Projector, Spine,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -264,6 +270,8 @@ fn main() {
         rate(EVENTS, total)
     );
 
+    jetstream_ingest();
+
     // Single-event appends: one thread (one fsync each) vs 8 threads (group commit).
     let one = single_appends(&tmp.path().join("single"), 1, SINGLE);
     let many = single_appends(&tmp.path().join("group"), THREADS, PER_THREAD);
@@ -272,4 +280,36 @@ fn main() {
         "append, {THREADS} threads × {PER_THREAD} single events (group commit): {many:.0} events/s = {:.1}× one thread",
         many / one
     );
+}
+
+/// 100 000 events into JetStream, 1 000 per append; skipped (with the reason) without NATS.
+fn jetstream_ingest() {
+    let Some(stream) = catalyst_testkit::TestStream::new("bench") else {
+        println!("jetstream ingest: skipped, NATS does not answer");
+        return;
+    };
+    let mut config = JetStreamConfig::new(stream.url.clone());
+    config.stream = stream.name.clone();
+    config.subject_prefix = stream.prefix();
+    config.kv_prefix = stream.kv_prefix();
+    let log = JetStreamLog::open(config).expect("open the JetStream spine");
+    let mut appending = Duration::ZERO;
+    let mut batches = Vec::new();
+    for b in 0..EVENTS / BATCH {
+        let batch: Vec<CloudEvent> = (b * BATCH..(b + 1) * BATCH).map(event).collect();
+        let t = Instant::now();
+        let got = log.append(batch).expect("append");
+        let took = t.elapsed();
+        appending += took;
+        batches.push(took);
+        assert_eq!(got.len(), BATCH);
+    }
+    assert_eq!(log.head(), EVENTS as u64);
+    println!(
+        "jetstream ingest, batches of {BATCH}: {EVENTS} events in {:.2?} = {:.0} events/s (median batch {:.2?}); target >= 20 000 events/s",
+        appending,
+        rate(EVENTS, appending),
+        median(batches)
+    );
+    drop(log);
 }

@@ -9,7 +9,12 @@
 //! - Every process mirrors the stream in memory through an ordered consumer from the first
 //!   message, so reads ([`Spine::read_after`], the projector) never wait on the network; an
 //!   append returns once JetStream acknowledged it (stored on disk) and the mirror has it, so a
-//!   writer reads its own write.
+//!   writer reads its own write. An append publishes all its events before awaiting any
+//!   acknowledgement (one connection keeps them in order); an acknowledged event that is next in
+//!   the stream goes into the mirror at once, and the mirror skips it without decoding.
+//! - The durable `projector` consumer materializes KV entries in rounds: the messages ready
+//!   now, their events read from the mirror, the last write of each key, all puts at once, then
+//!   the acknowledgements; a failed put naks the round for redelivery.
 //!
 //! The NATS client runs on a thread of its own with its own runtime: the [`Spine`] methods block
 //! like the embedded log's do, whatever context calls them.
@@ -238,6 +243,10 @@ impl Worker {
                 let Ok(seq) = msg.info().map(|i| i.stream_sequence) else {
                     continue;
                 };
+                // This process's own appends are in already (recorded on their acknowledgement).
+                if seq <= read(&recorded).head() {
+                    continue;
+                }
                 match serde_json::from_slice::<CloudEvent>(&msg.payload) {
                     Ok(mut e) => {
                         e.catalystseq = seq;
@@ -291,17 +300,23 @@ impl Worker {
         Ok(js)
     }
 
-    /// Publishes the events not recorded yet, each acknowledged before the next (so their order
-    /// is the call's), then waits until the mirror has them; their stream sequences.
+    /// Publishes the events not recorded yet, all of them before awaiting any acknowledgement
+    /// (one connection delivers them in the call's order, so the stream stores them in that
+    /// order), then collects the acknowledgements in order and waits until the mirror has them;
+    /// their stream sequences.
     async fn publish(
         &self,
         js: &jetstream::Context,
         events: Vec<CloudEvent>,
     ) -> Result<Vec<u64>, String> {
-        let mut seqs = Vec::with_capacity(events.len());
+        enum Pending {
+            Recorded(u64),
+            Sent(Box<CloudEvent>, jetstream::context::PublishAckFuture),
+        }
+        let mut pending = Vec::with_capacity(events.len());
         for e in events {
             if let Some(stored) = read(&self.recorded).get(&e.id) {
-                seqs.push(stored.catalystseq);
+                pending.push(Pending::Recorded(stored.catalystseq));
                 continue;
             }
             let subject = format!("{}{}", self.config.subject_prefix, e.route());
@@ -312,10 +327,34 @@ impl Worker {
             let ack = js
                 .publish_with_headers(subject, headers, payload.into())
                 .await
-                .map_err(|err| format!("NATS JetStream: publish {}: {err}", e.id))?
-                .await
-                .map_err(|err| format!("NATS JetStream: no acknowledgement for {}: {err}", e.id))?;
-            seqs.push(ack.sequence);
+                .map_err(|err| format!("NATS JetStream: publish {}: {err}", e.id))?;
+            pending.push(Pending::Sent(Box::new(e), ack));
+        }
+        let mut seqs = Vec::with_capacity(pending.len());
+        for p in pending {
+            seqs.push(match p {
+                Pending::Recorded(seq) => seq,
+                Pending::Sent(mut e, ack) => {
+                    let seq = ack
+                        .await
+                        .map_err(|err| {
+                            format!("NATS JetStream: no acknowledgement for {}: {err}", e.id)
+                        })?
+                        .sequence;
+                    // Next in the stream: into the mirror now (the mirror then skips it
+                    // without decoding). Anything else waits for the mirror, which keeps the
+                    // stream's order when other replicas publish in between.
+                    let mut w = self.recorded.write().unwrap_or_else(|p| p.into_inner());
+                    if seq == w.head() + 1 && !w.contains(&e.id) {
+                        e.catalystseq = seq;
+                        w.push(*e);
+                        let head = w.head();
+                        drop(w);
+                        self.head.send_replace(head);
+                    }
+                    seq
+                }
+            });
         }
         let want = seqs.iter().copied().max().unwrap_or(0);
         let mut h = self.head.subscribe();
@@ -424,37 +463,96 @@ struct Materializer {
     buckets: std::collections::HashMap<String, jetstream::kv::Store>,
 }
 
+/// Most messages the materializer takes in one round.
+const MATERIALIZE_BATCH: usize = 512;
+
 impl Materializer {
+    /// Each round takes the messages ready now (up to [`MATERIALIZE_BATCH`]), reads their
+    /// events from the mirror (no second decode), computes the KV entries they change — the last
+    /// write of a key wins, the entries being current state — puts them all at once, then
+    /// acknowledges the round. A failed write acknowledges nothing: JetStream redelivers the
+    /// round, and rewriting current state is harmless.
     async fn run(mut self, mut messages: consumer::pull::Stream) {
-        while let Some(msg) = messages.next().await {
-            let Ok(msg) = msg else { continue };
-            let Ok(seq) = msg.info().map(|i| i.stream_sequence) else {
+        use futures::FutureExt;
+        loop {
+            let Some(first) = messages.next().await else {
+                return;
+            };
+            let mut round = vec![first];
+            while round.len() < MATERIALIZE_BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(m)) => round.push(m),
+                    _ => break,
+                }
+            }
+            let round: Vec<(jetstream::Message, u64)> = round
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter_map(|m| {
+                    let seq = m.info().ok()?.stream_sequence;
+                    Some((m, seq))
+                })
+                .collect();
+            let Some(last) = round.iter().map(|(_, s)| *s).max() else {
                 continue;
             };
-            if let Ok(e) = serde_json::from_slice::<CloudEvent>(&msg.payload) {
-                if self.head.wait_for(|h| *h >= seq).await.is_err() {
-                    return;
+            if self.head.wait_for(|h| *h >= last).await.is_err() {
+                return;
+            }
+            let mut writes = std::collections::BTreeMap::new();
+            self.projector.read(|p| {
+                let spine = self.projector.spine();
+                for (_, seq) in &round {
+                    if let Some(e) = spine.read_after(seq - 1, 1).first() {
+                        for (bucket, key, value) in kv_writes(p, e) {
+                            writes.insert((bucket, key), value);
+                        }
+                    }
                 }
-                let mut e = e;
-                e.catalystseq = seq;
-                let writes = self.projector.read(|p| kv_writes(p, &e));
-                for (bucket, key, value) in writes {
-                    if let Err(err) = self.write(&bucket, &key, value).await {
-                        tracing::warn!(bucket, key, error = %err, "KV projection: a write failed; the message is redelivered.");
-                        continue;
+            });
+            match self.write_all(writes).await {
+                Ok(()) => {
+                    for (m, _) in &round {
+                        let _ = m.ack().await;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "KV projection: a write failed; the messages are redelivered.");
+                    for (m, _) in &round {
+                        let _ = m.ack_with(jetstream::AckKind::Nak(None)).await;
                     }
                 }
             }
-            let _ = msg.ack().await;
         }
     }
 
-    async fn write(
+    /// Puts (or deletes) every entry, concurrently.
+    async fn write_all(
         &mut self,
-        bucket: &str,
-        key: &str,
-        value: Option<Vec<u8>>,
+        writes: std::collections::BTreeMap<(String, String), Option<Vec<u8>>>,
     ) -> Result<(), String> {
+        for (bucket, _) in writes.keys() {
+            self.bucket(bucket).await?;
+        }
+        let buckets = &self.buckets;
+        let prefix = &self.kv_prefix;
+        let puts = writes.into_iter().map(|((bucket, key), value)| async move {
+            let store = &buckets[&format!("{prefix}{bucket}")];
+            let done = match value {
+                Some(v) => store.put(&key, v.into()).await.map(drop).map_err(|e| e.to_string()),
+                None => store.delete(&key).await.map_err(|e| e.to_string()),
+            };
+            done.map_err(|e| format!("{bucket}/{key}: {e}"))
+        });
+        futures::future::join_all(puts)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, String>>()
+            .map(drop)
+    }
+
+    /// Makes sure the bucket exists and its store is at hand.
+    async fn bucket(&mut self, bucket: &str) -> Result<(), String> {
         let name = format!("{}{bucket}", self.kv_prefix);
         if !self.buckets.contains_key(&name) {
             // The bucket's stream is made as a KV bucket's is (`KV_<bucket>` over
@@ -482,14 +580,6 @@ impl Materializer {
                 .map_err(|e| e.to_string())?;
             self.buckets.insert(name.clone(), store);
         }
-        let store = &self.buckets[&name];
-        match value {
-            Some(v) => store
-                .put(key, v.into())
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            None => store.delete(key).await.map_err(|e| e.to_string()),
-        }
+        Ok(())
     }
 }

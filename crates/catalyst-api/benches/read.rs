@@ -284,7 +284,7 @@ async fn lists(app: &Router, token: &str, api: &OrgApi) {
     let org_uri = "/api/v1/orgs/acme/applications";
     let tiny_uri = "/api/v1/orgs/acme/environments";
     for (uri, want) in [(env_uri, 334), (org_uri, 1_000)] {
-        let (s, body) = fetch(&app, uri, &token).await;
+        let (s, body) = fetch(app, uri, &token).await;
         assert_eq!(s, StatusCode::OK);
         let v: Value = serde_json::from_slice(&body).expect("json");
         let apps = v["applications"].as_array().expect("applications");
@@ -302,7 +302,7 @@ async fn lists(app: &Router, token: &str, api: &OrgApi) {
             (tiny_uri, &mut tiny_t),
         ] {
             let t = Instant::now();
-            let (s, body) = fetch(&app, uri, &token).await;
+            let (s, body) = fetch(app, uri, &token).await;
             let took = t.elapsed();
             assert!(s == StatusCode::OK && !body.is_empty());
             if i >= WARMUP {

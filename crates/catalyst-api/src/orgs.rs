@@ -15,6 +15,7 @@ pub mod git_http;
 pub mod hooks;
 pub mod oidc;
 pub mod read;
+pub mod wake;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct OrgApi {
     pub metrics: Arc<read::ReadMetrics>,
     /// Recent events' SSE frames, encoded once for every stream.
     pub frames: Arc<read::FrameCache>,
+    /// Wakes an Organization's event streams for its own events only.
+    pub wake: Arc<wake::OrgWake>,
 }
 
 impl OrgApi {
@@ -60,8 +63,9 @@ impl OrgApi {
     /// `None` when it records on none.
     pub fn new(sovereign: Arc<Sovereign>, auth: Arc<Authenticator>) -> Option<OrgApi> {
         let spine = sovereign.spine()?.clone();
-        let read = Arc::new(catalyst_spine::Projector::new(spine));
+        let read = Arc::new(catalyst_spine::Projector::new(spine.clone()));
         Some(OrgApi {
+            wake: Arc::new(wake::OrgWake::new(spine)),
             sovereign,
             auth,
             metrics: Arc::new(read::ReadMetrics::new(read.clone())),

@@ -539,7 +539,11 @@ impl Materializer {
         let puts = writes.into_iter().map(|((bucket, key), value)| async move {
             let store = &buckets[&format!("{prefix}{bucket}")];
             let done = match value {
-                Some(v) => store.put(&key, v.into()).await.map(drop).map_err(|e| e.to_string()),
+                Some(v) => store
+                    .put(&key, v.into())
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
                 None => store.delete(&key).await.map_err(|e| e.to_string()),
             };
             done.map_err(|e| format!("{bucket}/{key}: {e}"))

@@ -274,17 +274,18 @@ struct Cursor<F> {
     _guard: StreamGuard,
 }
 
-/// The events of `spine` after `after` that `keep` accepts, as SSE frames, forever.
+/// The events of `spine` after `after` that `keep` accepts, as SSE frames, forever; `head`
+/// wakes the stream (the spine's head, or one Organization's watch from [`super::wake`]).
 fn spine_stream<F>(
     api: &OrgApi,
     spine: Arc<dyn Spine>,
+    head: tokio::sync::watch::Receiver<u64>,
     after: u64,
     keep: F,
 ) -> impl Stream<Item = Result<Bytes, Infallible>>
 where
     F: Fn(&CloudEvent) -> bool + Send + 'static,
 {
-    let head = spine.watch();
     let guard = api.metrics.stream();
     stream::unfold(
         Cursor {
@@ -342,6 +343,8 @@ pub async fn org_events(
     id.authorize(&org, Right::ReadOrg)?;
     let org = org_name(&org)?.to_string();
     let spine = api.read.spine().clone();
+    // Subscribed before the first read, so no event of the Organization slips between.
+    let head = api.wake.subscribe(&org);
     let after = crate::sse::resume_from(&headers, q.last_event_id.as_deref())?
         .unwrap_or_else(|| spine.head());
     let env = env_filter(&org, q.environment.as_deref());
@@ -355,7 +358,7 @@ pub async fn org_events(
                 .as_ref()
                 .is_none_or(|k| type_matches(e.short_kind(), k))
     };
-    Ok(sse(spine_stream(&api, spine, after, keep)))
+    Ok(sse(spine_stream(&api, spine, head, after, keep)))
 }
 
 /// `GET /api/v1/events` (sovereign-admin): every event.
@@ -367,6 +370,7 @@ pub async fn all_events(
 ) -> Res {
     id.authorize_sovereign()?;
     let spine = api.read.spine().clone();
+    let head = spine.watch();
     let after = crate::sse::resume_from(&headers, q.last_event_id.as_deref())?
         .unwrap_or_else(|| spine.head());
     let env = q.environment.filter(|e| !e.is_empty());
@@ -378,7 +382,7 @@ pub async fn all_events(
                 .as_ref()
                 .is_none_or(|k| type_matches(e.short_kind(), k))
     };
-    Ok(sse(spine_stream(&api, spine, after, keep)))
+    Ok(sse(spine_stream(&api, spine, head, after, keep)))
 }
 
 /// `type=application.installed`, `type=application` (a family) or the full CloudEvents type.

@@ -124,6 +124,19 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         "catalyst_sse_subscribers_cut_off_total {}",
         m.subscribers_cut_off.load(Ordering::Relaxed)
     );
+    let limits = state.auth.limits();
+    let _ = writeln!(
+        out,
+        "# HELP catalyst_sign_in_limited_total Credential checks refused with 429, by limit."
+    );
+    let _ = writeln!(out, "# TYPE catalyst_sign_in_limited_total counter");
+    for (by, limiter) in [("client", &limits.failures), ("holder", &limits.sign_ins)] {
+        let _ = writeln!(
+            out,
+            "catalyst_sign_in_limited_total{{by=\"{by}\"}} {}",
+            limiter.refused.load(Ordering::Relaxed)
+        );
+    }
     if let Some(read) = &state.read {
         read.render(&mut out);
     }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod auth_events;
 pub mod git_http;
 pub mod hooks;
+pub mod limit;
 pub mod oidc;
 pub mod read;
 pub mod wake;

@@ -643,3 +643,42 @@ async fn a_console_session_from_a_jwt_carries_its_identity_and_never_outlives_it
     assert_eq!(body["error"], "invalid-token");
     assert!(cookie.is_none());
 }
+
+/// Console sign-ins are limited per holder: ten at once, then 429 with `Retry-After`; another
+/// holder is unaffected.
+#[tokio::test]
+async fn console_sign_ins_are_limited_per_holder() {
+    let k1 = key("k1");
+    let jwks = jwks_stand_in(&[&k1]).await;
+    let env = setup(&jwks, Duration::from_secs(30)).await;
+    let sign_in = |token: String| {
+        let app = env.app.clone();
+        async move {
+            let req = Request::post("/api/v1/session")
+                .header("content-type", "application/json")
+                .body(Body::from(json!({ "token": token }).to_string()))
+                .unwrap();
+            app.oneshot(req).await.unwrap()
+        }
+    };
+    let mut c = claims("org-viewer", Some("acme"), "eve@idp");
+    c["exp"] = json!(now() + 120);
+    let eve = sign(&k1, &c);
+    for i in 0..10 {
+        assert_eq!(sign_in(eve.clone()).await.status(), StatusCode::OK, "{i}");
+    }
+    let refused = sign_in(eve).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&wait), "{wait}");
+    let bytes = refused.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"], "too-many-attempts", "{body}");
+    let mut c = claims("org-viewer", Some("acme"), "ann@idp");
+    c["exp"] = json!(now() + 120);
+    assert_eq!(sign_in(sign(&k1, &c)).await.status(), StatusCode::OK);
+}

@@ -1078,17 +1078,46 @@ async fn tokens_and_failed_sign_ins_are_on_the_audit_log() {
         .unwrap_or_else(|| panic!("{created:?}"));
     assert_eq!(dana["actor"], "test-admin", "{dana}");
 
-    // Twenty bad tokens: one event, from 127.0.0.1; the next window counts them.
+    // Twenty bad tokens in a second from 127.0.0.3: the first ten are checked (401), the rest
+    // refused unchecked (429 with Retry-After); one event, from that address. The admin on
+    // 127.0.0.1 is unaffected throughout.
     let bad = "cat_0000000000000000000000000000000000000000000000000000000000000bad";
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.3".parse().unwrap()))
+        .build()
+        .unwrap();
+    let mut codes = Vec::new();
     for _ in 0..20 {
-        let r = reqwest::Client::new()
+        let r = elsewhere
             .get(c.url("/api/v1/orgs"))
             .bearer_auth(bad)
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 401);
+        if r.status() == 429 {
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=6).contains(&wait), "Retry-After {wait}");
+        }
+        codes.push(r.status().as_u16());
+        let (s, _) = get(&c, "/api/v1/orgs").await;
+        assert_eq!(s, 200, "the admin elsewhere is unaffected");
     }
+    assert_eq!(codes[..10], [401; 10], "{codes:?}");
+    assert_eq!(codes[10..], [429; 10], "{codes:?}");
+    let metrics = reqwest::get(c.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("catalyst_sign_in_limited_total{by=\"client\"} 10"),
+        "{metrics}"
+    );
     let failed = c
         .poll_json(
             "/api/v1/audit?type=signin.failed",
@@ -1098,7 +1127,7 @@ async fn tokens_and_failed_sign_ins_are_on_the_audit_log() {
         .await;
     let entries = failed["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{failed}");
-    assert_eq!(entries[0]["subject"], "127.0.0.1", "{failed}");
+    assert_eq!(entries[0]["subject"], "127.0.0.3", "{failed}");
     // Everything the log holds, and the audit API, are free of any credential.
     c.stop();
     let log = std::fs::read_to_string(dir.path().join("events/events.log")).unwrap();

@@ -442,6 +442,8 @@ pub struct Authenticator {
     session_key: [u8; 32],
     /// Where failed sign-ins are recorded, once the event spine is up.
     events: std::sync::OnceLock<Arc<super::auth_events::AuthEvents>>,
+    /// Failed credential checks per client address, console sign-ins per holder.
+    limits: super::limit::SignInLimits,
 }
 
 /// What a session cookie says (MACed, never holding a token).
@@ -487,7 +489,28 @@ impl Authenticator {
             oidc,
             session_key,
             events: std::sync::OnceLock::new(),
+            limits: super::limit::SignInLimits::default(),
         })
+    }
+
+    /// The sign-in rate limits (for `/metrics`).
+    pub fn limits(&self) -> &super::limit::SignInLimits {
+        &self.limits
+    }
+
+    /// The 429 for a client address that has spent its failed-check budget (checked before any of
+    /// its credentials is). Clients of unknown address (in-process callers) are not limited.
+    fn refusal(&self, extensions: &axum::http::Extensions) -> Option<axum::response::Response> {
+        let key = client_of(extensions).map(super::limit::client_key)?;
+        let wait = self.limits.failures.check(&key).err()?;
+        Some(too_many(wait, "too many failed sign-ins from this address"))
+    }
+
+    /// Spends one failed check of the client address.
+    fn count_failure(&self, extensions: &axum::http::Extensions) {
+        if let Some(key) = client_of(extensions).map(super::limit::client_key) {
+            let _ = self.limits.failures.spend(&key);
+        }
     }
 
     /// Records failed sign-ins with `events` from now on (once; later calls are ignored).
@@ -638,9 +661,16 @@ impl Authenticator {
     /// first, else the session cookie. A cookie-authenticated write from another origin is
     /// refused (403 `cross-origin`).
     pub async fn authenticate(&self, parts: &Parts) -> Result<Identity, axum::response::Response> {
+        let has_cookie = cookie_of(parts, SESSION_COOKIE).is_some();
+        if token_of(parts).is_some() || has_cookie {
+            if let Some(refused) = self.refusal(&parts.extensions) {
+                return Err(refused);
+            }
+        }
         if let Some(token) = token_of(parts) {
             let verified = self.verify_bearer(&token).await.map(|(id, _)| id);
             if verified.is_err() {
+                self.count_failure(&parts.extensions);
                 self.sign_in_failed(
                     Some(&token),
                     "a bearer credential was refused",
@@ -657,6 +687,7 @@ impl Authenticator {
             ));
         };
         let Some(id) = self.verify_session(&cookie).await else {
+            self.count_failure(&parts.extensions);
             self.sign_in_failed(
                 None,
                 "a session cookie was refused (expired, revoked or forged)",
@@ -1014,8 +1045,12 @@ where
     let token = login.token.trim();
     let auth = state.auth();
     let next = safe_next(login.next.as_deref());
+    if let Some(refused) = auth.refusal(&extensions) {
+        return refused;
+    }
     let verified = auth.verify_bearer(token).await;
     if verified.is_err() {
+        auth.count_failure(&extensions);
         auth.sign_in_failed(
             Some(token),
             "console sign-in with a token that is not valid",
@@ -1034,6 +1069,13 @@ where
         }
         Err(rejection) => return rejection,
     };
+    // Sessions per holder: a stolen token cannot mint cookies without bound.
+    let holder = tid
+        .clone()
+        .unwrap_or_else(|| format!("oidc:{}", identity.name));
+    if let Err(wait) = auth.limits.sign_ins.spend(&holder) {
+        return too_many(wait, "too many console sign-ins for this holder");
+    }
     let exp = jwt_exp(token).filter(|_| tid.is_none()).unwrap_or(i64::MAX);
     let session = auth.start_session(identity, tid, exp);
     let secure = headers
@@ -1056,6 +1098,29 @@ where
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// The client address the server saw (absent for in-process callers).
+fn client_of(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// 429 `too-many-attempts` with `Retry-After`.
+fn too_many(wait: std::time::Duration, why: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let secs = super::limit::retry_after_secs(wait);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+        format!("{why}; try again in {secs} s"),
+    )
+    .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// `GET /api/v1/session`: who the caller is (by token or session cookie).

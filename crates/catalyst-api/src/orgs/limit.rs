@@ -1,0 +1,168 @@
+//! Rate limits on sign-in: credential checks per client address (failures spend the budget; an
+//! address that spent it is refused before any credential of it is checked, so nobody can try
+//! tokens faster than the refill), and console sign-ins per holder. Token buckets: a burst, then
+//! one more every `refill`. A refusal is 429 `too-many-attempts` with `Retry-After`, counted in
+//! `/metrics`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most keys a limiter tracks; past it, keys whose bucket is full again are dropped.
+const MAX_KEYS: usize = 16_384;
+
+/// A token bucket per key.
+#[derive(Debug)]
+pub struct Limiter {
+    burst: f64,
+    refill: Duration,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// Requests refused.
+    pub refused: AtomicU64,
+}
+
+impl Limiter {
+    /// `burst` attempts at once, then one more every `refill`.
+    pub fn new(burst: u32, refill: Duration) -> Limiter {
+        Limiter {
+            burst: f64::from(burst),
+            refill,
+            buckets: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    fn level(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
+        let earned = now.duration_since(at).as_secs_f64() / self.refill.as_secs_f64();
+        (tokens + earned).min(self.burst)
+    }
+
+    /// `Err(wait)` when `key` has no attempt left (counted as refused), else `Ok`. Spends
+    /// nothing.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let level = self.level(*bucket, now);
+        if level >= 1.0 {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Err(self.refill.mul_f64(1.0 - level))
+    }
+
+    /// Spends one attempt of `key`; `Err(wait)` when there was none left.
+    pub fn spend(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            let full = self.burst;
+            let refill = self.refill;
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() / refill.as_secs_f64() < full
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert((self.burst, now));
+        let level = self.level(*bucket, now);
+        if level < 1.0 {
+            *bucket = (level, now);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(self.refill.mul_f64(1.0 - level));
+        }
+        *bucket = (level - 1.0, now);
+        Ok(())
+    }
+}
+
+/// The sign-in limits of one server.
+#[derive(Debug)]
+pub struct SignInLimits {
+    /// Failed credential checks per client address.
+    pub failures: Limiter,
+    /// Console sign-ins per holder (token record, or OIDC subject).
+    pub sign_ins: Limiter,
+}
+
+impl Default for SignInLimits {
+    /// 10 failures per address, then one per 6 s (10 a minute); 10 sign-ins per holder, then
+    /// one per 6 s.
+    fn default() -> Self {
+        SignInLimits {
+            failures: Limiter::new(10, Duration::from_secs(6)),
+            sign_ins: Limiter::new(10, Duration::from_secs(6)),
+        }
+    }
+}
+
+/// The key of a client address (IPv6 by its /64, so one host cannot rotate through its
+/// addresses).
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Whole seconds for `Retry-After` (at least 1).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_burst_then_the_refill() {
+        let l = Limiter::new(3, Duration::from_millis(200));
+        for _ in 0..3 {
+            assert!(l.check("a").is_ok());
+            l.spend("a").unwrap();
+        }
+        let wait = l.check("a").unwrap_err();
+        assert!(wait <= Duration::from_millis(200) && wait > Duration::ZERO);
+        assert!(l.spend("a").is_err());
+        assert!(l.check("b").is_ok(), "other keys are unaffected");
+        std::thread::sleep(Duration::from_millis(220));
+        assert!(l.spend("a").is_ok(), "one more after the refill");
+        assert!(l.spend("a").is_err());
+        assert_eq!(l.refused.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn keys_of_addresses() {
+        assert_eq!(client_key("203.0.113.9".parse().unwrap()), "203.0.113.9");
+        assert_eq!(
+            client_key("::ffff:203.0.113.9".parse().unwrap()),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            client_key("2001:db8:1:2:ffff::1".parse().unwrap())
+        );
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(5_500)), 6);
+    }
+
+    proptest! {
+        /// However attempts are spread, a key never gets more than the burst plus what the
+        /// elapsed time refilled.
+        #[test]
+        fn never_more_than_burst_plus_refill(burst in 1u32..20, attempts in 1usize..200) {
+            let l = Limiter::new(burst, Duration::from_secs(3600));
+            let granted = (0..attempts).filter(|_| l.spend("k").is_ok()).count();
+            prop_assert_eq!(granted, attempts.min(burst as usize));
+        }
+    }
+}

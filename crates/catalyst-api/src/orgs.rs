@@ -57,6 +57,9 @@ pub struct OrgApi {
     pub frames: Arc<read::FrameCache>,
     /// Wakes an Organization's event streams for its own events only.
     pub wake: Arc<wake::OrgWake>,
+    /// Cancelled when the server shuts down: every event stream ends with a comment saying
+    /// where to resume.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl OrgApi {
@@ -67,6 +70,7 @@ impl OrgApi {
         let read = Arc::new(catalyst_spine::Projector::new(spine.clone()));
         Some(OrgApi {
             wake: Arc::new(wake::OrgWake::new(spine)),
+            shutdown: tokio_util::sync::CancellationToken::new(),
             sovereign,
             auth,
             metrics: Arc::new(read::ReadMetrics::new(read.clone())),

@@ -113,7 +113,16 @@ fn events_stream(state: StreamState) -> impl Stream<Item = Result<Bytes, Infalli
                     st.sub.cursor()
                 ))
             }
-            Some(SubscriptionItem::Closed) | None => return None,
+            // The server is shutting down: say so, so the client resumes (elsewhere or after
+            // the restart) from where it was.
+            Some(SubscriptionItem::Closed) => {
+                st.ended = true;
+                Bytes::from(format!(
+                    ": shutting down; reconnect with Last-Event-ID: {}\n\n",
+                    st.sub.cursor()
+                ))
+            }
+            None => return None,
         };
         Some((Ok(chunk), st))
     })

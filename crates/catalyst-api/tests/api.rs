@@ -479,7 +479,26 @@ async fn health_ready_metrics_sshkey_subdomains() {
     let s = Server::start(dir.path(), ScriptedProvisioner::new(Script::default())).await;
     let r = s.client.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Security headers on every response; HSTS only behind a TLS-terminating proxy.
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        assert_eq!(r.headers()[name], value, "{name}");
+    }
+    assert!(r.headers().get("strict-transport-security").is_none());
     assert_eq!(r.text().await.unwrap(), "ok");
+    let r = s
+        .client
+        .get(s.url("/api/v1/nowhere"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let r = s.client.get(s.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let id = s.create("metrics").await;

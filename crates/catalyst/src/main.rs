@@ -492,6 +492,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     )));
     // Git first (it seeds an empty log from a data directory's history), then the deployments.
     let orgs = org_api(&args, auth.clone(), spine.clone())?;
+    let streams_stop = orgs.shutdown.clone();
     // Tokens: what the token file holds and the log lacks (a crash, or `catalyst token …`
     // while the server was down) now, later changes within seconds; failed sign-ins from now.
     let auth_events = Arc::new(catalyst_api::orgs::auth_events::AuthEvents::new(
@@ -540,6 +541,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         shutdown_signal().await;
         info!("Shutting down: stopping running deployments and closing streams.");
         sweeper_stop.cancel();
+        streams_stop.cancel();
         shutdown_service.shutdown(grace).await;
     })
     .await

@@ -272,9 +272,26 @@ async fn sigterm_stops_runs_and_exits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(10));
     };
+    // Open event streams end with where to resume; they do not hold the shutdown up.
+    let events = c
+        .client()
+        .get(c.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let stream = tokio::spawn(async move { events.text().await.unwrap_or_default() });
     c.signal(nix::sys::signal::Signal::SIGTERM);
     let status = c.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "graceful exit: {status}");
+    let text = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .expect("the event stream ended")
+        .unwrap();
+    assert!(
+        text.contains(": shutting down; reconnect with Last-Event-ID: "),
+        "{text:?}"
+    );
     // The stand-in's process group was killed.
     let deadline = Instant::now() + Duration::from_secs(5);
     while nix::sys::signal::kill(pid, None).is_ok() {

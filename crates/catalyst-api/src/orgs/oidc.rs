@@ -125,6 +125,33 @@ struct Discovery {
     jwks_uri: String,
 }
 
+/// Largest discovery document read (real ones are a few KiB).
+const MAX_DISCOVERY_BYTES: usize = 64 * 1024;
+
+/// Largest JWK set read (a few dozen keys fit in a fraction of this).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// Reads a response body, refusing one over `limit` bytes without reading the rest (declared
+/// `Content-Length` first, then as chunks arrive).
+async fn bounded_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let too_big = || format!("the response is larger than {} KiB", limit / 1024);
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the response failed: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Validates JWTs against a JWKS.
 pub struct OidcVerifier {
     config: OidcConfig,
@@ -181,7 +208,10 @@ impl OidcVerifier {
         if !resp.status().is_success() {
             return Err(fail(format!("answered {}", resp.status())));
         }
-        let doc: Discovery = resp.json().await.map_err(|_| {
+        let body = bounded_body(resp, MAX_DISCOVERY_BYTES)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let doc: Discovery = serde_json::from_slice(&body).map_err(|_| {
             fail("not a discovery document (JSON with issuer and jwks_uri)".to_string())
         })?;
         if doc.issuer != self.config.issuer {
@@ -223,9 +253,10 @@ impl OidcVerifier {
                 resp.status()
             ));
         }
-        let set: JwkSet = resp
-            .json()
+        let body = bounded_body(resp, MAX_JWKS_BYTES)
             .await
+            .map_err(|e| format!("cannot fetch the signing keys: {e}"))?;
+        let set: JwkSet = serde_json::from_slice(&body)
             .map_err(|_| "cannot fetch the signing keys: the JWKS is not a JWK set".to_string())?;
         let mut out = HashMap::new();
         for jwk in &set.keys {
@@ -408,5 +439,45 @@ mod tests {
             })))
             .unwrap_err()
             .contains("name claim"));
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::bounded_body;
+
+    /// A local server answering `/small` (10 KiB), `/big` (300 KiB with Content-Length) and
+    /// `/stream` (300 KiB in chunks, no Content-Length).
+    async fn server() -> String {
+        use axum::routing::get;
+        let app = axum::Router::new()
+            .route("/small", get(|| async { "x".repeat(10 * 1024) }))
+            .route("/big", get(|| async { "x".repeat(300 * 1024) }))
+            .route(
+                "/stream",
+                get(|| async {
+                    let chunks = (0..300)
+                        .map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1024])));
+                    axum::body::Body::from_stream(futures::stream::iter(chunks))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused() {
+        let base = server().await;
+        let get = |p: &str| reqwest::get(format!("{base}{p}"));
+        let small = bounded_body(get("/small").await.unwrap(), 256 * 1024).await;
+        assert_eq!(small.unwrap().len(), 10 * 1024);
+        for path in ["/big", "/stream"] {
+            let err = bounded_body(get(path).await.unwrap(), 256 * 1024)
+                .await
+                .unwrap_err();
+            assert!(err.contains("larger than 256 KiB"), "{path}: {err}");
+        }
     }
 }

@@ -271,6 +271,8 @@ struct Cursor<F> {
     after: u64,
     head: tokio::sync::watch::Receiver<u64>,
     keep: F,
+    shutdown: tokio_util::sync::CancellationToken,
+    ended: bool,
     _guard: StreamGuard,
 }
 
@@ -294,9 +296,14 @@ where
             after,
             head,
             keep,
+            shutdown: api.shutdown.clone(),
+            ended: false,
             _guard: guard,
         },
         |mut c| async move {
+            if c.ended {
+                return None;
+            }
             loop {
                 let batch = c.spine.read_after(c.after, 512);
                 if let Some(last) = batch.last() {
@@ -310,7 +317,20 @@ where
                     }
                     continue;
                 }
-                match tokio::time::timeout(KEEPALIVE, c.head.changed()).await {
+                let woken = tokio::select! {
+                    woken = tokio::time::timeout(KEEPALIVE, c.head.changed()) => woken,
+                    _ = c.shutdown.cancelled() => {
+                        // The server is stopping: the client resumes from here, elsewhere or
+                        // after the restart.
+                        c.ended = true;
+                        let last = format!(
+                            ": shutting down; reconnect with Last-Event-ID: {}\n\n",
+                            c.after
+                        );
+                        return Some((Ok(Bytes::from(last)), c));
+                    }
+                };
+                match woken {
                     Err(_) => return Some((Ok(Bytes::from_static(b": keepalive\n\n")), c)),
                     Ok(Err(_)) => return None,
                     Ok(Ok(())) => continue,

@@ -280,6 +280,35 @@ pub async fn connect_and_migrate(settings: &PgSettings<'_>) -> Result<Pool, Stor
     Ok(pool)
 }
 
+/// Checks that PostgreSQL at `url` answers (5 s), changing nothing; a line for people (the
+/// server version, database and schema).
+pub async fn probe(url: &str) -> Result<String, StoreError> {
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| db_err("invalid database URL", e))?;
+    config.connect_timeout(Duration::from_secs(5));
+    config.application_name("catalyst doctor");
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| db_err("cannot connect", e))?;
+    let conn = tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_database()::text, \
+                    coalesce(current_schema()::text, '(none)')",
+            &[],
+        )
+        .await
+        .map_err(|e| db_err("query", e));
+    conn.abort();
+    let row = row?;
+    let (version, database, schema): (String, String, String) =
+        (row.get(0), row.get(1), row.get(2));
+    Ok(format!(
+        "PostgreSQL {version}, database {database}, schema {schema}"
+    ))
+}
+
 /// A stored row as a record whose `last_seq` is the log's; `Err` says why it is skipped.
 pub(crate) fn decode_record(
     raw_id: &str,

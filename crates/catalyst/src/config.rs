@@ -11,16 +11,23 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 /// `argv` with the settings of the config file that neither a flag nor a variable gives
-/// appended as flags. Only `catalyst serve` reads a config file; other commands pass through.
+/// appended as flags. Only `catalyst serve` (and `catalyst doctor`, which takes its flags) reads
+/// a config file; other commands pass through.
 /// `env` looks up a variable (the process environment in `main`).
 pub fn expand(
     cmd: &clap::Command,
     argv: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Vec<OsString>> {
-    if argv.get(1).and_then(|a| a.to_str()) != Some("serve") {
+    // `doctor` takes `serve`'s flags, to check what `serve` with them would need.
+    let Some(name) = argv
+        .get(1)
+        .and_then(|a| a.to_str())
+        .filter(|a| matches!(*a, "serve" | "doctor"))
+        .map(str::to_owned)
+    else {
         return Ok(argv);
-    }
+    };
     let given: Vec<String> = argv[2..]
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -52,7 +59,7 @@ pub fn expand(
             path.display()
         ),
     };
-    let Some(serve) = cmd.find_subcommand("serve") else {
+    let Some(serve) = cmd.find_subcommand(&name) else {
         return Ok(argv);
     };
     let mut out = argv;

@@ -29,6 +29,7 @@ mod blueprint_cli;
 mod config;
 mod datadir;
 mod deployment_cli;
+mod doctor;
 mod module;
 mod org_cli;
 mod pool;
@@ -66,6 +67,17 @@ enum Command {
     App(org_cli::AppArgs),
     /// Deployments (Sovereigns): create, get, list, watch, cancel, retry, delete (through the API).
     Deployment(deployment_cli::DeploymentArgs),
+    /// Checks what `catalyst serve` with the same flags, variables and --config would need (data
+    /// directory, PostgreSQL, NATS, registry, PowerDNS, OpenTofu, catalog) and says what to fix.
+    Doctor(Box<ServeArgs>),
+    /// Prints a shell completion script: `catalyst completion bash > /etc/bash_completion.d/catalyst`,
+    /// `catalyst completion zsh > "${fpath[1]}/_catalyst"`, `catalyst completion fish >
+    /// ~/.config/fish/completions/catalyst.fish`.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -761,6 +773,13 @@ async fn run() -> Result<()> {
         Command::Serve(args) => {
             init_tracing(args.log_format);
             serve(*args).await
+        }
+        Command::Doctor(args) => doctor::run(*args).await,
+        Command::Completion { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "catalyst", &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(())
         }
     }
 }

@@ -1166,3 +1166,98 @@ async fn tokens_and_failed_sign_ins_are_on_the_audit_log() {
         .count();
     assert_eq!(early, 1, "{created:?}");
 }
+
+/// `catalyst doctor` checks what `serve` with the same flags would need and says what to fix;
+/// `catalyst completion` prints a completion script.
+#[tokio::test]
+async fn doctor_says_what_works_and_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let catalog = support::repo().join("examples/catalog");
+    let Some(stream) = catalyst_testkit::TestStream::new("doctor") else {
+        return;
+    };
+    let pg = database_url();
+    let (code, out, err) = support::cli(
+        dir.path(),
+        &[
+            "doctor",
+            "--data-dir",
+            data,
+            "--database-url",
+            pg.as_str(),
+            "--nats-url",
+            stream.url.as_str(),
+            "--provisioner",
+            "dry-run",
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        "ok    data directory:",
+        "ok    PostgreSQL: PostgreSQL ",
+        "ok    NATS JetStream: ",
+        "-     OpenTofu: not needed (--provisioner dry-run)",
+        "ok    catalog: 1 root(s) load",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+
+    // What is broken fails, with the fix under it; exit 1.
+    let (code, out, err) = support::cli(
+        dir.path(),
+        &[
+            "doctor",
+            "--data-dir",
+            data,
+            "--nats-url",
+            "nats://127.0.0.1:1",
+            "--pdns-url",
+            "http://127.0.0.1:1",
+            "--provisioner",
+            "tofu",
+            "--tofu-bin",
+            "/nonexistent/tofu",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    for line in [
+        "FAIL  NATS JetStream: cannot connect to nats://127.0.0.1:1",
+        "fix: start nats-server with -js",
+        "FAIL  PowerDNS: http://127.0.0.1:1/api/v1/servers/localhost",
+        "Connection refused",
+        "FAIL  OpenTofu: /nonexistent/tofu not found",
+        "-     PostgreSQL: not configured",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(err.contains("3 check(s) failed"), "{err}");
+
+    // A data directory a server holds is a warning naming it, not a failure.
+    let c = Catalyst::start(Path::new(data), &["--provisioner", "dry-run"], &[]);
+    let (code, out, _) = support::cli(
+        dir.path(),
+        &["doctor", "--data-dir", data, "--provisioner", "dry-run"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("in use by a running server")
+            && out.contains(&format!("pid={}", c.child.id())),
+        "{out}"
+    );
+    drop(c);
+
+    let (code, bash, _) = support::cli(dir.path(), &["completion", "bash"]);
+    assert_eq!(code, 0);
+    assert!(
+        bash.contains("_catalyst()") && bash.contains("doctor"),
+        "{bash}"
+    );
+    let (code, zsh, _) = support::cli(dir.path(), &["completion", "zsh"]);
+    assert_eq!((code, zsh.lines().next()), (0, Some("#compdef catalyst")));
+    let (code, _, err) = support::cli(dir.path(), &["completion", "tcsh"]);
+    assert_eq!(code, 2, "{err}");
+}

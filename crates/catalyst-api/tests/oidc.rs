@@ -592,11 +592,7 @@ async fn a_console_session_from_a_jwt_carries_its_identity_and_never_outlives_it
     let sign_in = |token: String| {
         let app = env.app.clone();
         async move {
-            let req = Request::post("/api/v1/session")
-                .header("content-type", "application/json")
-                .body(Body::from(json!({ "token": token }).to_string()))
-                .unwrap();
-            let resp = app.oneshot(req).await.unwrap();
+            let resp = session_post(&app, token).await;
             let status = resp.status();
             let cookie = resp
                 .headers()
@@ -653,13 +649,7 @@ async fn console_sign_ins_are_limited_per_holder() {
     let env = setup(&jwks, Duration::from_secs(30)).await;
     let sign_in = |token: String| {
         let app = env.app.clone();
-        async move {
-            let req = Request::post("/api/v1/session")
-                .header("content-type", "application/json")
-                .body(Body::from(json!({ "token": token }).to_string()))
-                .unwrap();
-            app.oneshot(req).await.unwrap()
-        }
+        async move { session_post(&app, token).await }
     };
     let mut c = claims("org-viewer", Some("acme"), "eve@idp");
     c["exp"] = json!(now() + 120);
@@ -681,4 +671,13 @@ async fn console_sign_ins_are_limited_per_holder() {
     let mut c = claims("org-viewer", Some("acme"), "ann@idp");
     c["exp"] = json!(now() + 120);
     assert_eq!(sign_in(sign(&k1, &c)).await.status(), StatusCode::OK);
+}
+
+/// `POST /api/v1/session` with `{"token": …}`.
+async fn session_post(app: &axum::Router, token: String) -> axum::response::Response {
+    let req = Request::post("/api/v1/session")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "token": token }).to_string()))
+        .unwrap();
+    app.clone().oneshot(req).await.unwrap()
 }

@@ -462,12 +462,7 @@ async fn metrics_cover_the_console_and_organization_routes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let text = reqwest::get(c.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.metrics().await;
     assert!(
         text.contains("route=\"/api/v1/orgs\",status=\"401\""),
         "{text}"
@@ -1125,12 +1120,7 @@ async fn tokens_and_failed_sign_ins_are_on_the_audit_log() {
     }
     assert_eq!(codes[..10], [401; 10], "{codes:?}");
     assert_eq!(codes[10..], [429; 10], "{codes:?}");
-    let metrics = reqwest::get(c.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.metrics().await;
     assert!(
         metrics.contains("catalyst_sign_in_limited_total{by=\"client\"} 10"),
         "{metrics}"

@@ -199,6 +199,16 @@ impl Catalyst {
         format!("{}{}", self.base, path)
     }
 
+    /// The `/metrics` text (no token needed).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `POST path` with a JSON body as the sovereign-admin: (status, the JSON answer or null).
     pub async fn post_json(
         &self,

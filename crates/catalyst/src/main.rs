@@ -30,6 +30,7 @@ mod config;
 mod datadir;
 mod deployment_cli;
 mod doctor;
+mod listen;
 mod module;
 mod org_cli;
 mod pool;
@@ -186,6 +187,11 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, env = "CATALYST_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// A client that has not sent its request headers within this long is disconnected (slow
+    /// clients cannot hold connections open).
+    #[arg(long, env = "CATALYST_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
 
     /// How long a graceful shutdown (SIGTERM/SIGINT) waits for running deployments to record
     /// their end.
@@ -544,20 +550,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     );
     let grace = args.shutdown_grace;
     let shutdown_service = service.clone();
-    // The client address goes with failed sign-ins on the event log.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    listen::serve(listener, app, args.header_read_timeout, async move {
         shutdown_signal().await;
         info!("Shutting down: stopping running deployments and closing streams.");
         sweeper_stop.cancel();
         streams_stop.cancel();
         shutdown_service.shutdown(grace).await;
     })
-    .await
-    .context("server error")?;
+    .await;
     info!("Stopped.");
     Ok(())
 }

@@ -1251,3 +1251,36 @@ async fn doctor_says_what_works_and_what_to_fix() {
     let (code, _, err) = support::cli(dir.path(), &["completion", "tcsh"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// A client that does not finish its request headers is disconnected after
+/// `--header-read-timeout`; everyone else is served meanwhile.
+#[tokio::test]
+async fn a_client_that_does_not_finish_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let c = Catalyst::start(
+        dir.path(),
+        &["--provisioner", "dry-run", "--header-read-timeout", "1s"],
+        &[],
+    );
+    let addr = c.url("").trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: catalyst\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (s, _) = get(&c, "/api/v1/orgs").await;
+    assert_eq!(s, 200, "others are served while the slow client waits");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection within 5 s")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed after {took:?}, before the timeout"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(!text.contains("200 OK"), "{text}");
+}

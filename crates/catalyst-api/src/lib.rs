@@ -6,6 +6,7 @@
 //! received in a body are wrapped in `Secret` immediately and never echoed or logged.
 #![forbid(unsafe_code)]
 
+pub mod edges;
 pub mod error;
 mod handlers;
 pub mod metrics;
@@ -159,35 +160,10 @@ pub fn router_with(state: Arc<AppState>, others: impl IntoIterator<Item = Router
     let merged = others.into_iter().fold(base, Router::merge);
     merged
         .layer(axum::middleware::from_fn_with_state(state, metrics::track))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            edges::REQUEST_TIMEOUT,
+            edges::request_timeout,
+        ))
+        .layer(axum::middleware::from_fn(edges::security_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-}
-
-/// Headers every response carries (API, console, Git): no MIME sniffing, no framing by other
-/// sites, no referrer leaving the site, and — when a TLS-terminating proxy says the request came
-/// over HTTPS (`X-Forwarded-Proto: https`) — HSTS. A header a handler set itself is kept.
-async fn security_headers(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::{header, HeaderValue};
-    let https = req
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "same-origin"),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    if https {
-        h.entry(header::STRICT_TRANSPORT_SECURITY)
-            .or_insert(HeaderValue::from_static("max-age=31536000"));
-    }
-    resp
 }

@@ -260,6 +260,8 @@ async fn serve(spine: Arc<dyn Spine>, dir: &std::path::Path) -> (Router, String,
     )
     .expect("sovereign");
     let auth = Arc::new(Authenticator::open(dir, None).expect("auth"));
+    // 1 000 streams of one holder: past the default cap on purpose.
+    auth.streams().set_max(SUBSCRIBERS + 10);
     let token = auth
         .tokens()
         .create(Role::SovereignAdmin, None, "bench")

@@ -137,6 +137,16 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
             limiter.refused.load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP catalyst_streams_refused_total SSE streams refused: the holder had the most open."
+    );
+    let _ = writeln!(out, "# TYPE catalyst_streams_refused_total counter");
+    let _ = writeln!(
+        out,
+        "catalyst_streams_refused_total {}",
+        state.auth.streams().refused.load(Ordering::Relaxed)
+    );
     if let Some(read) = &state.read {
         read.render(&mut out);
     }

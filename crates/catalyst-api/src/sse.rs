@@ -63,6 +63,7 @@ struct StreamState {
     keepalive: Duration,
     ended: bool,
     _guard: SubscriberGuard,
+    _slot: crate::orgs::limit::StreamSlot,
 }
 
 fn json_frame<T: serde::Serialize>(value: &T) -> String {
@@ -131,6 +132,7 @@ fn events_stream(state: StreamState) -> impl Stream<Item = Result<Bytes, Infalli
 /// The SSE handler.
 pub async fn stream_logs(
     State(state): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<crate::orgs::auth::Identity>,
     Path(id): Path<String>,
     Query(query): Query<LogsQuery>,
     headers: HeaderMap,
@@ -138,11 +140,16 @@ pub async fn stream_logs(
     let id = DeploymentId::parse(&id).map_err(|_| ApiError::deployment_not_found())?;
     let after = resume_point(&headers, query.last_event_id.as_deref())?;
     let sub = state.service.subscribe(&id, after)?;
+    let slot = match state.auth.open_stream(&caller) {
+        Ok(slot) => slot,
+        Err(refused) => return Ok(*refused),
+    };
     let stream = events_stream(StreamState {
         sub,
         keepalive: state.keepalive,
         ended: false,
         _guard: state.metrics.subscriber(),
+        _slot: slot,
     });
     Ok((
         [

@@ -186,6 +186,8 @@ async fn two_hundred_subscribers_see_identical_complete_sequences() {
         ..Script::default()
     });
     let s = Arc::new(Server::start(dir.path(), p).await);
+    // 200 streams of one holder: above the default cap (tested below) on purpose.
+    s.auth.streams().set_max(250);
     let id = s.create("fanout").await;
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -715,4 +717,57 @@ async fn readyz_fails_when_the_store_cannot_write() {
     // Liveness is unaffected.
     let r = s.client.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// One holder may have at most 64 streams open; the 65th is 429 `too-many-streams`, counted in
+/// `/metrics`; closing one frees its place.
+#[tokio::test]
+async fn streams_per_holder_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let p = ScriptedProvisioner::new(Script {
+        gate: Some(gate.clone()),
+        ..Script::default()
+    });
+    let s = Server::start(dir.path(), p).await;
+    let id = s.create("capped").await;
+    let url = s.url(&format!("/api/v1/deployments/{id}/logs"));
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        let r = s.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        open.push(r);
+    }
+    let refused = s.client.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too-many-streams", "{body}");
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("catalyst_streams_refused_total 1"),
+        "{metrics}"
+    );
+    drop(open.pop());
+    // The server notices the closed connection when it next writes or polls; wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = s.client.get(&url).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gate.add_permits(1);
 }

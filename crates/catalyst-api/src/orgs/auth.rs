@@ -444,6 +444,8 @@ pub struct Authenticator {
     events: std::sync::OnceLock<Arc<super::auth_events::AuthEvents>>,
     /// Failed credential checks per client address, console sign-ins per holder.
     limits: super::limit::SignInLimits,
+    /// Open SSE streams per holder.
+    streams: Arc<super::limit::StreamCap>,
 }
 
 /// What a session cookie says (MACed, never holding a token).
@@ -490,6 +492,33 @@ impl Authenticator {
             session_key,
             events: std::sync::OnceLock::new(),
             limits: super::limit::SignInLimits::default(),
+            streams: Arc::new(super::limit::StreamCap::new(
+                super::limit::DEFAULT_STREAMS_PER_HOLDER,
+            )),
+        })
+    }
+
+    /// The cap on open SSE streams per holder.
+    pub fn streams(&self) -> &Arc<super::limit::StreamCap> {
+        &self.streams
+    }
+
+    /// A slot for one more SSE stream of `id`, or 429 `too-many-streams`.
+    pub fn open_stream(
+        &self,
+        id: &Identity,
+    ) -> Result<super::limit::StreamSlot, Box<axum::response::Response>> {
+        use axum::response::IntoResponse;
+        let holder = format!("{}/{}", id.org.as_deref().unwrap_or("sovereign"), id.name);
+        self.streams.open(&holder).map_err(|max| {
+            Box::new(
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-streams",
+                    format!("{} has {max} event streams open already (the most one holder may have); close one first", id.name),
+                )
+                .into_response(),
+            )
         })
     }
 

@@ -1,8 +1,13 @@
-//! Rate limits on sign-in: credential checks per client address (failures spend the budget; an
-//! address that spent it is refused before any credential of it is checked, so nobody can try
-//! tokens faster than the refill), and console sign-ins per holder. Token buckets: a burst, then
-//! one more every `refill`. A refusal is 429 `too-many-attempts` with `Retry-After`, counted in
-//! `/metrics`.
+//! Limits per client and holder.
+//!
+//! - Sign-in: credential checks per client address (failures spend the budget; an address that
+//!   spent it is refused before any credential of it is checked, so nobody can try tokens faster
+//!   than the refill), and console sign-ins per holder. Token buckets: a burst, then one more
+//!   every `refill`. A refusal is 429 `too-many-attempts` with `Retry-After`.
+//! - Streams: at most [`DEFAULT_STREAMS_PER_HOLDER`] SSE streams open at once per holder (429
+//!   `too-many-streams`); a slot is given back when its stream ends.
+//!
+//! Refusals are counted in `/metrics`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -98,6 +103,78 @@ impl Default for SignInLimits {
     }
 }
 
+/// Streams one holder may have open at once, unless configured otherwise.
+pub const DEFAULT_STREAMS_PER_HOLDER: usize = 64;
+
+/// Open SSE streams per holder.
+#[derive(Debug)]
+pub struct StreamCap {
+    max: std::sync::atomic::AtomicUsize,
+    open: Mutex<HashMap<String, usize>>,
+    /// Streams refused.
+    pub refused: AtomicU64,
+}
+
+/// One open stream's place; dropping it (the stream ended) gives it back.
+#[derive(Debug)]
+pub struct StreamSlot {
+    cap: std::sync::Arc<StreamCap>,
+    key: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.cap.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl StreamCap {
+    /// At most `max` streams per holder.
+    pub fn new(max: usize) -> StreamCap {
+        StreamCap {
+            max: std::sync::atomic::AtomicUsize::new(max),
+            open: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes the cap (streams already open stay open).
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
+    /// A slot for one more stream of `holder`, or `Err(max)` when it has that many open.
+    pub fn open(self: &std::sync::Arc<Self>, holder: &str) -> Result<StreamSlot, usize> {
+        let max = self.max.load(Ordering::Relaxed);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(holder.to_owned()).or_default();
+        if *n >= max {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(max);
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            cap: self.clone(),
+            key: holder.to_owned(),
+        })
+    }
+
+    /// Streams open now, all holders together.
+    pub fn open_now(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
+    }
+}
+
 /// The key of a client address (IPv6 by its /64, so one host cannot rotate through its
 /// addresses).
 pub fn client_key(ip: IpAddr) -> String {
@@ -153,6 +230,19 @@ mod tests {
         );
         assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(5_500)), 6);
+    }
+
+    #[test]
+    fn streams_per_holder_are_capped_and_given_back() {
+        let cap = std::sync::Arc::new(StreamCap::new(2));
+        let a1 = cap.open("acme/ann").unwrap();
+        let _a2 = cap.open("acme/ann").unwrap();
+        assert_eq!(cap.open("acme/ann").unwrap_err(), 2);
+        let _b = cap.open("acme/bob").expect("another holder is unaffected");
+        drop(a1);
+        let _a3 = cap.open("acme/ann").expect("a slot given back");
+        assert_eq!(cap.open_now(), 3);
+        assert_eq!(cap.refused.load(Ordering::Relaxed), 1);
     }
 
     proptest! {

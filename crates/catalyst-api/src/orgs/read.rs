@@ -274,6 +274,7 @@ struct Cursor<F> {
     shutdown: tokio_util::sync::CancellationToken,
     ended: bool,
     _guard: StreamGuard,
+    _slot: super::limit::StreamSlot,
 }
 
 /// The events of `spine` after `after` that `keep` accepts, as SSE frames, forever; `head`
@@ -284,6 +285,7 @@ fn spine_stream<F>(
     head: tokio::sync::watch::Receiver<u64>,
     after: u64,
     keep: F,
+    slot: super::limit::StreamSlot,
 ) -> impl Stream<Item = Result<Bytes, Infallible>>
 where
     F: Fn(&CloudEvent) -> bool + Send + 'static,
@@ -299,6 +301,7 @@ where
             shutdown: api.shutdown.clone(),
             ended: false,
             _guard: guard,
+            _slot: slot,
         },
         |mut c| async move {
             if c.ended {
@@ -362,6 +365,10 @@ pub async fn org_events(
 ) -> Res {
     id.authorize(&org, Right::ReadOrg)?;
     let org = org_name(&org)?.to_string();
+    let slot = match api.auth.open_stream(&id) {
+        Ok(slot) => slot,
+        Err(refused) => return Ok(*refused),
+    };
     let spine = api.read.spine().clone();
     // Subscribed before the first read, so no event of the Organization slips between.
     let head = api.wake.subscribe(&org);
@@ -378,7 +385,7 @@ pub async fn org_events(
                 .as_ref()
                 .is_none_or(|k| type_matches(e.short_kind(), k))
     };
-    Ok(sse(spine_stream(&api, spine, head, after, keep)))
+    Ok(sse(spine_stream(&api, spine, head, after, keep, slot)))
 }
 
 /// `GET /api/v1/events` (sovereign-admin): every event.
@@ -389,6 +396,10 @@ pub async fn all_events(
     headers: HeaderMap,
 ) -> Res {
     id.authorize_sovereign()?;
+    let slot = match api.auth.open_stream(&id) {
+        Ok(slot) => slot,
+        Err(refused) => return Ok(*refused),
+    };
     let spine = api.read.spine().clone();
     let head = spine.watch();
     let after = crate::sse::resume_from(&headers, q.last_event_id.as_deref())?
@@ -402,7 +413,7 @@ pub async fn all_events(
                 .as_ref()
                 .is_none_or(|k| type_matches(e.short_kind(), k))
     };
-    Ok(sse(spine_stream(&api, spine, head, after, keep)))
+    Ok(sse(spine_stream(&api, spine, head, after, keep, slot)))
 }
 
 /// `type=application.installed`, `type=application` (a family) or the full CloudEvents type.

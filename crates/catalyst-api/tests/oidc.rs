@@ -105,6 +105,8 @@ struct Jwks {
     doc_issuer: Arc<Mutex<String>>,
     discovery_hits: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    /// Extra headers on every `/jwks` answer (`Cache-Control`, `Retry-After`).
+    headers: Arc<Mutex<Vec<(&'static str, String)>>>,
 }
 
 async fn jwks_stand_in(keys: &[&Key]) -> Jwks {
@@ -119,20 +121,26 @@ async fn jwks_stand_in(keys: &[&Key]) -> Jwks {
     let addr = listener.local_addr().unwrap();
     let issuer = format!("http://{addr}");
     let doc_issuer = Arc::new(Mutex::new(issuer.clone()));
-    let (s, h, d) = (set.clone(), hits.clone(), down.clone());
+    let headers: Arc<Mutex<Vec<(&'static str, String)>>> = Arc::default();
+    let (s, h, d, hd) = (set.clone(), hits.clone(), down.clone(), headers.clone());
     let (di, dh, dd) = (doc_issuer.clone(), discovery_hits.clone(), down.clone());
     let jwks_uri = format!("{issuer}/jwks");
     let app = axum::Router::new()
         .route(
             "/jwks",
             axum::routing::get(move || {
-                let (s, h, d) = (s.clone(), h.clone(), d.clone());
+                let (s, h, d, hd) = (s.clone(), h.clone(), d.clone(), hd.clone());
                 async move {
                     h.fetch_add(1, Ordering::SeqCst);
-                    if d.load(Ordering::SeqCst) {
-                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    let mut resp = if d.load(Ordering::SeqCst) {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    } else {
+                        axum::Json(json!({ "keys": *s.lock().unwrap() })).into_response()
+                    };
+                    for (name, value) in hd.lock().unwrap().iter() {
+                        resp.headers_mut().insert(*name, value.parse().unwrap());
                     }
-                    axum::Json(json!({ "keys": *s.lock().unwrap() })).into_response()
+                    resp
                 }
             }),
         )
@@ -165,6 +173,7 @@ async fn jwks_stand_in(keys: &[&Key]) -> Jwks {
         doc_issuer,
         discovery_hits,
         down,
+        headers,
     }
 }
 
@@ -680,4 +689,66 @@ async fn session_post(app: &axum::Router, token: String) -> axum::response::Resp
         .body(Body::from(json!({ "token": token }).to_string()))
         .unwrap();
     app.clone().oneshot(req).await.unwrap()
+}
+
+/// The JWKS's `Cache-Control: max-age` makes a rotated-out key stop working once the cached set
+/// is stale, even for a kid the cache knows; a provider's `Retry-After` holds refetches back.
+#[tokio::test]
+async fn the_providers_cache_control_and_retry_after_are_honoured() {
+    let (k1, k2) = (key("k1"), key("k2"));
+    let jwks = jwks_stand_in(&[&k1]).await;
+    jwks.headers
+        .lock()
+        .unwrap()
+        .push(("cache-control", "public, max-age=1".into()));
+    let env = setup(&jwks, Duration::from_millis(100)).await;
+    let who = claims("org-viewer", Some("acme"), "ann");
+    let (t1, t2) = (sign(&k1, &who), sign(&k2, &who));
+    let (status, _) = send(&env.app, "GET", "/api/v1/orgs", &t1, None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The provider rotates k1 out; the cached set is fresh for a second more.
+    *jwks.keys.lock().unwrap() = vec![k2.jwk.clone()];
+    let (status, _) = send(&env.app, "GET", "/api/v1/orgs", &t1, None).await;
+    assert_eq!(status, StatusCode::OK, "fresh cache");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, body) = send(&env.app, "GET", "/api/v1/orgs", &t1, None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "stale cache refetched: {body}"
+    );
+    let (status, _) = send(&env.app, "GET", "/api/v1/orgs", &t2, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Down, asking for a minute: no refetch within it, however many tokens with new kids come.
+    let k3 = key("k3");
+    jwks.down.store(true, Ordering::SeqCst);
+    jwks.headers
+        .lock()
+        .unwrap()
+        .push(("retry-after", "60".into()));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let t3 = sign(&k3, &who);
+    let (status, _) = send(&env.app, "GET", "/api/v1/orgs", &t3, None).await;
+    assert_ne!(status, StatusCode::OK);
+    let hits = jwks.hits.load(Ordering::SeqCst);
+    jwks.down.store(false, Ordering::SeqCst);
+    *jwks.keys.lock().unwrap() = vec![k2.jwk.clone(), k3.jwk.clone()];
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let (status, _) = send(&env.app, "GET", "/api/v1/orgs", &t3, None).await;
+        assert_ne!(status, StatusCode::OK, "no refetch before Retry-After");
+    }
+    assert_eq!(
+        jwks.hits.load(Ordering::SeqCst),
+        hits,
+        "no fetch within Retry-After"
+    );
+    // The stale set still serves the kid it has while the provider is unreachable.
+    let (status, _) = send(&env.app, "GET", "/api/v1/orgs", &t2, None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "stale keys serve while the provider is away"
+    );
 }

@@ -1,8 +1,11 @@
 //! Optional OIDC: a bearer token that is a JWT is checked against the identity provider's JWKS
 //! (signature, `iss`, `aud`, `exp`/`nbf` with 60 s leeway) and mapped to the same [`Identity`]
 //! the token store gives, from three claims: role, Organization and name. Keys are cached; an
-//! unknown `kid` refetches the JWKS at most once per `min_refetch` (30 s by default). Tokens are
-//! never logged and never echoed in an error.
+//! unknown `kid`, or a set older than the JWKS response's `Cache-Control: max-age` (at most a
+//! day), refetches the JWKS at most once per `min_refetch` (30 s by default) and never before a
+//! provider's `Retry-After` (at most an hour); a stale set serves while the provider cannot be
+//! reached. Discovery documents over 64 KiB and JWK sets over 256 KiB are refused unread.
+//! Tokens are never logged and never echoed in an error.
 //!
 //! Without a configured JWKS URL the verifier discovers it (OIDC Discovery 1.0 §4): on first
 //! use it reads `<issuer>/.well-known/openid-configuration`, refuses a document whose `issuer`
@@ -116,6 +119,62 @@ struct Keys {
     discovered: Option<String>,
     /// Why the last fetch failed, answered until the next attempt is due.
     last_error: Option<String>,
+    /// When the keys go stale (the JWKS response's `Cache-Control: max-age`): a token is then
+    /// checked against a fresh set (the old one serves while the provider cannot be reached).
+    stale_at: Option<Instant>,
+    /// No fetch before this (the provider's `Retry-After` on a 429 or 503).
+    not_before: Option<Instant>,
+}
+
+/// What a JWKS fetch gave.
+struct Fetched {
+    keys: HashMap<String, DecodingKey>,
+    /// `Cache-Control: max-age`, bounded to [`MAX_KEY_AGE`].
+    max_age: Option<Duration>,
+}
+
+/// Why a JWKS fetch failed, and how long the provider asked us to wait.
+struct FetchError {
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl From<String> for FetchError {
+    fn from(message: String) -> FetchError {
+        FetchError {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// Keys are refetched at least this often, whatever `max-age` says.
+const MAX_KEY_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// A provider's `Retry-After` is honoured up to this long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `max-age` of a `Cache-Control` value (`no-store`/`no-cache` count as 0).
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|d| {
+        let d = d.trim().to_ascii_lowercase();
+        if d == "no-store" || d == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        let secs = d
+            .strip_prefix("max-age=")?
+            .trim_matches('"')
+            .parse::<u64>()
+            .ok()?;
+        Some(Duration::from_secs(secs).min(MAX_KEY_AGE))
+    })
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by identity providers we know of,
+/// and falls back to the refetch interval).
+fn retry_after(value: &str) -> Option<Duration> {
+    let secs = value.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// The part of the discovery document we use.
@@ -240,7 +299,7 @@ impl OidcVerifier {
         Ok(u)
     }
 
-    async fn fetch(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
+    async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
         let resp = self
             .http
             .get(url)
@@ -248,11 +307,24 @@ impl OidcVerifier {
             .await
             .map_err(|e| format!("cannot fetch the signing keys: {}", e.without_url()))?;
         if !resp.status().is_success() {
-            return Err(format!(
-                "cannot fetch the signing keys: the JWKS answered {}",
-                resp.status()
-            ));
+            let wait = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(retry_after);
+            return Err(FetchError {
+                message: format!(
+                    "cannot fetch the signing keys: the JWKS answered {}",
+                    resp.status()
+                ),
+                retry_after: wait,
+            });
         }
+        let age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age);
         let body = bounded_body(resp, MAX_JWKS_BYTES)
             .await
             .map_err(|e| format!("cannot fetch the signing keys: {e}"))?;
@@ -270,20 +342,30 @@ impl OidcVerifier {
                 Err(_) => tracing::warn!(%kid, "JWKS key skipped: unsupported key"),
             }
         }
-        Ok(out)
+        Ok(Fetched {
+            keys: out,
+            max_age: age,
+        })
     }
 
-    /// The key for `kid`, refetching the JWKS when it is unknown and the last fetch is old enough.
+    /// The key for `kid`: from the cached set while it is fresh; else the JWKS is refetched
+    /// when a fetch is due (not within `min_refetch` of the last one, nor before the provider's
+    /// `Retry-After`), and a stale set still serves while the provider cannot be reached.
     async fn key(&self, kid: &str) -> Result<DecodingKey, OidcError> {
         let mut keys = self.keys.lock().await;
-        if let Some(k) = keys.by_kid.get(kid) {
-            return Ok(k.clone());
+        let now = Instant::now();
+        let stale = keys.stale_at.is_some_and(|t| now >= t);
+        if !stale {
+            if let Some(k) = keys.by_kid.get(kid) {
+                return Ok(k.clone());
+            }
         }
         let due = keys
             .fetched
-            .is_none_or(|t| t.elapsed() >= self.config.min_refetch);
+            .is_none_or(|t| t.elapsed() >= self.config.min_refetch)
+            && keys.not_before.is_none_or(|t| now >= t);
         if due {
-            keys.fetched = Some(Instant::now());
+            keys.fetched = Some(now);
             let fetched = match self.jwks_url(&mut keys).await {
                 Ok(url) => {
                     let r = self.fetch(&url).await;
@@ -293,21 +375,24 @@ impl OidcVerifier {
                     }
                     r
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(FetchError::from(e)),
             };
             match fetched {
                 Ok(fresh) => {
-                    keys.by_kid = fresh;
+                    keys.by_kid = fresh.keys;
+                    keys.stale_at = fresh.max_age.map(|a| now + a);
+                    keys.not_before = None;
                     keys.last_error = None;
                 }
                 Err(e) => {
-                    tracing::warn!(issuer = %self.config.issuer, "OIDC: {e}");
-                    keys.last_error = Some(e);
+                    tracing::warn!(issuer = %self.config.issuer, retry_after = ?e.retry_after, "OIDC: {}", e.message);
+                    keys.not_before = e.retry_after.map(|w| now + w);
+                    keys.last_error = Some(e.message);
                 }
             }
-            if let Some(k) = keys.by_kid.get(kid) {
-                return Ok(k.clone());
-            }
+        }
+        if let Some(k) = keys.by_kid.get(kid) {
+            return Ok(k.clone());
         }
         // Without any key, an unknown kid says nothing about the token: the keys are missing.
         match (&keys.last_error, keys.by_kid.is_empty()) {
@@ -444,7 +529,27 @@ mod tests {
 
 #[cfg(test)]
 mod bounded_tests {
-    use super::bounded_body;
+    use super::{bounded_body, max_age, retry_after, MAX_KEY_AGE, MAX_RETRY_AFTER};
+    use std::time::Duration;
+
+    #[test]
+    fn cache_control_and_retry_after() {
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            max_age("Max-Age=60, must-revalidate"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("max-age=999999999"), Some(MAX_KEY_AGE));
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+        assert_eq!(retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after("99999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
 
     /// A local server answering `/small` (10 KiB), `/big` (300 KiB with Content-Length) and
     /// `/stream` (300 KiB in chunks, no Content-Length).

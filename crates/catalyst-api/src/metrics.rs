@@ -87,44 +87,44 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         let _ = writeln!(out, "catalyst_deployments{{status=\"{status}\"}} {n}");
     }
     let m = state.service.metrics();
-    let _ = writeln!(
-        out,
-        "# HELP catalyst_events_appended_total Deployment events made durable and published."
-    );
-    let _ = writeln!(out, "# TYPE catalyst_events_appended_total counter");
-    let _ = writeln!(
-        out,
-        "catalyst_events_appended_total {}",
-        m.events_appended.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP catalyst_store_errors_total Failed store writes."
-    );
-    let _ = writeln!(out, "# TYPE catalyst_store_errors_total counter");
-    let _ = writeln!(
-        out,
-        "catalyst_store_errors_total {}",
-        m.store_errors.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(out, "# HELP catalyst_sse_subscribers Open SSE log streams.");
-    let _ = writeln!(out, "# TYPE catalyst_sse_subscribers gauge");
-    let _ = writeln!(
-        out,
-        "catalyst_sse_subscribers {}",
-        state.metrics.subscribers()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP catalyst_sse_subscribers_cut_off_total Subscribers cut off for lagging behind."
-    );
-    let _ = writeln!(out, "# TYPE catalyst_sse_subscribers_cut_off_total counter");
-    let _ = writeln!(
-        out,
-        "catalyst_sse_subscribers_cut_off_total {}",
-        m.subscribers_cut_off.load(Ordering::Relaxed)
-    );
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let limits = state.auth.limits();
+    for (name, kind, help, value) in [
+        (
+            "catalyst_events_appended_total",
+            "counter",
+            "Deployment events made durable and published.",
+            load(&m.events_appended),
+        ),
+        (
+            "catalyst_store_errors_total",
+            "counter",
+            "Failed store writes.",
+            load(&m.store_errors),
+        ),
+        (
+            "catalyst_sse_subscribers",
+            "gauge",
+            "Open SSE log streams.",
+            state.metrics.subscribers().max(0) as u64,
+        ),
+        (
+            "catalyst_sse_subscribers_cut_off_total",
+            "counter",
+            "Subscribers cut off for lagging behind.",
+            load(&m.subscribers_cut_off),
+        ),
+        (
+            "catalyst_streams_refused_total",
+            "counter",
+            "SSE streams refused: the holder had the most open.",
+            load(&state.auth.streams().refused),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
     let _ = writeln!(
         out,
         "# HELP catalyst_sign_in_limited_total Credential checks refused with 429, by limit."
@@ -134,19 +134,9 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Response {
         let _ = writeln!(
             out,
             "catalyst_sign_in_limited_total{{by=\"{by}\"}} {}",
-            limiter.refused.load(Ordering::Relaxed)
+            load(&limiter.refused)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP catalyst_streams_refused_total SSE streams refused: the holder had the most open."
-    );
-    let _ = writeln!(out, "# TYPE catalyst_streams_refused_total counter");
-    let _ = writeln!(
-        out,
-        "catalyst_streams_refused_total {}",
-        state.auth.streams().refused.load(Ordering::Relaxed)
-    );
     if let Some(read) = &state.read {
         read.render(&mut out);
     }

@@ -505,15 +505,7 @@ async fn health_ready_metrics_sshkey_subdomains() {
     assert_eq!(r.status(), 200);
     let id = s.create("metrics").await;
     s.follow(&id, None).await;
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains("catalyst_deployments{status=\"ready\"} 1"),
         "{text}"
@@ -742,15 +734,7 @@ async fn streams_per_holder_are_capped() {
     assert_eq!(refused.status(), 429);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "too-many-streams", "{body}");
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("catalyst_streams_refused_total 1"),
         "{metrics}"

@@ -31,8 +31,10 @@ fn backends() -> Vec<Backend> {
         _stream: None,
         _dir: dir,
     }];
-    let Some(stream) = catalyst_testkit::TestStream::new(&format!("spine_{:016x}", rand_u64()))
-    else {
+    let Some(stream) = catalyst_testkit::TestStream::new(&format!(
+        "spine_{:016x}",
+        catalyst_testkit::unique_suffix()
+    )) else {
         return out;
     };
     let mut config = JetStreamConfig::new(stream.url.clone());
@@ -50,18 +52,6 @@ fn backends() -> Vec<Backend> {
         _dir: tempfile::tempdir().unwrap(),
     });
     out
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
 }
 
 fn ev(id: &str, kind: &str, app: &str) -> CloudEvent {
@@ -222,7 +212,10 @@ fn a_second_replica_sees_the_first_ones_events_within_a_second() {
 
 #[test]
 fn jetstream_keeps_kv_buckets_of_current_state() {
-    let Some(stream) = catalyst_testkit::TestStream::new(&format!("kv_{:016x}", rand_u64())) else {
+    let Some(stream) = catalyst_testkit::TestStream::new(&format!(
+        "kv_{:016x}",
+        catalyst_testkit::unique_suffix()
+    )) else {
         return;
     };
     let mut config = JetStreamConfig::new(stream.url.clone());

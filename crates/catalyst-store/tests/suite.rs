@@ -179,7 +179,6 @@ async fn writable(store: Store) {
 
 mod pg {
     use super::*;
-    use std::hash::{BuildHasher, Hasher};
 
     /// Drops the test's schema, even when the test panicked.
     pub struct SchemaGuard {
@@ -202,18 +201,6 @@ mod pg {
         }
     }
 
-    fn random_suffix() -> u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        h.finish()
-    }
-
     /// A PgStore in a fresh schema, or `None` (after printing why) when PostgreSQL is not
     /// reachable and services are not required.
     pub async fn store() -> Option<(Store, SchemaGuard)> {
@@ -230,7 +217,7 @@ mod pg {
                 (u.clone(), u)
             }
         };
-        let schema = format!("catalyst_test_{:016x}", random_suffix());
+        let schema = format!("catalyst_test_{:016x}", catalyst_testkit::unique_suffix());
         let guard = SchemaGuard {
             url: url.clone(),
             schema: schema.clone(),

@@ -114,6 +114,21 @@ pub fn skip_or_fail(need: Need, why: impl Display) {
     }
 }
 
+/// A number unlikely to repeat across tests and processes (a randomly keyed hash of the clock
+/// and the pid), for names of test-owned schemas and streams.
+pub fn unique_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 /// The NATS server the tests use: `$CATALYST_TEST_NATS_URL`, else `nats://127.0.0.1:4222`.
 pub fn nats_url() -> String {
     std::env::var("CATALYST_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())

@@ -338,7 +338,7 @@ async fn fresh_schema() -> Option<String> {
     match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
             tokio::spawn(conn);
-            let schema = format!("bin_{:016x}", rand_u64());
+            let schema = format!("bin_{:016x}", catalyst_testkit::unique_suffix());
             client
                 .batch_execute(&format!("CREATE SCHEMA {schema}"))
                 .await
@@ -353,18 +353,6 @@ async fn fresh_schema() -> Option<String> {
             None
         }
     }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ pub struct ApiError {
 }
 
 /// One field error in a validation response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldErrorBody {
     /// Field path in the request (wire spelling).
     pub field: String,
@@ -29,14 +29,21 @@ pub struct FieldErrorBody {
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    detail: &'a str,
+/// The body of every error answer. Some routes add context (a registrar error adds
+/// `registrar` and `domain`); clients read `error` and `detail`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Stable machine-readable code (`not-found`, `invalid-field`, `too-many-attempts`, …).
+    pub error: &'a str,
+    /// What was wrong and what to do, in plain words.
+    pub detail: &'a str,
+    /// The request field at fault (validation errors).
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<&'a str>,
+    /// Every field error (validation errors).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    fields: &'a [FieldErrorBody],
+    #[schema(value_type = Vec<FieldErrorBody>)]
+    pub fields: &'a [FieldErrorBody],
 }
 
 impl ApiError {

@@ -3,8 +3,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::extract::{Path, Query};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,14 +19,13 @@ use hickory_resolver::error::ResolveErrorKind;
 use hickory_resolver::TokioAsyncResolver;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
 use tracing::{info, warn};
 
 use crate::error::ApiError;
 use crate::wire::{
     CreateDeploymentRequest, CreatedBody, CredentialsBody, CredentialsRequest, EventBody,
-    EventsBody, ListBody, RetryRequest, SshKeyBody, SshKeyRequest, StateBody, SubdomainBody,
-    SubdomainRequest,
+    EventsBody, ListBody, RetryBody, RetryRequest, SshKeyBody, SshKeyRequest, StateBody,
+    SubdomainBody, SubdomainRequest,
 };
 use crate::AppState;
 
@@ -114,6 +114,18 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 /// `POST /api/v1/deployments`.
+#[utoipa::path(
+    post,
+    path = "/deployments",
+    tag = "deployments",
+    request_body = CreateDeploymentRequest,
+    responses(
+        (status = 201, description = "Created; the pipeline runs. Follow `streamURL`.", body = CreatedBody,
+            headers(("Location" = String, description = "The deployment's URL"))),
+        (status = 409, description = "`subdomain-conflict`: the Sovereign's name is in use.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field` (every invalid field in `fields`) or `credential-required`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn create_deployment(State(state): St, Body(body): Body) -> AppResult<Response> {
     let req: CreateDeploymentRequest = decode(&body, false)?;
     let (spec, token) = req
@@ -146,13 +158,27 @@ pub async fn create_deployment(State(state): St, Body(body): Body) -> AppResult<
 }
 
 /// `?limit=&cursor=` of the list route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1–500 (default 50).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /api/v1/deployments`: newest first.
+#[utoipa::path(
+    get,
+    path = "/deployments",
+    tag = "deployments",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of deployments, newest first.", body = ListBody),
+        (status = 400, description = "`invalid-query`: a bad `limit` or `cursor`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn list_deployments(
     State(state): St,
     Query(q): Query<ListQuery>,
@@ -190,6 +216,13 @@ pub async fn list_deployments(
 }
 
 /// `GET /api/v1/deployments/{id}`.
+#[utoipa::path(
+    get,
+    path = "/deployments/{id}",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The deployment id")),
+    responses((status = 200, description = "The deployment.", body = StateBody))
+)]
 pub async fn get_deployment(
     State(state): St,
     Path(id): Path<String>,
@@ -199,12 +232,29 @@ pub async fn get_deployment(
 }
 
 /// `DELETE /api/v1/deployments/{id}`: finished deployments only.
+#[utoipa::path(
+    delete,
+    path = "/deployments/{id}",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The deployment id")),
+    responses(
+        (status = 204, description = "Deleted (its record and event log)."),
+        (status = 409, description = "`still-running`: only a finished deployment can be deleted.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn delete_deployment(State(state): St, Path(id): Path<String>) -> AppResult<StatusCode> {
     state.service.delete(&parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/deployments/{id}/events`.
+#[utoipa::path(
+    get,
+    path = "/deployments/{id}/events",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The deployment id")),
+    responses((status = 200, description = "The state and the most recent events.", body = EventsBody))
+)]
 pub async fn get_events(State(state): St, Path(id): Path<String>) -> AppResult<Json<EventsBody>> {
     let (view, events) = state.service.recent_events(&parse_id(&id)?).await?;
     Ok(Json(EventsBody {
@@ -215,6 +265,17 @@ pub async fn get_events(State(state): St, Path(id): Path<String>) -> AppResult<J
 }
 
 /// `POST /api/v1/deployments/{id}/cancel`: stops an in-flight deployment.
+#[utoipa::path(
+    post,
+    path = "/deployments/{id}/cancel",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The deployment id")),
+    responses(
+        (status = 200, description = "Cancelled and finished.", body = StateBody),
+        (status = 202, description = "Cancel requested; the run is stopping.", body = StateBody),
+        (status = 409, description = "`already-finished`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn cancel_deployment(State(state): St, Path(id): Path<String>) -> AppResult<Response> {
     let view = state
         .service
@@ -229,35 +290,65 @@ pub async fn cancel_deployment(State(state): St, Path(id): Path<String>) -> AppR
 }
 
 /// `POST /api/v1/deployments/{id}/phases/{phase}/retry`.
+#[utoipa::path(
+    post,
+    path = "/deployments/{id}/phases/{phase}/retry",
+    tag = "deployments",
+    params(
+        ("id" = String, Path, description = "The deployment id"),
+        ("phase" = String, Path, description = "The phase to retry (`tofu-apply`, …)"),
+    ),
+    request_body(content = RetryRequest, description = "Optional: the Hetzner token, when the server restarted since the run."),
+    responses(
+        (status = 200, description = "Retry accepted, or the manual action Phase 1 needs.", body = RetryBody),
+        (status = 400, description = "`unknown-phase`.", body = crate::error::ErrorBody),
+        (status = 409, description = "`in-flight`: the deployment is still running.", body = crate::error::ErrorBody),
+        (status = 422, description = "`credential-required`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn retry_phase(
     State(state): St,
     Path((id, phase)): Path<(String, String)>,
     Body(body): Body,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<RetryBody>> {
     let id = parse_id(&id)?;
     let req: RetryRequest = decode(&body, true)?;
     let token = req.hetzner_token.map(Secret::new);
     let stream_url = format!("/api/v1/deployments/{id}/logs");
-    match state.service.retry(&id, &phase, token).await? {
-        RetryOutcome::Rerun(view) => Ok(Json(json!({
-            "id": id.to_string(),
-            "status": view.record.status.as_str(),
-            "phase": phase,
-            "streamURL": stream_url,
-            "message": "Phase 0 retry accepted — re-running the OpenTofu pipeline against the existing working directory (idempotent). Reopen the SSE stream to follow progress.",
-        }))),
-        RetryOutcome::ManualActionRequired(_) => Ok(Json(json!({
-            "id": id.to_string(),
-            "status": "manual-retry-required",
-            "phase": phase,
-            "streamURL": stream_url,
-            "runbook": "docs/RUNBOOK-PROVISIONING.md#rollback-procedures-per-phase",
-            "message": format!("Phase 1 ({phase}) is owned by Flux on the new Sovereign — operator action required if automatic remediation exhausted."),
-        }))),
-    }
+    Ok(Json(match state.service.retry(&id, &phase, token).await? {
+        RetryOutcome::Rerun(view) => RetryBody {
+            id: id.to_string(),
+            status: view.record.status.as_str(),
+            message: "Phase 0 retry accepted — re-running the OpenTofu pipeline against the existing working directory (idempotent). Reopen the SSE stream to follow progress.".to_owned(),
+            phase,
+            stream_url,
+            runbook: None,
+        },
+        RetryOutcome::ManualActionRequired(_) => RetryBody {
+            id: id.to_string(),
+            status: "manual-retry-required",
+            message: format!("Phase 1 ({phase}) is owned by Flux on the new Sovereign — operator action required if automatic remediation exhausted."),
+            phase,
+            stream_url,
+            runbook: Some("docs/RUNBOOK-PROVISIONING.md#rollback-procedures-per-phase"),
+        },
+    }))
 }
 
 /// `POST /api/v1/credentials/validate`.
+#[utoipa::path(
+    post,
+    path = "/credentials/validate",
+    tag = "wizard",
+    security(()),
+    request_body = CredentialsRequest,
+    responses(
+        (status = 200, description = "Hetzner answered: `valid` says whether the token has read & write access.", body = CredentialsBody),
+        (status = 400, description = "The token cannot be a Hetzner token (`valid: false`), or the body is not JSON (`invalid-body`).", body = crate::wire::CredentialsRejection),
+        (status = 422, description = "`unsupported-provider`.", body = crate::error::ErrorBody),
+        (status = 503, description = "Hetzner could not be reached (`valid: false`).", body = CredentialsBody),
+    )
+)]
 pub async fn validate_credentials(State(state): St, Body(body): Body) -> AppResult<Response> {
     let req: CredentialsRequest = decode(&body, false)?;
     let provider = req.provider.trim().to_ascii_lowercase();
@@ -306,6 +397,15 @@ pub async fn validate_credentials(State(state): St, Body(body): Body) -> AppResu
 }
 
 /// `POST /api/v1/sshkey/generate`: a fresh Ed25519 key pair; the private key is returned once.
+#[utoipa::path(
+    post,
+    path = "/sshkey/generate",
+    tag = "wizard",
+    security(()),
+    request_body(content = SshKeyRequest, description = "Optional: the FQDN for the key's comment."),
+    responses((status = 200, description = "A fresh Ed25519 key pair; the private key is returned once and never kept.", body = SshKeyBody,
+        headers(("Cache-Control" = String, description = "`no-store`"))))
+)]
 pub async fn generate_ssh_key(Body(body): Body) -> AppResult<Response> {
     let req: SshKeyRequest = decode(&body, true)?;
     let fqdn = Some(req.fqdn.as_str()).filter(|f| !f.trim().is_empty());
@@ -350,6 +450,17 @@ impl Resolver {
 }
 
 /// `POST /api/v1/subdomains/check`. Always 200 for well-formed JSON; read `available`.
+#[utoipa::path(
+    post,
+    path = "/subdomains/check",
+    tag = "wizard",
+    security(()),
+    request_body = SubdomainRequest,
+    responses(
+        (status = 200, description = "Whether the name can be used; read `available`.", body = SubdomainBody),
+        (status = 400, description = "The body is not JSON (`reason: invalid-format`).", body = SubdomainBody),
+    )
+)]
 pub async fn check_subdomain(State(state): St, Body(body): Body) -> Response {
     let req: SubdomainRequest = match decode(&body, false) {
         Ok(r) => r,

@@ -8,21 +8,26 @@
 
 pub mod edges;
 pub mod error;
+pub mod extract;
 mod handlers;
 pub mod metrics;
+pub mod openapi;
 pub mod orgs;
 pub mod pool;
-mod sse;
+pub mod session;
+pub mod sse;
 pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
 use catalyst_provision::hetzner::HetznerClient;
 use catalyst_provision::service::DeploymentService;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use orgs::auth;
@@ -91,63 +96,64 @@ pub fn router(state: Arc<AppState>) -> Router {
     router_with(state, [])
 }
 
+/// The provisioning API's routes under `/api/v1`: what a Sovereign's signup wizard needs
+/// before anyone holds a token (checks only), sign-in, and this API's description. Every route
+/// is registered from its handler's OpenAPI annotation (`openapi.rs`).
+fn public_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::validate_credentials))
+        .routes(routes!(handlers::generate_ssh_key))
+        .routes(routes!(handlers::check_subdomain))
+        .routes(routes!(pool::reserved))
+        .routes(routes!(pool::check))
+        .routes(routes!(pool::registrar_validate))
+        .routes(routes!(
+            session::session_create,
+            session::session_get,
+            session::session_delete
+        ))
+        .routes(routes!(session::session_end))
+        .routes(routes!(openapi::serve))
+}
+
+/// Deployments and pool-domain writes: sovereign-admin business (the guard is added by the
+/// router).
+fn admin_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            handlers::create_deployment,
+            handlers::list_deployments
+        ))
+        .routes(routes!(
+            handlers::get_deployment,
+            handlers::delete_deployment
+        ))
+        .routes(routes!(handlers::get_events))
+        .routes(routes!(sse::stream_logs))
+        .routes(routes!(handlers::cancel_deployment))
+        .routes(routes!(handlers::retry_phase))
+        .routes(routes!(pool::status))
+        .routes(routes!(pool::reserve))
+        .routes(routes!(pool::commit))
+        .routes(routes!(pool::release))
+        .routes(routes!(pool::list))
+        .routes(routes!(pool::registrar_set_ns))
+}
+
+/// Every provisioning route under `/api/v1`, for the description.
+pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    public_routes().merge(admin_routes())
+}
+
 /// The full router with other routers (the console, Organizations) merged in, so that the
 /// request metrics, the 404/405 fallbacks and the body limit cover every route.
 pub fn router_with(state: Arc<AppState>, others: impl IntoIterator<Item = Router>) -> Router {
-    // What a Sovereign's signup wizard needs before anyone holds a token; checks only.
-    let public = Router::new()
-        .route(
-            "/credentials/validate",
-            post(handlers::validate_credentials),
-        )
-        .route("/sshkey/generate", post(handlers::generate_ssh_key))
-        .route("/subdomains/check", post(handlers::check_subdomain))
-        .route("/reserved", get(pool::reserved))
-        .route("/pool/{domain}/check", get(pool::check))
-        .route(
-            "/registrar/{registrar}/validate",
-            post(pool::registrar_validate),
-        )
-        .route(
-            "/session",
-            post(auth::session_create::<AppState>)
-                .get(auth::session_get)
-                .delete(auth::session_delete),
-        )
-        .route("/session/end", post(auth::session_end));
-    // Deployments and pool-domain writes: sovereign-admin business.
-    let admin = Router::new()
-        .route(
-            "/deployments",
-            post(handlers::create_deployment).get(handlers::list_deployments),
-        )
-        .route(
-            "/deployments/{id}",
-            get(handlers::get_deployment).delete(handlers::delete_deployment),
-        )
-        .route("/deployments/{id}/events", get(handlers::get_events))
-        .route("/deployments/{id}/logs", get(sse::stream_logs))
-        .route(
-            "/deployments/{id}/cancel",
-            post(handlers::cancel_deployment),
-        )
-        .route(
-            "/deployments/{id}/phases/{phase}/retry",
-            post(handlers::retry_phase),
-        )
-        .route("/pool", get(pool::status))
-        .route("/pool/{domain}/reserve", post(pool::reserve))
-        .route("/pool/{domain}/commit", post(pool::commit))
-        .route("/pool/{domain}/release", delete(pool::release))
-        .route("/pool/{domain}/list", get(pool::list))
-        .route(
-            "/registrar/{registrar}/set-ns",
-            post(pool::registrar_set_ns),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_sovereign_admin::<AppState>,
-        ));
+    let (public, _) = public_routes().split_for_parts();
+    let (admin, _) = admin_routes().split_for_parts();
+    let admin = admin.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_sovereign_admin::<AppState>,
+    ));
     let api = public.merge(admin);
     let base = Router::new()
         .route("/healthz", get(handlers::healthz))

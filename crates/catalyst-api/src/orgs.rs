@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod auth;
 pub mod auth_events;
+pub mod bodies;
 pub mod git_http;
 pub mod hooks;
 pub mod limit;
@@ -21,11 +22,11 @@ pub mod wake;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::extract::{Path, Query};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use catalyst_gitops::{
     Actor, AppName, Call, EnvType, GitopsError, InstallRequest, OrgName, Sovereign, UpgradeRequest,
@@ -33,8 +34,11 @@ use catalyst_gitops::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::auth::{org_not_found, Authenticator, HasAuth, Identity, Right, Role};
+use self::bodies::{MembersBody, OrganizationBody, WrittenBody};
 use crate::ApiError;
 
 /// Largest Git request body (16 MiB; clones send only wants and haves).
@@ -93,59 +97,52 @@ impl HasAuth for OrgApi {
     }
 }
 
+/// Every route under `/api/v1` (Organizations, Environments, members, Applications, the read
+/// side, the Flux webhook), each registered from its handler's OpenAPI annotation.
+pub(crate) fn api_routes() -> OpenApiRouter<Arc<OrgApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(read::list_orgs, create_org))
+        .routes(routes!(get_org, delete_org))
+        .routes(routes!(read::list_envs, create_env))
+        .routes(routes!(read::get_env, delete_env))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(remove_member))
+        .routes(routes!(read::org_events))
+        .routes(routes!(read::org_audit))
+        .routes(routes!(read::all_events))
+        .routes(routes!(read::audit))
+        .routes(routes!(read::blueprint_usage))
+        .routes(routes!(read::list_apps, install))
+        .routes(routes!(get_app, uninstall))
+        .routes(routes!(set_values))
+        .routes(routes!(upgrade))
+        .routes(routes!(rollback))
+        .routes(routes!(approve))
+        .routes(routes!(promote))
+}
+
+/// Git over smart HTTP under `/git`.
+pub(crate) fn git_routes() -> OpenApiRouter<Arc<OrgApi>> {
+    OpenApiRouter::new()
+        .routes(routes!(git_http::info_refs))
+        .routes(routes!(git_http::upload_pack_rpc))
+        .routes(routes!(git_http::receive_pack))
+}
+
 /// The routes: `/api/v1/orgs…` and `/git/…` (merge into the main router; no fallback here).
 pub fn router(state: Arc<OrgApi>) -> Router {
-    let api = Router::new()
-        .route("/orgs", get(read::list_orgs).post(create_org))
-        .route("/orgs/{org}", get(get_org).delete(delete_org))
-        .route(
-            "/orgs/{org}/environments",
-            get(read::list_envs).post(create_env),
-        )
-        .route(
-            "/orgs/{org}/environments/{env}",
-            get(read::get_env).delete(delete_env),
-        )
-        .route("/orgs/{org}/members", get(list_members).post(add_member))
-        .route(
-            "/orgs/{org}/members/{name}",
-            axum::routing::delete(remove_member),
-        )
-        .route("/orgs/{org}/events", get(read::org_events))
-        .route("/orgs/{org}/audit", get(read::org_audit))
-        .route("/events", get(read::all_events))
-        .route("/audit", get(read::audit))
-        .route("/blueprints/{name}/usage", get(read::blueprint_usage))
-        .route(
-            "/orgs/{org}/applications",
-            get(read::list_apps).post(install),
-        )
-        .route(
-            "/orgs/{org}/applications/{app}",
-            get(get_app).delete(uninstall),
-        )
-        .route("/orgs/{org}/applications/{app}/values", put(set_values))
-        .route("/orgs/{org}/applications/{app}/upgrade", post(upgrade))
-        .route("/orgs/{org}/applications/{app}/rollback", post(rollback))
-        .route("/orgs/{org}/applications/{app}/approvals", post(approve))
-        .route("/orgs/{org}/applications/{app}/promote", post(promote))
-        .layer(DefaultBodyLimit::max(crate::BODY_LIMIT));
-    // The handler reads (and limits, with a JSON 413) the body itself.
-    let hooks = Router::new().route("/api/v1/hooks/flux", post(hooks::flux_event));
-    let git = Router::new()
-        .route("/git/{org}/{repo}/info/refs", get(git_http::info_refs))
-        .route(
-            "/git/{org}/{repo}/git-upload-pack",
-            post(git_http::upload_pack_rpc),
-        )
-        .route(
-            "/git/{org}/{repo}/git-receive-pack",
-            post(git_http::receive_pack),
-        )
-        .layer(DefaultBodyLimit::max(GIT_BODY_LIMIT));
+    let (api, _) = api_routes().split_for_parts();
+    // The Flux webhook reads (and limits, with a JSON 413) its body itself.
+    let (hooks, _) = OpenApiRouter::new()
+        .routes(routes!(hooks::flux_event))
+        .split_for_parts();
+    let api = api
+        .layer(DefaultBodyLimit::max(crate::BODY_LIMIT))
+        .merge(hooks);
+    let (git, _) = git_routes().split_for_parts();
+    let git = git.layer(DefaultBodyLimit::max(GIT_BODY_LIMIT));
     Router::new()
         .nest("/api/v1", api)
-        .merge(hooks)
         .merge(git)
         .method_not_allowed_fallback(crate::handlers::method_not_allowed)
         .with_state(state)
@@ -212,14 +209,20 @@ pub fn gitops_error(e: GitopsError) -> ApiError {
 }
 
 /// `?dryRun=true`, `?environment=dev`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct Flags {
+    /// `true`: answer 200 with the diff the write would commit; nothing is written.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     dry_run: Option<String>,
+    /// The Environment (`dev` or `acme-dev`) where the body does not name one.
     #[serde(default)]
     environment: Option<String>,
+    /// Uninstall: also remove the dependencies nothing else uses.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     cascade: Option<String>,
 }
 
@@ -325,15 +328,12 @@ fn env_type(org: &OrgName, s: &str, what: &str) -> Result<EnvType, ApiError> {
     })
 }
 
-fn written(status: StatusCode, w: Written, extra: Value) -> Response {
-    let status = if w.dry_run { StatusCode::OK } else { status };
-    let etag = w.commits.last().map(|c| format!("\"{}\"", c.commit));
-    let mut out = serde_json::to_value(&w).unwrap_or(json!({}));
-    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
-        o.extend(e);
-    }
+fn written(status: StatusCode, out: WrittenBody) -> Response {
+    let status = if out.dry_run { StatusCode::OK } else { status };
+    let etag = out.commits.last().map(|c| format!("\"{}\"", c.commit));
+    let dry_run = out.dry_run;
     let mut r = (status, Json(out)).into_response();
-    if let Some(tag) = etag.filter(|_| !w.dry_run) {
+    if let Some(tag) = etag.filter(|_| !dry_run) {
         if let Ok(v) = header::HeaderValue::from_str(&tag) {
             r.headers_mut().insert(header::ETAG, v);
         }
@@ -341,7 +341,7 @@ fn written(status: StatusCode, w: Written, extra: Value) -> Response {
     r
 }
 
-fn with_etag(v: Value, commit: Option<String>) -> Response {
+fn with_etag(v: impl serde::Serialize, commit: Option<String>) -> Response {
     let mut r = Json(v).into_response();
     if let Some(Ok(h)) = commit.map(|c| header::HeaderValue::from_str(&format!("\"{c}\""))) {
         r.headers_mut().insert(header::ETAG, h);
@@ -353,6 +353,23 @@ type Res = Result<Response, ApiError>;
 
 // ---- Organizations ----------------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/orgs",
+    tag = "organizations",
+    params(
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::CreateOrgRequest,
+    responses(
+        (status = 201, description = "Created (one commit to system/catalyst-config).", body = WrittenBody),
+        (status = 200, description = "Dry run: the diff.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn create_org(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -377,21 +394,47 @@ async fn create_org(
     let w = run(&api, move |s| s.create_org(&c, &o, &v)).await?;
     Ok(written(
         StatusCode::CREATED,
-        w,
-        json!({ "name": org.as_str() }),
+        WrittenBody::of(w).named(org.as_str()),
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}",
+    tag = "organizations",
+    params(("org" = String, Path, description = "The Organization")),
+    responses((status = 200, description = "The Organization; `ETag` is the config head.", body = OrganizationBody,
+        headers(("ETag" = String, description = "The head of system/catalyst-config"))))
+)]
 async fn get_org(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<String>) -> Res {
     id.authorize(&org, Right::ReadOrg)?;
     let org = org_name(&org)?;
     let (doc, head) = run(&api, move |s| Ok((s.get_org(&org)?, s.config_head()?))).await?;
     Ok(with_etag(
-        json!({ "organization": doc, "commit": head }),
+        OrganizationBody {
+            organization: doc,
+            commit: head.clone(),
+        },
         head,
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}",
+    tag = "organizations",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    responses(
+        (status = 200, description = "Deleted.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn delete_org(w: Write) -> Res {
     let (org, _) = w.begin_org(Right::ManageOrgs)?;
     w.write(StatusCode::OK, move |s, c| s.delete_org(c, &org))
@@ -400,6 +443,24 @@ async fn delete_org(w: Write) -> Res {
 
 // ---- Environments -----------------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/environments",
+    tag = "organizations",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::CreateEnvRequest,
+    responses(
+        (status = 201, description = "Created.", body = WrittenBody),
+        (status = 200, description = "Dry run: the diff.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn create_env(w: Write) -> Res {
     let (org, v) = w.begin_org(Right::ManageEnvs)?;
     let env = env_type(
@@ -414,11 +475,27 @@ async fn create_env(w: Write) -> Res {
         .await?;
     Ok(written(
         StatusCode::CREATED,
-        committed,
-        json!({ "name": format!("{org}-{env}") }),
+        WrittenBody::of(committed).named(format!("{org}-{env}")),
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/environments/{env}",
+    tag = "organizations",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("env" = String, Path, description = "The Environment"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    responses(
+        (status = 200, description = "Deleted.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn delete_env(w: Write) -> Res {
     let (org, _) = w.begin_org(Right::ManageEnvs)?;
     let env = w.env_param(&org)?;
@@ -428,6 +505,13 @@ async fn delete_env(w: Write) -> Res {
 
 // ---- Members ----------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/members",
+    tag = "organizations",
+    params(("org" = String, Path, description = "The Organization")),
+    responses((status = 200, description = "The members.", body = MembersBody))
+)]
 async fn list_members(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -436,10 +520,28 @@ async fn list_members(
     id.authorize(&org, Right::ReadOrg)?;
     let org = org_name(&org)?;
     let m = run(&api, move |s| s.members(&org)).await?;
-    Ok(Json(json!({ "members": m })).into_response())
+    Ok(Json(MembersBody { members: m }).into_response())
 }
 
 /// Adds a member and issues their token (returned once, stored hashed).
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/members",
+    tag = "organizations",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::AddMemberRequest,
+    responses(
+        (status = 201, description = "Added; `token` is shown once.", body = WrittenBody),
+        (status = 200, description = "Dry run: the diff.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn add_member(w: Write) -> Res {
     let (org, v) = w.begin_org(Right::ManageMembers)?;
     let name = field(&v, "name")?.to_string();
@@ -458,7 +560,7 @@ async fn add_member(w: Write) -> Res {
         .commit(move |s, c| s.set_member(c, &o, &n, role.as_str()))
         .await?;
     if committed.dry_run {
-        return Ok(written(StatusCode::OK, committed, json!({})));
+        return Ok(written(StatusCode::OK, WrittenBody::of(committed)));
     }
     let tokens = w.api.auth.tokens().clone();
     let (o, n) = (org.to_string(), name.clone());
@@ -472,13 +574,29 @@ async fn add_member(w: Write) -> Res {
             )
         })?;
     record_token_changes(&w).await;
-    Ok(written(
-        StatusCode::CREATED,
-        committed,
-        json!({ "name": name, "role": role.as_str(), "token": token }),
-    ))
+    let mut out = WrittenBody::of(committed).named(name);
+    out.role = Some(role.as_str().to_owned());
+    out.token = Some(token);
+    Ok(written(StatusCode::CREATED, out))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/members/{name}",
+    tag = "organizations",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("name" = String, Path, description = "The member"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    responses(
+        (status = 200, description = "Removed; their token is revoked.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn remove_member(w: Write) -> Res {
     let (org, _) = w.begin_org(Right::ManageMembers)?;
     let name = w.param("name").to_string();
@@ -490,7 +608,7 @@ async fn remove_member(w: Write) -> Res {
         let _ = tokio::task::spawn_blocking(move || tokens.revoke(&o, &name)).await;
         record_token_changes(&w).await;
     }
-    Ok(written(StatusCode::OK, committed, json!({})))
+    Ok(written(StatusCode::OK, WrittenBody::of(committed)))
 }
 
 /// Records the token file's changes on the spine with the caller as actor. A failure is
@@ -538,6 +656,25 @@ fn dependency_fields(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/applications",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::InstallRequest,
+    responses(
+        (status = 201, description = "Installed (with the dependencies it needed).", body = WrittenBody),
+        (status = 200, description = "Dry run: the plan's diff.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`artifact-store-unavailable` or `events-unavailable`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn install(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -577,11 +714,20 @@ async fn install(
     let w = run(&api, move |s| s.install(&c, &org, &req)).await?;
     Ok(written(
         StatusCode::CREATED,
-        w,
-        json!({ "name": app.as_str() }),
+        WrittenBody::of(w).named(app.as_str()),
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/applications/{app}",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+    ),
+    responses((status = 200, description = "The Application in every Environment: Blueprint, version, values, last commit.", body = Object))
+)]
 async fn get_app(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -635,10 +781,7 @@ impl axum::extract::FromRequest<Arc<OrgApi>> for Write {
                 .map_err(IntoResponse::into_response)?;
         let Query(flags) = Query::<Flags>::from_request_parts(&mut parts, api)
             .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.to_string())
-                    .into_response()
-            })?;
+            .map_err(IntoResponse::into_response)?;
         let headers = parts.headers.clone();
         let req = axum::extract::Request::from_parts(parts, body);
         let crate::handlers::Body(body) = crate::handlers::Body::from_request(req, api)
@@ -695,10 +838,27 @@ impl Write {
         f: impl FnOnce(&Sovereign, &Call) -> Result<Written, GitopsError> + Send + 'static,
     ) -> Res {
         let w = self.commit(f).await?;
-        Ok(written(status, w, json!({})))
+        Ok(written(status, WrittenBody::of(w)))
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/applications/{app}",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    responses(
+        (status = 200, description = "Uninstalled from the Environment.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn uninstall(w: Write) -> Res {
     let (org, app, _) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &json!({}), &w.flags)?;
@@ -709,6 +869,24 @@ async fn uninstall(w: Write) -> Res {
     .await
 }
 
+#[utoipa::path(
+    put,
+    path = "/orgs/{org}/applications/{app}/values",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::ValuesRequest,
+    responses(
+        (status = 200, description = "Committed (or, dry run, the diff).", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn set_values(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
@@ -729,6 +907,25 @@ async fn set_values(w: Write) -> Res {
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/applications/{app}/upgrade",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::UpgradeRequest,
+    responses(
+        (status = 200, description = "Upgraded (or, dry run, the plan's diff).", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`artifact-store-unavailable`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn upgrade(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
@@ -745,6 +942,24 @@ async fn upgrade(w: Write) -> Res {
         .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/applications/{app}/rollback",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::RollbackRequest,
+    responses(
+        (status = 200, description = "Rolled back (a new commit with the old content).", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn rollback(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let env = env_of(&org, &v, &w.flags)?;
@@ -762,6 +977,25 @@ fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/applications/{app}/approvals",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::PromotionRequest,
+    responses(
+        (status = 201, description = "Approval recorded.", body = WrittenBody),
+        (status = 200, description = "Dry run: the diff.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn approve(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::Approve)?;
     let (from, to) = from_to(&org, &v)?;
@@ -771,6 +1005,24 @@ async fn approve(w: Write) -> Res {
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/applications/{app}/promote",
+    tag = "applications",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("app" = String, Path, description = "The Application"),
+        Flags,
+        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+    ),
+    request_body = bodies::PromotionRequest,
+    responses(
+        (status = 200, description = "Promoted (or, dry run, the diff). 409 `policy-unmet` names what the EnvironmentPolicy still needs.", body = WrittenBody),
+        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+    )
+)]
 async fn promote(w: Write) -> Res {
     let (org, app, v) = w.begin(Right::WriteApps)?;
     let (from, to) = from_to(&org, &v)?;

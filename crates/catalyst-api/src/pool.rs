@@ -6,8 +6,9 @@
 //! response or a log line.
 use std::sync::Arc;
 
+use crate::extract::{Path, Query};
 use async_trait::async_trait;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,8 +21,9 @@ use catalyst_dns::{Allocator, CheckResult, DnsError, DnsOutcome};
 use catalyst_provision::names::{NameAllocator, NameError};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing::{error, info};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::handlers::Body;
@@ -53,7 +55,7 @@ fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The allocation object of commit/release/list answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationBody {
     pool_domain: String,
@@ -69,6 +71,12 @@ pub struct AllocationBody {
     load_balancer_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reservation_token: Option<String>,
+    /// Whether this manager publishes the Sovereign's records in PowerDNS (reserve and commit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_managed: Option<bool>,
+    /// Whether a commit republished an active allocation's records (commit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    republished: Option<bool>,
 }
 
 impl AllocationBody {
@@ -89,6 +97,8 @@ impl AllocationBody {
             } else {
                 None
             },
+            dns_managed: None,
+            republished: None,
         }
     }
 }
@@ -124,34 +134,79 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
     serde_json::from_slice(body).map_err(|_| ApiError::invalid_body("invalid JSON body"))
 }
 
+/// `GET /api/v1/pool` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStatusBody {
+    /// The pool domains this manager allocates names under.
+    managed_domains: Vec<String>,
+    /// The name servers the pool domains delegate to.
+    nameservers: Vec<String>,
+    /// Whether records are published in PowerDNS.
+    dns_managed: bool,
+    /// The allocation store's backend.
+    store: String,
+    /// Whether the store answered just now.
+    store_ok: bool,
+    /// The registrar adapters wired in.
+    registrars: Vec<String>,
+}
+
 /// `GET /api/v1/pool`: what this manager does.
-pub(crate) async fn status(State(state): St) -> AppResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/pool",
+    tag = "pool",
+    responses(
+        (status = 200, description = "What this pool-domain manager does.", body = PoolStatusBody),
+        (status = 503, description = "`pool-not-configured`.", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn status(State(state): St) -> AppResult<Json<PoolStatusBody>> {
     let p = pool_api(&state)?;
     let store_ok = p.allocator.store().ping().await.is_ok();
-    Ok(Json(json!({
-        "managedDomains": p.allocator.managed_domains(),
-        "nameservers": p.allocator.config().nameservers,
-        "dnsManaged": p.allocator.dns_managed(),
-        "store": p.allocator.store().backend(),
-        "storeOk": store_ok,
-        "registrars": p.registrars.names(),
-    })))
+    Ok(Json(PoolStatusBody {
+        managed_domains: p.allocator.managed_domains(),
+        nameservers: p.allocator.config().nameservers.clone(),
+        dns_managed: p.allocator.dns_managed(),
+        store: p.allocator.store().backend().to_string(),
+        store_ok,
+        registrars: p.registrars.names().into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// `GET /api/v1/reserved` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservedBody {
+    /// Labels no Sovereign may take.
+    reserved: &'static [&'static str],
 }
 
 /// `GET /api/v1/reserved`.
-pub(crate) async fn reserved() -> Json<Value> {
-    Json(json!({ "reserved": model::RESERVED }))
+#[utoipa::path(
+    get,
+    path = "/reserved",
+    tag = "pool",
+    security(()),
+    responses((status = 200, description = "The reserved labels.", body = ReservedBody))
+)]
+pub(crate) async fn reserved() -> Json<ReservedBody> {
+    Json(ReservedBody {
+        reserved: model::RESERVED,
+    })
 }
 
 /// `?sub=` of check and release.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubQuery {
+    /// The subdomain label.
     #[serde(default)]
     sub: String,
 }
 
 /// Wire form of a check answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CheckBody {
     available: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,6 +229,18 @@ impl From<CheckResult> for CheckBody {
 }
 
 /// `GET /api/v1/pool/{domain}/check?sub=`: always 200 unless the store fails.
+#[utoipa::path(
+    get,
+    path = "/pool/{domain}/check",
+    tag = "pool",
+    security(()),
+    params(("domain" = String, Path, description = "The pool domain"), SubQuery),
+    responses(
+        (status = 200, description = "Whether the name can be reserved; read `available`.", body = CheckBody),
+        (status = 422, description = "`unsupported-pool` or `invalid-format`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`pool-not-configured`.", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn check(
     State(state): St,
     Path(domain): Path<String>,
@@ -188,9 +255,10 @@ pub(crate) async fn check(
     Ok(Json(c.into()))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/pool/{domain}/reserve` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ReserveRequest {
+pub struct ReserveRequest {
     #[serde(default)]
     subdomain: String,
     #[serde(default)]
@@ -198,6 +266,19 @@ struct ReserveRequest {
 }
 
 /// `POST /api/v1/pool/{domain}/reserve`.
+#[utoipa::path(
+    post,
+    path = "/pool/{domain}/reserve",
+    tag = "pool",
+    params(("domain" = String, Path, description = "The pool domain")),
+    request_body = ReserveRequest,
+    responses(
+        (status = 201, description = "Reserved; `reservationToken` (returned only here) commits or releases it.", body = AllocationBody),
+        (status = 409, description = "`conflict`: the name is taken.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-format`, `unsupported-pool` or `reserved`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`pool-not-configured`.", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn reserve(
     State(state): St,
     Path(domain): Path<String>,
@@ -210,15 +291,15 @@ pub(crate) async fn reserve(
         .reserve(&domain, &req.subdomain, &req.created_by)
         .await
         .map_err(dns_error)?;
-    let mut body = serde_json::to_value(AllocationBody::from(&a, true))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    body["dnsManaged"] = json!(p.allocator.dns_managed());
+    let mut body = AllocationBody::from(&a, true);
+    body.dns_managed = Some(p.allocator.dns_managed());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/pool/{domain}/commit` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CommitBody {
+pub struct CommitRequest {
     #[serde(default)]
     subdomain: String,
     #[serde(default)]
@@ -229,15 +310,56 @@ struct CommitBody {
     load_balancer_ip: String,
 }
 
+/// A commit whose DNS step failed (202): the row is committed; commit again to publish.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitPendingBody {
+    /// What happened and what to do.
+    warning: &'static str,
+    /// PowerDNS's failure.
+    detail: String,
+    /// The allocation.
+    #[serde(flatten)]
+    allocation: AllocationBody,
+}
+
+/// A release whose DNS step failed (202): the allocation stays `releasing`; release again.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasePendingBody {
+    /// What happened and what to do.
+    warning: &'static str,
+    /// PowerDNS's failure.
+    detail: String,
+    /// The allocation.
+    freed: AllocationBody,
+}
+
 /// `POST /api/v1/pool/{domain}/commit`: 200, or 202 when the records could not be published
 /// (commit again with the same token and address to publish them).
+#[utoipa::path(
+    post,
+    path = "/pool/{domain}/commit",
+    tag = "pool",
+    params(("domain" = String, Path, description = "The pool domain")),
+    request_body = CommitRequest,
+    responses(
+        (status = 200, description = "Active; the records are published.", body = AllocationBody),
+        (status = 202, description = "Committed, but PowerDNS failed: commit again to publish.", body = CommitPendingBody),
+        (status = 403, description = "`token-mismatch`.", body = crate::error::ErrorBody),
+        (status = 409, description = "`already-active` or `releasing`.", body = crate::error::ErrorBody),
+        (status = 410, description = "`reservation-expired`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`missing-lb-ip`, `invalid-lb-ip`, `invalid-format`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`pool-not-configured`.", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn commit(
     State(state): St,
     Path(domain): Path<String>,
     Body(body): Body,
 ) -> AppResult<Response> {
     let p = pool_api(&state)?;
-    let req: CommitBody = decode(&body)?;
+    let req: CommitRequest = decode(&body)?;
     let Committed {
         allocation,
         action,
@@ -253,40 +375,58 @@ pub(crate) async fn commit(
         )
         .await
         .map_err(dns_error)?;
-    let view = AllocationBody::from(&allocation, false);
+    let mut view = AllocationBody::from(&allocation, false);
     Ok(match dns {
         DnsOutcome::Failed(detail) => (
             StatusCode::ACCEPTED,
-            Json(json!({
-                "warning": "row committed but PowerDNS write failed; retry commit to publish DNS",
-                "detail": detail,
-                "poolDomain": view.pool_domain,
-                "subdomain": view.subdomain,
-                "state": view.state,
-                "sovereignFQDN": view.sovereign_fqdn,
-                "loadBalancerIP": view.load_balancer_ip,
-            })),
+            Json(CommitPendingBody {
+                warning: "row committed but PowerDNS write failed; retry commit to publish DNS",
+                detail,
+                allocation: view,
+            }),
         )
             .into_response(),
         dns => {
-            let mut body =
-                serde_json::to_value(&view).map_err(|e| ApiError::internal(e.to_string()))?;
-            body["dnsManaged"] = json!(dns != DnsOutcome::NotManaged);
-            body["republished"] = json!(action == CommitAction::Republish);
-            (StatusCode::OK, Json(body)).into_response()
+            view.dns_managed = Some(dns != DnsOutcome::NotManaged);
+            view.republished = Some(action == CommitAction::Republish);
+            (StatusCode::OK, Json(view)).into_response()
         }
     })
 }
 
-#[derive(Debug, Deserialize)]
-struct ReleaseBody {
+/// `DELETE /api/v1/pool/{domain}/release` body (or `?sub=`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReleaseBody {
     #[serde(default)]
     subdomain: String,
+}
+
+/// `DELETE /api/v1/pool/{domain}/release` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasedBody {
+    /// The allocation that was freed.
+    freed: AllocationBody,
+    /// Whether its records were removed from PowerDNS.
+    dns_managed: bool,
 }
 
 /// `DELETE /api/v1/pool/{domain}/release`: body `{"subdomain"}` or `?sub=`. 200 when the row
 /// and DNS are gone; 202 when DNS teardown failed (the allocation stays `releasing`; release
 /// again to finish).
+#[utoipa::path(
+    delete,
+    path = "/pool/{domain}/release",
+    tag = "pool",
+    params(("domain" = String, Path, description = "The pool domain"), SubQuery),
+    request_body(content = ReleaseBody, description = "Optional when `?sub=` names the subdomain."),
+    responses(
+        (status = 200, description = "Freed; the records are gone.", body = ReleasedBody),
+        (status = 202, description = "Kept as `releasing`: PowerDNS teardown failed; release again.", body = ReleasePendingBody),
+        (status = 422, description = "`unsupported-pool` or `invalid-format`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`pool-not-configured`.", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn release(
     State(state): St,
     Path(domain): Path<String>,
@@ -307,38 +447,69 @@ pub(crate) async fn release(
     Ok(match dns {
         DnsOutcome::Failed(detail) => (
             StatusCode::ACCEPTED,
-            Json(json!({
-                "warning": "allocation kept as releasing because PowerDNS teardown failed; re-run release to clean up DNS (idempotent)",
-                "detail": detail,
-                "freed": freed,
-            })),
+            Json(ReleasePendingBody {
+                warning: "allocation kept as releasing because PowerDNS teardown failed; re-run release to clean up DNS (idempotent)",
+                detail,
+                freed,
+            }),
         )
             .into_response(),
-        dns => Json(json!({ "freed": freed, "dnsManaged": dns != DnsOutcome::NotManaged }))
-            .into_response(),
+        dns => Json(ReleasedBody {
+            freed,
+            dns_managed: dns != DnsOutcome::NotManaged,
+        })
+        .into_response(),
     })
 }
 
+/// `GET /api/v1/pool/{domain}/list` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AllocationsBody {
+    /// The pool domain.
+    pool_domain: String,
+    /// Every allocation, ordered by subdomain (without tokens).
+    allocations: Vec<AllocationBody>,
+}
+
 /// `GET /api/v1/pool/{domain}/list`: every allocation, ordered by subdomain, without tokens.
-pub(crate) async fn list(State(state): St, Path(domain): Path<String>) -> AppResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/pool/{domain}/list",
+    tag = "pool",
+    params(("domain" = String, Path, description = "The pool domain")),
+    responses(
+        (status = 200, description = "The allocations.", body = AllocationsBody),
+        (status = 422, description = "`unsupported-pool` or `invalid-format`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`pool-not-configured`.", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): St,
+    Path(domain): Path<String>,
+) -> AppResult<Json<AllocationsBody>> {
     let p = pool_api(&state)?;
     let rows = p.allocator.list(&domain).await.map_err(dns_error)?;
     let allocations: Vec<AllocationBody> = rows
         .iter()
         .map(|a| AllocationBody::from(a, false))
         .collect();
-    Ok(Json(json!({
-        "poolDomain": model::normalise(&domain),
-        "allocations": allocations,
-    })))
+    Ok(Json(AllocationsBody {
+        pool_domain: model::normalise(&domain),
+        allocations,
+    }))
 }
 
-#[derive(Deserialize)]
-struct RegistrarRequest {
+/// Body of the registrar routes.
+#[derive(Deserialize, ToSchema)]
+pub struct RegistrarRequest {
+    /// The domain at the registrar.
     #[serde(default)]
     domain: String,
+    /// The registrar API credentials (never stored, logged or echoed).
     #[serde(default)]
     token: String,
+    /// The name servers to set (`set-ns`).
     #[serde(default)]
     nameservers: Option<Vec<String>>,
 }
@@ -484,7 +655,51 @@ fn log_outcome(call: &RegistrarCall, outcome: &str) {
     info!(registrar = call.registrar, domain = %call.domain, outcome, "Registrar request.");
 }
 
+/// `POST /api/v1/registrar/{registrar}/validate` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrarValidBody {
+    /// Always true (a rejection is an error answer).
+    valid: bool,
+    /// The registrar.
+    registrar: &'static str,
+    /// The domain.
+    domain: String,
+}
+
+/// `POST /api/v1/registrar/{registrar}/set-ns` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NameserversSetBody {
+    /// Always true (a failure is an error answer).
+    success: bool,
+    /// The registrar.
+    registrar: &'static str,
+    /// The domain.
+    domain: String,
+    /// The name servers the registrar now reports.
+    nameservers: Vec<String>,
+    /// How long the change usually takes to propagate.
+    propagation: &'static str,
+}
+
 /// `POST /api/v1/registrar/{registrar}/validate`.
+#[utoipa::path(
+    post,
+    path = "/registrar/{registrar}/validate",
+    tag = "pool",
+    security(()),
+    params(("registrar" = String, Path, description = "`cloudflare`, `godaddy`, `namecheap`, `ovh`, `dynadot`, …")),
+    request_body = RegistrarRequest,
+    responses(
+        (status = 200, description = "The credentials see the domain.", body = RegistrarValidBody),
+        (status = 401, description = "`invalid-token`: the registrar rejected the credentials (adds `registrar`, `domain`).", body = crate::error::ErrorBody),
+        (status = 403, description = "`domain-not-in-account`.", body = crate::error::ErrorBody),
+        (status = 404, description = "`unsupported-registrar` (adds `supported`).", body = crate::error::ErrorBody),
+        (status = 422, description = "`missing-domain`, `invalid-domain`, `missing-token`.", body = crate::error::ErrorBody),
+        (status = 429, description = "`rate-limited` by the registrar.", body = crate::error::ErrorBody),
+        (status = 502, description = "`api-unavailable`: the registrar is unreachable.", body = crate::error::ErrorBody),
+        (status = 503, description = "`no-registrars-configured`.", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn registrar_validate(
     State(state): St,
     Path(registrar): Path<String>,
@@ -501,8 +716,12 @@ pub(crate) async fn registrar_validate(
     {
         Ok(()) => {
             log_outcome(&call, "ok");
-            Json(json!({"valid": true, "registrar": call.registrar, "domain": call.domain}))
-                .into_response()
+            Json(RegistrarValidBody {
+                valid: true,
+                registrar: call.registrar,
+                domain: call.domain.clone(),
+            })
+            .into_response()
         }
         Err(e) => {
             log_outcome(&call, e.outcome());
@@ -512,6 +731,23 @@ pub(crate) async fn registrar_validate(
 }
 
 /// `POST /api/v1/registrar/{registrar}/set-ns`: validate, set, read back.
+#[utoipa::path(
+    post,
+    path = "/registrar/{registrar}/set-ns",
+    tag = "pool",
+    params(("registrar" = String, Path, description = "`cloudflare`, `godaddy`, `namecheap`, `ovh`, `dynadot`, …")),
+    request_body = RegistrarRequest,
+    responses(
+        (status = 200, description = "Set and read back.", body = NameserversSetBody),
+        (status = 401, description = "`invalid-token`: the registrar rejected the credentials (adds `registrar`, `domain`).", body = crate::error::ErrorBody),
+        (status = 403, description = "`domain-not-in-account`.", body = crate::error::ErrorBody),
+        (status = 404, description = "`unsupported-registrar` (adds `supported`).", body = crate::error::ErrorBody),
+        (status = 422, description = "`missing-domain`, `invalid-domain`, `missing-token`, `missing-nameservers`.", body = crate::error::ErrorBody),
+        (status = 429, description = "`rate-limited` by the registrar.", body = crate::error::ErrorBody),
+        (status = 502, description = "`api-unavailable`: the registrar is unreachable.", body = crate::error::ErrorBody),
+        (status = 503, description = "`no-registrars-configured`.", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn registrar_set_ns(
     State(state): St,
     Path(registrar): Path<String>,
@@ -538,13 +774,13 @@ pub(crate) async fn registrar_set_ns(
         _ => call.nameservers.clone(),
     };
     log_outcome(&call, "ok");
-    Json(json!({
-        "success": true,
-        "registrar": call.registrar,
-        "domain": call.domain,
-        "nameservers": confirmed,
-        "propagation": propagation_hint(call.registrar),
-    }))
+    Json(NameserversSetBody {
+        success: true,
+        registrar: call.registrar,
+        domain: call.domain.clone(),
+        nameservers: confirmed,
+        propagation: propagation_hint(call.registrar),
+    })
     .into_response()
 }
 

@@ -8,8 +8,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::extract::{Path, Query};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -24,9 +25,12 @@ use crate::wire::{EventBody, StateBody};
 use crate::AppState;
 
 /// `?lastEventId=` alternative to the header (EventSource cannot set headers on first connect).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
+    /// Resume after this event (`0`: from the start); the `Last-Event-ID` header wins.
     #[serde(rename = "lastEventId")]
+    #[param(value_type = Option<u64>)]
     last_event_id: Option<String>,
 }
 
@@ -129,7 +133,34 @@ fn events_stream(state: StreamState) -> impl Stream<Item = Result<Bytes, Infalli
     })
 }
 
+/// One server-sent event as a client's EventSource sees it (the schema of every
+/// `text/event-stream` answer: each event, not the stream).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SseFrame {
+    /// The event's sequence number (`Last-Event-ID` to resume after it).
+    pub id: Option<String>,
+    /// The event's type (absent: a plain message).
+    pub event: Option<String>,
+    /// The event's JSON.
+    pub data: String,
+}
+
 /// The SSE handler.
+#[utoipa::path(
+    get,
+    path = "/deployments/{id}/logs",
+    tag = "deployments",
+    params(
+        ("id" = String, Path, description = "The deployment id"),
+        LogsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event's `seq`"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: `id:` is the event's `seq`, `data:` an event as in `GET …/events` (`event: done` ends a finished run); `: keepalive` comments while idle; on shutdown a final comment says which `Last-Event-ID` to resume with.",
+            content_type = "text/event-stream", body = SseFrame),
+        (status = 400, description = "`invalid-last-event-id`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn stream_logs(
     State(state): State<Arc<AppState>>,
     axum::Extension(caller): axum::Extension<crate::orgs::auth::Identity>,

@@ -7,9 +7,10 @@ use catalyst_core::{
 use catalyst_provision::service::DeploymentView;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `POST /api/v1/deployments` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateDeploymentRequest {
     org_name: String,
@@ -32,7 +33,7 @@ pub struct CreateDeploymentRequest {
 }
 
 /// One region of a create request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RegionWire {
     provider: String,
@@ -77,15 +78,35 @@ impl CreateDeploymentRequest {
 }
 
 /// `POST …/phases/{phase}/retry` body (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RetryRequest {
     /// The Hetzner token, required when the control plane restarted since the deployment ran.
     pub hetzner_token: Option<String>,
 }
 
+/// `POST …/phases/{phase}/retry` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryBody {
+    /// The deployment id.
+    pub id: String,
+    /// Its status, or `manual-retry-required` for a Phase 1 (Flux) phase.
+    pub status: &'static str,
+    /// The phase.
+    pub phase: String,
+    /// Where to follow the logs.
+    #[serde(rename = "streamURL")]
+    pub stream_url: String,
+    /// What happens now.
+    pub message: String,
+    /// The runbook section for a manual retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<&'static str>,
+}
+
 /// `201` body of a create.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedBody {
     /// The id.
@@ -98,7 +119,7 @@ pub struct CreatedBody {
 }
 
 /// Upstream's `Result` shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResultBody {
     #[serde(rename = "sovereignFQDN")]
     sovereign_fqdn: String,
@@ -133,7 +154,7 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 }
 
 /// Upstream's `State()` shape, plus `dryRun`, `domainMode` and `done`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StateBody {
     id: String,
@@ -186,7 +207,7 @@ impl From<&DeploymentView> for StateBody {
 }
 
 /// `GET …/{id}/events` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventsBody {
     /// The state.
     pub state: StateBody,
@@ -197,7 +218,7 @@ pub struct EventsBody {
 }
 
 /// `GET /api/v1/deployments` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBody {
     /// Newest first.
@@ -208,7 +229,7 @@ pub struct ListBody {
 }
 
 /// Per-resource progress on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceBody {
     address: String,
@@ -221,7 +242,7 @@ pub struct ResourceBody {
 
 /// Upstream's `Event` shape (`time`, `phase`, `level`, `message`) plus `seq` (also the SSE
 /// `id:`), and `dryRun`, `status`, `resource` when they apply.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventBody {
     seq: u64,
@@ -268,7 +289,7 @@ impl From<&Event> for EventBody {
 }
 
 /// `POST /api/v1/credentials/validate` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct CredentialsRequest {
     /// The token to check.
@@ -278,7 +299,7 @@ pub struct CredentialsRequest {
 }
 
 /// `POST /api/v1/credentials/validate` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CredentialsBody {
     /// True when the provider accepted the token.
     pub valid: bool,
@@ -286,8 +307,19 @@ pub struct CredentialsBody {
     pub message: String,
 }
 
+/// A `400` of `POST /api/v1/credentials/validate`: the token cannot be a provider token
+/// (a check answer), or the body is not the route's JSON (an error).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CredentialsRejection<'a> {
+    /// `valid: false`.
+    Checked(CredentialsBody),
+    /// `invalid-body`.
+    Invalid(crate::error::ErrorBody<'a>),
+}
+
 /// `POST /api/v1/sshkey/generate` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct SshKeyRequest {
     /// FQDN for the key comment.
@@ -295,7 +327,7 @@ pub struct SshKeyRequest {
 }
 
 /// `POST /api/v1/sshkey/generate` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SshKeyBody {
     /// authorized_keys line.
@@ -307,7 +339,7 @@ pub struct SshKeyBody {
 }
 
 /// `POST /api/v1/subdomains/check` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubdomainRequest {
     /// The label.
@@ -317,7 +349,7 @@ pub struct SubdomainRequest {
 }
 
 /// `POST /api/v1/subdomains/check` answer.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct SubdomainBody {
     /// Whether the name can be used.
     pub available: bool,

@@ -3,6 +3,8 @@
 //! `docker-registry` is on PATH, a real registry), then installed, upgraded and promoted.
 //! Signed artifacts are pinned by digest; an unsigned one, or one signed by a key the
 //! Sovereign does not trust, refuses the whole call with 422 and nothing is committed.
+#[path = "support/conform.rs"]
+mod conform;
 
 #[path = "support/blueprints.rs"]
 mod blueprints;
@@ -108,7 +110,9 @@ async fn serve(dir: tempfile::TempDir, store: ArtifactStore, keys: &[&SigningKey
         .tokens()
         .create(Role::SovereignAdmin, None, "root")
         .unwrap();
-    let app = router(Arc::new(OrgApi::new(sovereign.clone(), auth).unwrap()));
+    let app = conform::conform(router(Arc::new(
+        OrgApi::new(sovereign.clone(), auth).unwrap(),
+    )));
     let env = Env {
         _dir: dir,
         data,

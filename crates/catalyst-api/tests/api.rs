@@ -755,3 +755,30 @@ async fn streams_per_holder_are_capped() {
     }
     gate.add_permits(1);
 }
+
+#[tokio::test]
+async fn the_openapi_description_is_served_without_a_token_and_describes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), ScriptedProvisioner::new(Script::default())).await;
+    let r = reqwest::get(s.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let served: Value = r.json().await.unwrap();
+    let printed: Value = serde_json::from_str(catalyst_api::openapi::json()).unwrap();
+    assert_eq!(served, printed);
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served["paths"]["/api/v1/openapi.json"]["get"].is_object());
+    // Every operation names its tag and every body schema it refers to exists.
+    let schemas = served["components"]["schemas"].as_object().unwrap();
+    let text = served.to_string();
+    for r in text.split("\"#/components/schemas/").skip(1) {
+        let name = &r[..r.find('"').unwrap()];
+        assert!(
+            schemas.contains_key(name),
+            "{name} is referenced but not defined"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 //! Organizations from claims, every validation failure named, opaque tokens unchanged, key
 //! rotation and the refetch limit. The stand-in also serves `/.well-known/openid-configuration`
 //! for issuer discovery: discovery success, a provider down at first use, an issuer mismatch.
+#[path = "support/conform.rs"]
+mod conform;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -249,7 +251,7 @@ async fn setup_with(config: OidcConfig) -> Env {
                 .get(catalyst_api::auth::session_get),
         )
         .with_state(api.clone());
-    let app = router(api).merge(session);
+    let app = conform::conform(router(api).merge(session));
     Env {
         _dir: dir,
         app,

@@ -1,5 +1,7 @@
 //! Organizations, Environments, Applications and Git over HTTP: the RBAC matrix, real `git
 //! clone`/`fsck` over smart HTTP, exact commits and trailers per call, secrets never at rest.
+#[path = "support/conform.rs"]
+mod conform;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -113,7 +115,7 @@ async fn setup_with(catalog: catalyst_blueprint::Catalog) -> Env {
             .unwrap()
             .with_flux_key(FLUX_KEY),
     );
-    let app = router(api.clone());
+    let app = conform::conform(router(api.clone()));
     let env = Env {
         dir,
         app,

@@ -70,7 +70,7 @@ async fn harness(
         allocator,
         registrars,
     }));
-    let anon = catalyst_api::router(Arc::new(state));
+    let anon = support::conform::conform(catalyst_api::router(Arc::new(state)));
     Harness {
         app: as_caller(anon.clone(), &admin),
         anon,

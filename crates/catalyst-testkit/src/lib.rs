@@ -60,6 +60,8 @@ impl Need {
     }
 }
 
+pub mod openapi;
+
 /// Whether a missing service is a failure (`CATALYST_REQUIRE_SERVICES=1`, as in CI).
 pub fn require_services() -> bool {
     std::env::var("CATALYST_REQUIRE_SERVICES").as_deref() == Ok("1")

@@ -17,6 +17,8 @@ use catalyst_oci::registry::{
 };
 use catalyst_oci::sign::{PublicKey, SigningKey};
 use catalyst_oci::store::{fetch_image_manifest, resolve, Opener, Repo};
+
+use crate::progress::{Progress, Tracked};
 use catalyst_oci::transfer::{copy, is_signature_tag, mirror_all, push_package};
 use catalyst_oci::{media, Digest, Reference, TrustPolicy};
 use clap::{Subcommand, ValueEnum};
@@ -221,6 +223,9 @@ pub struct PushArgs {
     source: String,
     /// Destination `host/repository[:tag]`.
     destination: String,
+    /// No progress bar (there is none anyway when stdout or stderr is not a terminal).
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
     registry: RegistryOpts,
 }
@@ -235,6 +240,9 @@ pub struct PullArgs {
     /// Also write the chart archive (`.tgz`) here.
     #[arg(long, value_name = "FILE")]
     chart: Option<PathBuf>,
+    /// No progress bar (there is none anyway when stdout or stderr is not a terminal).
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
     registry: RegistryOpts,
 }
@@ -276,6 +284,9 @@ pub struct MirrorArgs {
     /// prefix `host/namespace` (each artifact lands at `<prefix>/<name>`).
     #[arg(required = true, num_args = 2..)]
     locations: Vec<String>,
+    /// No progress bar (there is none anyway when stdout or stderr is not a terminal).
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
     registry: RegistryOpts,
 }
@@ -422,22 +433,25 @@ async fn cmd_push(a: PushArgs) -> Result<i32> {
         bail!("push goes to a registry (host/repository[:tag]); to write a layout directory use `package -o DIR` or `mirror`");
     }
     let dst = opener.open(&dst_ref, true)?;
+    let progress = Progress::blobs(a.quiet, "push");
+    let dst = Tracked::new(dst.as_ref(), &progress);
     let source_path = Path::new(&a.source);
     let digest = if !a.source.starts_with("oci:") && source_path.is_dir() {
         let pkg: Package = package_dir(source_path)?;
-        push_package(&pkg, dst.as_ref(), dst_ref.tag.as_deref()).await?
+        push_package(&pkg, &dst, dst_ref.tag.as_deref()).await?
     } else {
         let src_ref = parse_ref(&a.source)?;
         let src = opener.open(&src_ref, false)?;
         copy(
             src.as_ref(),
             &src_ref.target(),
-            dst.as_ref(),
+            &dst,
             dst_ref.tag.as_deref(),
             true,
         )
         .await?
     };
+    progress.finish();
     outln!("{}", dst_ref.pinned(&digest));
     Ok(0)
 }
@@ -448,7 +462,16 @@ async fn cmd_pull(a: PullArgs) -> Result<i32> {
     let src = opener.open(&src_ref, false)?;
     let name = src_ref.short_name().unwrap_or("artifact").to_string();
     let dst = LayoutRepo::new(Layout::create(&a.out)?, &name);
-    let digest = copy(src.as_ref(), &src_ref.target(), &dst, None, true).await?;
+    let progress = Progress::blobs(a.quiet, "pull");
+    let digest = copy(
+        src.as_ref(),
+        &src_ref.target(),
+        &Tracked::new(&dst, &progress),
+        None,
+        true,
+    )
+    .await?;
+    progress.finish();
     if let Some(chart) = &a.chart {
         let manifest = fetch_image_manifest(&dst, &digest).await?;
         let layer = manifest
@@ -571,6 +594,7 @@ async fn cmd_mirror(a: MirrorArgs) -> Result<i32> {
         .split_last()
         .ok_or_else(|| anyhow!("mirror needs SRC... DST"))?;
     let dst_ref = parse_ref(dst_text).or_else(|_| parse_ref(&format!("{dst_text}/x")))?;
+    let progress = Progress::blobs(a.quiet, "mirror");
     for text in sources {
         for (src, src_ref) in mirror_sources(&opener, text)? {
             let name = src_ref
@@ -595,17 +619,19 @@ async fn cmd_mirror(a: MirrorArgs) -> Result<i32> {
                     opener.open(&parse_ref(&format!("{host}/{repo}"))?, true)?
                 }
             };
+            let tracked = Tracked::new(dst.as_ref(), &progress);
             let copied: Vec<(String, Digest)> = if src_ref.tag.is_none() && src_ref.digest.is_none()
             {
-                mirror_all(src.as_ref(), dst.as_ref()).await?
+                mirror_all(src.as_ref(), &tracked).await?
             } else {
                 let target = src_ref.target();
-                let d = copy(src.as_ref(), &target, dst.as_ref(), None, true).await?;
+                let d = copy(src.as_ref(), &target, &tracked, None, true).await?;
                 vec![(target.to_string(), d)]
             };
             for (tag, d) in copied {
                 if !is_signature_tag(&tag) {
-                    outln!("{} {tag} -> {} ({d})", src.describe(), dst.describe());
+                    progress
+                        .suspend(|| outln!("{} {tag} -> {} ({d})", src.describe(), dst.describe()));
                 }
             }
         }

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::org_cli::{check, Client, Output};
+use crate::progress::Progress;
 
 /// `catalyst deployment …`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,9 @@ enum DeploymentCmd {
         /// Then follow its log as `watch` does (and exit as `watch` does).
         #[arg(long)]
         watch: bool,
+        /// With --watch: no progress bar.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Show a deployment's state.
     Get {
@@ -54,6 +58,9 @@ enum DeploymentCmd {
     Watch {
         /// Deployment id.
         id: String,
+        /// No progress bar (there is none anyway when stdout or stderr is not a terminal).
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Cancel a running deployment.
     Cancel {
@@ -90,6 +97,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
             file,
             hetzner_token_env,
             watch,
+            quiet,
         } => {
             let mut body = read_request(&file)?;
             if body
@@ -114,6 +122,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
                 follow(
                     c,
                     &parse_id(&id).context("the server answered without an id")?,
+                    quiet,
                 )
                 .await?;
             }
@@ -159,7 +168,7 @@ pub async fn run(a: DeploymentArgs) -> Result<()> {
             }
             Ok(())
         }
-        DeploymentCmd::Watch { id } => follow(c, &parse_id(&id)?).await,
+        DeploymentCmd::Watch { id, quiet } => follow(c, &parse_id(&id)?, quiet).await,
         DeploymentCmd::Cancel { id } => {
             let id = parse_id(&id)?;
             let v = c
@@ -284,8 +293,14 @@ const MAX_RECONNECTS: u32 = 20;
 /// Follows `/deployments/{id}/logs` to its `event: done`, printing each event once. A dropped
 /// connection (or a server restart, or a 5xx) is resumed with `Last-Event-ID`; the exit is 0
 /// when the deployment ends `ready` and an error otherwise.
-async fn follow(c: &Client, id: &DeploymentId) -> Result<()> {
+async fn follow(c: &Client, id: &DeploymentId, quiet: bool) -> Result<()> {
     let path = format!("/deployments/{id}/logs");
+    // A bar over the pipeline's phases (pending … ready) while events print above it.
+    let progress = if c.output == Output::Text {
+        Progress::phases(quiet, PHASES.len() as u64)
+    } else {
+        Progress::none()
+    };
     let mut last_seq = 0u64;
     let mut failures = 0u32;
     loop {
@@ -304,12 +319,15 @@ async fn follow(c: &Client, id: &DeploymentId) -> Result<()> {
                 }
                 Err(e) => e.to_string(),
                 Ok(resp) => {
-                    let (end, received) = read_stream(c, resp, &mut last_seq).await;
+                    let (end, received) = read_stream(c, resp, &mut last_seq, &progress).await;
                     if received {
                         failures = 0;
                     }
                     match end {
-                        StreamEnd::Done(state) => return finish(c, id, &state),
+                        StreamEnd::Done(state) => {
+                            progress.finish();
+                            return finish(c, id, &state);
+                        }
                         StreamEnd::Dropped(why) => why,
                     }
                 }
@@ -338,6 +356,7 @@ async fn read_stream(
     c: &Client,
     mut resp: reqwest::Response,
     last_seq: &mut u64,
+    progress: &Progress,
 ) -> (StreamEnd, bool) {
     let mut parser = SseParser::default();
     let mut received = false;
@@ -353,14 +372,28 @@ async fn read_stream(
                 let state = serde_json::from_str(&frame.data).unwrap_or(Value::Null);
                 return (StreamEnd::Done(state), received);
             }
-            print_event(c.output, &frame, last_seq);
+            progress.suspend(|| print_event(c.output, &frame, last_seq, progress));
         }
     }
 }
 
-/// Prints one event unless its seq was printed already.
-fn print_event(output: Output, frame: &Frame, last_seq: &mut u64) {
+/// The pipeline's phases in order, as the bar of `watch` counts them.
+const PHASES: [&str; 5] = [
+    "pending",
+    "provisioning",
+    "tofu-applying",
+    "flux-bootstrapping",
+    "ready",
+];
+
+/// Prints one event unless its seq was printed already; a status change moves the bar.
+fn print_event(output: Output, frame: &Frame, last_seq: &mut u64, progress: &Progress) {
     let v: Value = serde_json::from_str(&frame.data).unwrap_or(Value::Null);
+    if let Some(status) = v["status"].as_str() {
+        if let Some(i) = PHASES.iter().position(|p| *p == status) {
+            progress.phase(i as u64 + 1, status);
+        }
+    }
     let seq = frame.id.or_else(|| v["seq"].as_u64());
     if let Some(seq) = seq {
         if seq <= *last_seq {
@@ -515,9 +548,9 @@ mod tests {
             event: "message".into(),
             data: format!("{{\"seq\":{seq},\"phase\":\"p\",\"level\":\"info\",\"message\":\"m\"}}"),
         };
-        print_event(Output::Text, &f(1), &mut last);
-        print_event(Output::Text, &f(2), &mut last);
-        print_event(Output::Text, &f(2), &mut last);
+        print_event(Output::Text, &f(1), &mut last, &Progress::none());
+        print_event(Output::Text, &f(2), &mut last, &Progress::none());
+        print_event(Output::Text, &f(2), &mut last, &Progress::none());
         assert_eq!(last, 2);
         // Garbage from the server is printed, not a panic.
         let junk = Frame {
@@ -525,7 +558,7 @@ mod tests {
             event: "message".into(),
             data: "not json".into(),
         };
-        print_event(Output::Text, &junk, &mut last);
+        print_event(Output::Text, &junk, &mut last, &Progress::none());
         assert_eq!(last, 2);
     }
 

@@ -34,6 +34,7 @@ mod listen;
 mod module;
 mod org_cli;
 mod pool;
+mod progress;
 mod projection_cli;
 mod table;
 
@@ -79,6 +80,8 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Prints the API's OpenAPI 3.1 description (JSON; the same as `GET /api/v1/openapi.json`).
+    Openapi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -775,6 +778,10 @@ async fn run() -> Result<()> {
             serve(*args).await
         }
         Command::Doctor(args) => doctor::run(*args).await,
+        Command::Openapi => {
+            out!("{}", catalyst_api::openapi::json());
+            Ok(())
+        }
         Command::Completion { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "catalyst", &mut out);

@@ -33,6 +33,43 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     out
 }
 
+/// On a terminal (`script` gives the binary a pty) `mirror` draws a bar counting blobs on
+/// stderr; `--quiet` draws none.
+fn progress_on_a_terminal(d: &Path) {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "progress_on_a_terminal: no `script` here to give the binary a terminal; not checked"
+        );
+        return;
+    }
+    let on_tty = |quiet: bool, to: &str| {
+        let cmd = format!(
+            "{} blueprint mirror oci:out oci:{to}{}",
+            env!("CARGO_BIN_EXE_catalyst"),
+            if quiet { " --quiet" } else { "" }
+        );
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(d)
+            .env("HOME", d)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = on_tty(false, "tty");
+    assert!(
+        shown.contains("mirror") && shown.contains("blobs"),
+        "{shown}"
+    );
+    let quiet = on_tty(true, "tty-quiet");
+    assert!(!quiet.contains("blobs"), "{quiet}");
+    assert!(
+        quiet.contains("-> "),
+        "the mirrored artifacts are still listed: {quiet}"
+    );
+}
+
 fn digest_line(out: &str) -> String {
     out.lines()
         .find_map(|l| l.strip_prefix("digest: "))
@@ -131,7 +168,11 @@ fn package_sign_verify_mirror_inspect() {
     );
 
     // Air gap: mirror the whole layout, verify there against a key directory and the bundle.
-    ok(d, &["blueprint", "mirror", "oci:out", "oci:airgap"]);
+    let (code, _, err) = run(d, &["blueprint", "mirror", "oci:out", "oci:airgap"]);
+    assert_eq!(code, 0, "{err}");
+    // Piped: no progress bar, no escape codes.
+    assert!(!err.contains('\u{1b}') && !err.contains("blobs"), "{err}");
+    progress_on_a_terminal(d);
     std::fs::create_dir_all(d.join("trusted")).unwrap();
     std::fs::copy(d.join("release.pub"), d.join("trusted/release.pub")).unwrap();
     let out = ok(

@@ -1012,8 +1012,8 @@ fn jwt_exp(token: &str) -> Option<i64> {
     claims.get("exp")?.as_i64()
 }
 
-fn identity_json(id: &Identity) -> serde_json::Value {
-    serde_json::json!({ "name": id.name, "role": id.role.as_str(), "org": id.org })
+fn identity_json(id: &Identity) -> crate::session::IdentityBody {
+    crate::session::IdentityBody::from(id)
 }
 
 /// `POST /api/v1/session`: signs the console in. The body is JSON `{"token": "…"}` (answer 200
@@ -1153,7 +1153,7 @@ fn too_many(wait: std::time::Duration, why: &str) -> axum::response::Response {
 }
 
 /// `GET /api/v1/session`: who the caller is (by token or session cookie).
-pub async fn session_get(id: Identity) -> axum::Json<serde_json::Value> {
+pub async fn session_get(id: Identity) -> axum::Json<crate::session::IdentityBody> {
     axum::Json(identity_json(&id))
 }
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use crate::extract::{Path, Query};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -96,6 +97,21 @@ async fn upload_pack(dir: PathBuf, advertise: bool, input: Vec<u8>) -> Result<Ve
 }
 
 /// `GET /git/{org}/{repo}/info/refs?service=git-upload-pack`.
+#[utoipa::path(
+    get,
+    path = "/git/{org}/{repo}/info/refs",
+    tag = "git",
+    security(("basic" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "The Organization (`system` for system/catalyst-config)"),
+        ("repo" = String, Path, description = "The repository, `<app>.git`"),
+    ),
+    responses(
+        (status = 200, description = "The ref advertisement (smart HTTP).", content_type = "application/x-git-upload-pack-advertisement", body = Vec<u8>),
+        (status = 403, description = "`dumb-http-unsupported`, `read-only` (`service=git-receive-pack`), or the role does not allow reading.", body = crate::error::ErrorBody),
+        (status = 404, description = "`not-found`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn info_refs(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -140,6 +156,21 @@ pub async fn info_refs(
 }
 
 /// `POST /git/{org}/{repo}/git-upload-pack`.
+#[utoipa::path(
+    post,
+    path = "/git/{org}/{repo}/git-upload-pack",
+    tag = "git",
+    security(("basic" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "The Organization (`system` for system/catalyst-config)"),
+        ("repo" = String, Path, description = "The repository, `<app>.git`"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/x-git-upload-pack-request"),
+    responses(
+        (status = 200, description = "The pack.", content_type = "application/x-git-upload-pack-result", body = Vec<u8>),
+        (status = 404, description = "`not-found`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn upload_pack_rpc(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -183,6 +214,17 @@ pub async fn upload_pack_rpc(
 }
 
 /// `POST /git/{org}/{repo}/git-receive-pack`: refused.
+#[utoipa::path(
+    post,
+    path = "/git/{org}/{repo}/git-receive-pack",
+    tag = "git",
+    security(("basic" = []), ("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "The Organization (`system` for system/catalyst-config)"),
+        ("repo" = String, Path, description = "The repository, `<app>.git`"),
+    ),
+    responses((status = 403, description = "`read-only`: pushes are not accepted yet.", body = crate::error::ErrorBody))
+)]
 pub async fn receive_pack() -> Response {
     read_only()
 }

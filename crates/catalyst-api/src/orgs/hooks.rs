@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use catalyst_spine::flux;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::OrgApi;
@@ -29,7 +28,36 @@ use crate::ApiError;
 /// Largest body accepted (Flux events are a few KiB).
 pub const FLUX_BODY_LIMIT: usize = 64 * 1024;
 
+/// What a notification did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FluxAnswer {
+    /// Whether it changed an Application's status.
+    pub applied: bool,
+    /// The event it was recorded as (`catalystseq`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Why nothing was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// The handler.
+#[utoipa::path(
+    post,
+    path = "/hooks/flux",
+    tag = "hooks",
+    security(("fluxSignature" = [])),
+    request_body(content = Object, description = "An event of Flux's notification-controller (generic-hmac Provider): `involvedObject`, `severity`, `reason`, `message`, `metadata` (`revision`, `catalyst.openova.io/environment`, …)."),
+    responses(
+        (status = 200, description = "Valid, but about no Application (`applied: false`).", body = FluxAnswer),
+        (status = 202, description = "Recorded; the Application's status follows.", body = FluxAnswer),
+        (status = 400, description = "`invalid-body`: not a Flux event.", body = crate::error::ErrorBody),
+        (status = 401, description = "`invalid-signature`: missing or wrong `X-Signature`.", body = crate::error::ErrorBody),
+        (status = 404, description = "`not-found`: the object is no Application of this Sovereign (recorded for the audit log).", body = crate::error::ErrorBody),
+        (status = 413, description = "`request-too-large`.", body = crate::error::ErrorBody),
+        (status = 503, description = "`events-unavailable`: the event log could not record it.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn flux_event(
     State(api): State<Arc<OrgApi>>,
     headers: HeaderMap,
@@ -62,7 +90,20 @@ pub async fn flux_event(
     let id = format!("flux-{}", &hex::encode(Sha256::digest(&body))[..32]);
     let Some(draft) = event.to_draft(id, chrono::Utc::now()) else {
         api.metrics.webhook("ignored");
-        return Ok((StatusCode::OK, Json(json!({"applied": false, "detail": format!("{} {}/{} carries no Application status", event.kind, event.environment_name(), event.name)}))).into_response());
+        return Ok((
+            StatusCode::OK,
+            Json(FluxAnswer {
+                applied: false,
+                seq: None,
+                detail: Some(format!(
+                    "{} {}/{} carries no Application status",
+                    event.kind,
+                    event.environment_name(),
+                    event.name
+                )),
+            }),
+        )
+            .into_response());
     };
     let (org, env, app) = (
         draft.org.clone().unwrap_or_default(),
@@ -106,7 +147,11 @@ pub async fn flux_event(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"applied": true, "seq": seq})),
+        Json(FluxAnswer {
+            applied: true,
+            seq,
+            detail: None,
+        }),
     )
         .into_response())
 }

@@ -14,8 +14,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::extract::{Path, Query};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,6 +25,7 @@ use catalyst_spine::{AppCard, AuditEntry, CloudEvent, Projection, Spine};
 use futures::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Identity, Right, Role};
 use super::{org_name, OrgApi};
@@ -127,8 +129,10 @@ impl ReadMetrics {
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// `?environment=` (`dev` or `acme-dev`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AppsQuery {
+    /// Only this Environment's (`dev` or `acme-dev`).
     environment: Option<String>,
 }
 
@@ -143,10 +147,11 @@ fn env_filter(org: &str, env: Option<&str>) -> Option<String> {
     })
 }
 
-/// An App card on the wire.
-#[derive(serde::Serialize)]
+/// An App card on the wire: an Application in one Environment, its status from Flux, its last
+/// commit and who made it, what it depends on and what uses it.
+#[derive(serde::Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CardWire<'a> {
+pub struct CardWire<'a> {
     name: &'a str,
     environment: &'a str,
     env_type: &'a str,
@@ -186,7 +191,21 @@ impl<'a> CardWire<'a> {
     }
 }
 
+/// `GET /api/v1/orgs/{org}/applications` answer.
+#[derive(serde::Serialize, ToSchema)]
+pub struct ApplicationsBody<'a> {
+    /// The App cards, by Environment and name.
+    applications: Vec<CardWire<'a>>,
+}
+
 /// `GET /api/v1/orgs/{org}/applications`.
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/applications",
+    tag = "read",
+    params(("org" = String, Path, description = "The Organization"), AppsQuery),
+    responses((status = 200, description = "The Organization's App cards.", body = ApplicationsBody))
+)]
 pub async fn list_apps(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -196,10 +215,6 @@ pub async fn list_apps(
     id.authorize(&org, Right::ReadApps)?;
     let org = org_name(&org)?.to_string();
     let env = env_filter(&org, q.environment.as_deref());
-    #[derive(serde::Serialize)]
-    struct Page<'a> {
-        applications: Vec<CardWire<'a>>,
-    }
     // Serialized under the projection's read lock, straight from the cards.
     let body = project(&api, move |p| {
         p.orgs().get(&org)?;
@@ -208,7 +223,7 @@ pub async fn list_apps(
             .into_iter()
             .map(CardWire::of)
             .collect();
-        serde_json::to_vec(&Page { applications }).ok()
+        serde_json::to_vec(&ApplicationsBody { applications }).ok()
     })
     .await?
     .ok_or_else(super::auth::org_not_found)?;
@@ -216,14 +231,24 @@ pub async fn list_apps(
 }
 
 /// `?lastEventId=&environment=&type=` of the event streams.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Resume after this event (`0`: the whole history); the `Last-Event-ID` header wins.
     #[serde(rename = "lastEventId")]
+    #[param(value_type = Option<u64>)]
     last_event_id: Option<String>,
+    /// Only this Environment's events (`acme-dev`; `dev` under an Organization).
     environment: Option<String>,
+    /// Only this type (`application.installed`), family (`application`) or full CloudEvents type.
     #[serde(rename = "type")]
     kind: Option<String>,
 }
+
+const EVENTS_DOC: &str = "Server-sent events: `id:` is the spine's sequence number, `event:` the \
+    event's type, `data:` the CloudEvent (JSON). Starts with the next event, or after the one \
+    `Last-Event-ID` names; `: keepalive` comments while idle; on shutdown a final comment says \
+    which `Last-Event-ID` to resume with.";
 
 /// `id: <seq>\nevent: <type>\ndata: <CloudEvent JSON>\n\n`.
 fn encode(e: &CloudEvent) -> Bytes {
@@ -356,6 +381,20 @@ fn sse(stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -
 }
 
 /// `GET /api/v1/orgs/{org}/events`.
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/events",
+    tag = "read",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = EVENTS_DOC, content_type = "text/event-stream", body = crate::sse::SseFrame),
+        (status = 400, description = "`invalid-last-event-id`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn org_events(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -389,6 +428,19 @@ pub async fn org_events(
 }
 
 /// `GET /api/v1/events` (sovereign-admin): every event.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "read",
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = EVENTS_DOC, content_type = "text/event-stream", body = crate::sse::SseFrame),
+        (status = 400, description = "`invalid-last-event-id`.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn all_events(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -428,15 +480,57 @@ fn type_matches(short_kind: &str, wanted: &str) -> bool {
 }
 
 /// `?actor=&type=&since=&until=&after=&limit=` of the audit log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only this actor's entries.
     actor: Option<String>,
+    /// Only this type or family.
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// From this time on (RFC 3339).
     since: Option<String>,
+    /// Before this time (RFC 3339).
     until: Option<String>,
+    /// After this entry (`nextCursor` of the previous page).
     after: Option<u64>,
+    /// Page size, 1–1000 (default 100).
     limit: Option<usize>,
+}
+
+/// One audit log entry.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryBody {
+    /// The event's sequence number.
+    seq: u64,
+    /// When (RFC 3339, milliseconds).
+    time: String,
+    /// The event type (`application.installed`, …).
+    #[serde(rename = "type")]
+    kind: String,
+    /// Who did it.
+    actor: Option<String>,
+    /// The Organization.
+    organization: Option<String>,
+    /// The Environment.
+    environment: Option<String>,
+    /// What it was done to.
+    subject: String,
+    /// The request's id (`X-Request-Id`).
+    request_id: Option<String>,
+    /// The commits it made.
+    commits: Vec<String>,
+}
+
+/// A page of the audit log.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    /// Oldest first.
+    entries: Vec<AuditEntryBody>,
+    /// Pass as `?after=` for the next page; null on the last page.
+    next_cursor: Option<u64>,
 }
 
 fn time_param(
@@ -458,18 +552,18 @@ fn time_param(
         .transpose()
 }
 
-fn audit_json(a: &AuditEntry) -> Value {
-    json!({
-        "seq": a.seq,
-        "time": a.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "type": a.kind,
-        "actor": a.actor,
-        "organization": a.org,
-        "environment": a.environment,
-        "subject": a.subject,
-        "requestId": a.request_id,
-        "commits": a.commits,
-    })
+fn audit_json(a: &AuditEntry) -> AuditEntryBody {
+    AuditEntryBody {
+        seq: a.seq,
+        time: a.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        kind: a.kind.clone(),
+        actor: a.actor.clone(),
+        organization: a.org.clone(),
+        environment: a.environment.clone(),
+        subject: a.subject.clone(),
+        request_id: a.request_id.clone(),
+        commits: a.commits.clone(),
+    }
 }
 
 async fn audit_page(api: &OrgApi, org: Option<String>, q: AuditQuery) -> Res {
@@ -486,20 +580,34 @@ async fn audit_page(api: &OrgApi, org: Option<String>, q: AuditQuery) -> Res {
                 && since.is_none_or(|s| a.time >= s)
                 && until.is_none_or(|u| a.time < u)
         });
-        let page: Vec<Value> = matching.by_ref().take(limit).map(audit_json).collect();
+        let page: Vec<AuditEntryBody> = matching.by_ref().take(limit).map(audit_json).collect();
         let more = matching.next().is_some();
         (page, more)
     })
     .await?;
-    let next = if more {
-        entries.last().and_then(|e| e["seq"].as_u64())
+    let next_cursor = if more {
+        entries.last().map(|e| e.seq)
     } else {
         None
     };
-    Ok(Json(json!({ "entries": entries, "nextCursor": next })).into_response())
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor,
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/orgs/{org}/audit`: the Organization's part of the audit log.
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/audit",
+    tag = "read",
+    params(("org" = String, Path, description = "The Organization"), AuditQuery),
+    responses(
+        (status = 200, description = "A page of the audit log.", body = AuditPage),
+        (status = 400, description = "`invalid-query`: `since`/`until` are not RFC 3339 times.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn org_audit(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -513,6 +621,16 @@ pub async fn org_audit(
 
 /// `GET /api/v1/audit`: the whole audit log (sovereign-admin), or a security-officer's
 /// Organization's part.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "read",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of the audit log.", body = AuditPage),
+        (status = 400, description = "`invalid-query`: `since`/`until` are not RFC 3339 times.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn audit(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -543,7 +661,29 @@ async fn project<T: Send + 'static>(
         .map_err(|_| ApiError::internal("the projection stopped"))
 }
 
+/// `GET /api/v1/orgs` answer.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct OrganizationsBody {
+    /// The Organization resources (`catalyst.openova.io/v1alpha1` `Organization`).
+    #[schema(value_type = Vec<Object>)]
+    organizations: Vec<Value>,
+}
+
+/// `GET /api/v1/orgs/{org}/environments` answer.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct EnvironmentsBody {
+    /// `{environment, policy}`: the `Environment` and `EnvironmentPolicy` resources.
+    #[schema(value_type = Vec<Object>)]
+    environments: Vec<Value>,
+}
+
 /// `GET /api/v1/orgs`: the Organizations the caller may see (all for sovereign-admin).
+#[utoipa::path(
+    get,
+    path = "/orgs",
+    tag = "organizations",
+    responses((status = 200, description = "The Organizations the caller may see (all for sovereign-admin).", body = OrganizationsBody))
+)]
 pub async fn list_orgs(State(api): State<Arc<OrgApi>>, id: Identity) -> Res {
     let orgs = project(&api, move |p| {
         p.orgs()
@@ -556,10 +696,20 @@ pub async fn list_orgs(State(api): State<Arc<OrgApi>>, id: Identity) -> Res {
             .collect::<Vec<_>>()
     })
     .await?;
-    Ok(Json(json!({ "organizations": orgs })).into_response())
+    Ok(Json(OrganizationsBody {
+        organizations: orgs,
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/orgs/{org}/environments`: `[{environment, policy}]`.
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/environments",
+    tag = "organizations",
+    params(("org" = String, Path, description = "The Organization")),
+    responses((status = 200, description = "The Organization's Environments and their policies.", body = EnvironmentsBody))
+)]
 pub async fn list_envs(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -575,12 +725,22 @@ pub async fn list_envs(
     })
     .await?
     .ok_or_else(super::auth::org_not_found)?;
-    Ok(Json(json!({ "environments": envs })).into_response())
+    Ok(Json(EnvironmentsBody { environments: envs }).into_response())
 }
 
 /// `GET /api/v1/orgs/{org}/environments/{env}`: the Environment view — the Environment and its
 /// policy, its Applications grouped by status, the backing services (Applications others depend
 /// on) and what uses what.
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/environments/{env}",
+    tag = "read",
+    params(
+        ("org" = String, Path, description = "The Organization"),
+        ("env" = String, Path, description = "The Environment (`dev` or `acme-dev`)"),
+    ),
+    responses((status = 200, description = "`{environment, policy, applications: {<status>: [App card]}, backingServices: [name], uses: [{from, to}]}`.", body = Object))
+)]
 pub async fn get_env(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -642,6 +802,13 @@ pub async fn get_env(
 
 /// `GET /api/v1/blueprints/{name}/usage`: where a Blueprint is used (Application, Environment,
 /// version, status); an Organization-scoped caller sees only their Organization's.
+#[utoipa::path(
+    get,
+    path = "/blueprints/{name}/usage",
+    tag = "read",
+    params(("name" = String, Path, description = "The Blueprint")),
+    responses((status = 200, description = "Where the Blueprint is used.", body = UsageBody))
+)]
 pub async fn blueprint_usage(
     State(api): State<Arc<OrgApi>>,
     id: Identity,
@@ -661,19 +828,39 @@ pub async fn blueprint_usage(
     let usage = project(&api, move |p| {
         p.blueprint_usage(&name, org.as_deref())
             .into_iter()
-            .map(|c| {
-                json!({
-                    "organization": c.org,
-                    "application": c.name,
-                    "environment": c.environment,
-                    "version": c.version,
-                    "status": c.status.as_str(),
-                })
+            .map(|c| UsageEntry {
+                organization: c.org.clone(),
+                application: c.name.clone(),
+                environment: c.environment.clone(),
+                version: c.version.clone(),
+                status: c.status.as_str(),
             })
             .collect::<Vec<_>>()
     })
     .await?;
-    Ok(Json(json!({ "usage": usage })).into_response())
+    Ok(Json(UsageBody { usage }).into_response())
+}
+
+/// One use of a Blueprint.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct UsageEntry {
+    /// The Organization.
+    organization: String,
+    /// The Application.
+    application: String,
+    /// The Environment.
+    environment: String,
+    /// The Blueprint version it runs.
+    version: String,
+    /// Its status.
+    status: &'static str,
+}
+
+/// `GET /api/v1/blueprints/{name}/usage` answer.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct UsageBody {
+    /// Every Application built from the Blueprint.
+    usage: Vec<UsageEntry>,
 }
 
 #[cfg(test)]

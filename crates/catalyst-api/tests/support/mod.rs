@@ -1,6 +1,8 @@
 //! Test support: a scripted provisioner stand-in, a server on a loopback port, an SSE reader.
 #![allow(dead_code)]
 
+pub mod conform;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,7 +140,7 @@ pub fn admin_auth(dir: &Path) -> (Arc<Authenticator>, String) {
 /// `Bearer <token>`.
 pub fn as_caller(app: axum::Router, token: &str) -> axum::Router {
     let bearer: axum::http::HeaderValue = format!("Bearer {token}").parse().unwrap();
-    app.layer(axum::middleware::map_request(
+    conform::conform(app).layer(axum::middleware::map_request(
         move |mut req: axum::extract::Request| {
             let bearer = bearer.clone();
             async move {
@@ -203,7 +205,7 @@ impl Server {
         );
         state.keepalive = keepalive;
         let state = Arc::new(state);
-        let app = catalyst_api::router(state);
+        let app = conform::conform(catalyst_api::router(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {

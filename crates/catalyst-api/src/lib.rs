@@ -91,6 +91,16 @@ pub fn guard_pages(state: &Arc<AppState>, pages: Router) -> Router {
     ))
 }
 
+/// Guards console pages that every signed-in caller may open (each shows what the caller's
+/// role reaches): the caller's `Identity` is in the request's extensions; without a credential
+/// the browser is sent to `/login?next=…`.
+pub fn guard_member_pages(state: &Arc<AppState>, pages: Router) -> Router {
+    pages.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_signed_in_page::<AppState>,
+    ))
+}
+
 /// The full router.
 pub fn router(state: Arc<AppState>) -> Router {
     router_with(state, [])

@@ -31,6 +31,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/session.js"),
     ),
     (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/live.js"),
+    ),
+    (
         "marketplace.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/marketplace.js"),

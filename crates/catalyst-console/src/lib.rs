@@ -16,6 +16,7 @@
 mod assets;
 pub mod catalog;
 mod error;
+mod orgs;
 mod pages;
 mod view;
 
@@ -34,6 +35,8 @@ pub struct ConsoleState {
     pub service: Arc<DeploymentService>,
     /// The Blueprint catalog shown by the wizard's Components step and the marketplace.
     pub catalog: Arc<Catalog>,
+    /// The read side's projection, which the Organization pages show (`None`: no such pages).
+    pub read: Option<Arc<catalyst_spine::Projector>>,
 }
 
 impl ConsoleState {
@@ -42,7 +45,39 @@ impl ConsoleState {
         ConsoleState {
             service,
             catalog: Arc::new(catalog),
+            read: None,
         }
+    }
+
+    /// The same, with the Organization pages reading `projector`.
+    pub fn with_read(mut self, projector: Arc<catalyst_spine::Projector>) -> Self {
+        self.read = Some(projector);
+        self
+    }
+}
+
+/// Who looks at a page: the server's sign-in guard puts one in the request's extensions for
+/// [`ConsoleRouters::members`] (the console itself never sees a credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// The token's (or OIDC subject's) name.
+    pub name: String,
+    /// `sovereign-admin`, `org-admin`, `org-developer`, `org-viewer`, `security-officer`,
+    /// `billing-admin`.
+    pub role: String,
+    /// The Organization an Organization-scoped caller belongs to.
+    pub org: Option<String>,
+}
+
+impl Viewer {
+    /// A sovereign-admin sees every Organization.
+    pub fn is_admin(&self) -> bool {
+        self.role == "sovereign-admin"
+    }
+
+    /// Whether Organization `org` is visible to this viewer.
+    pub fn sees(&self, org: &str) -> bool {
+        self.is_admin() || self.org.as_deref() == Some(org)
     }
 }
 
@@ -50,9 +85,14 @@ impl ConsoleState {
 pub struct ConsoleRouters {
     /// `/login`, `/marketplace`, `/marketplace/{name}` and the assets under `/assets/`.
     pub public: Router,
-    /// `/`, `/sovereign/{wizard,deployments,provision/{id}}`: deployments are sovereign-admin
+    /// `/sovereign/{wizard,deployments,provision/{id}}`: deployments are sovereign-admin
     /// business, so the server guards these (the API crate's `guard_pages`).
     pub admin: Router,
+    /// `/` (where a caller lands: their Organization, or a sovereign-admin's wizard or
+    /// deployments), `/orgs`, `/orgs/{org}`, `/orgs/{org}/environments/{env}`: for every signed-in caller,
+    /// each page showing what the caller's role reaches; the server's guard signs the caller in
+    /// and puts a [`Viewer`] in the request's extensions.
+    pub members: Router,
 }
 
 /// The console's routes; merge both with the API router, the admin ones behind a guard.
@@ -67,12 +107,21 @@ pub fn routers(state: Arc<ConsoleState>) -> ConsoleRouters {
         .route("/assets/{file}", get(assets::serve))
         .with_state(state.clone());
     let admin = Router::new()
-        .route("/", get(pages::root))
         .route("/sovereign", get(pages::root))
         .route("/sovereign/", get(pages::root))
         .route("/sovereign/wizard", get(pages::wizard))
         .route("/sovereign/deployments", get(pages::deployments))
         .route("/sovereign/provision/{id}", get(pages::provision))
+        .with_state(state.clone());
+    let members = Router::new()
+        .route("/", get(pages::landing))
+        .route("/orgs", get(orgs::list))
+        .route("/orgs/{org}", get(orgs::org))
+        .route("/orgs/{org}/environments/{env}", get(orgs::environment))
         .with_state(state);
-    ConsoleRouters { public, admin }
+    ConsoleRouters {
+        public,
+        admin,
+        members,
+    }
 }

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use catalyst_core::{DeploymentId, DeploymentStatus};
 use serde::Deserialize;
 
@@ -14,7 +15,7 @@ use crate::view::{
     self, script_json, DeploymentRow, Topology, COMPLIANCE, INDUSTRIES, NAMESERVERS, ORG_SIZES,
     REGISTRARS, TOPOLOGIES,
 };
-use crate::ConsoleState;
+use crate::{ConsoleState, Viewer};
 
 type St = State<Arc<ConsoleState>>;
 
@@ -24,7 +25,7 @@ type St = State<Arc<ConsoleState>>;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Pages are never cached (they show live state) and may load nothing from another host.
-fn page<T: Template>(t: &T) -> Result<Response, ConsoleError> {
+pub(crate) fn page<T: Template>(t: &T) -> Result<Response, ConsoleError> {
     Ok(html_response(StatusCode::OK, t.render()?))
 }
 
@@ -51,7 +52,17 @@ fn sovereign_exists(state: &ConsoleState) -> bool {
         .any(|(s, n)| *s == DeploymentStatus::Ready && *n > 0)
 }
 
-/// `GET /`: the wizard until a Sovereign exists, then the deployments list.
+/// `GET /` for a signed-in caller: a member of an Organization lands on it; a sovereign-admin
+/// on the wizard until a Sovereign exists, then on the deployments list.
+pub async fn landing(State(state): St, Extension(viewer): Extension<Viewer>) -> Redirect {
+    match (&viewer.org, viewer.is_admin()) {
+        (Some(org), false) => Redirect::to(&format!("/orgs/{org}")),
+        (None, false) => Redirect::to("/orgs"),
+        _ => root(State(state)).await,
+    }
+}
+
+/// `GET /sovereign`: the wizard until a Sovereign exists, then the deployments list.
 pub async fn root(State(state): St) -> Redirect {
     if sovereign_exists(&state) {
         Redirect::to("/sovereign/deployments")

@@ -507,12 +507,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     for problem in catalog.warnings() {
         warn!(%problem, "Skipped a Blueprint in the catalog.");
     }
-    let console = catalyst_console::routers(Arc::new(catalyst_console::ConsoleState::new(
-        service.clone(),
-        catalog,
-    )));
     // Git first (it seeds an empty log from a data directory's history), then the deployments.
     let orgs = org_api(&args, auth.clone(), spine.clone())?;
+    let console = catalyst_console::routers(Arc::new(
+        catalyst_console::ConsoleState::new(service.clone(), catalog).with_read(orgs.read.clone()),
+    ));
     let streams_stop = orgs.shutdown.clone();
     // Tokens: what the token file holds and the log lacks (a crash, or `catalyst token …`
     // while the server was down) now, later changes within seconds; failed sign-ins from now.
@@ -540,6 +539,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         [
             console.public,
             catalyst_api::guard_pages(&state, console.admin),
+            catalyst_api::guard_member_pages(&state, console.members),
             catalyst_api::orgs::router(orgs),
         ],
     );

@@ -152,3 +152,105 @@ async fn settings_can_come_from_a_config_file() {
         "{pool}"
     );
 }
+
+/// `GET path` with `token` as bearer (or none): (status, Location, body).
+async fn page_as(s: &Catalyst, token: Option<&str>, path: &str) -> (u16, String, String) {
+    let mut req = client().get(format!("{}{path}", s.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn organization_pages_show_what_the_callers_role_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &["--catalog", "examples/catalog"], &[]);
+    for (path, body) in [
+        ("/api/v1/orgs", serde_json::json!({"name": "acme"})),
+        ("/api/v1/orgs", serde_json::json!({"name": "globex"})),
+        (
+            "/api/v1/orgs/acme/environments",
+            serde_json::json!({"envType": "dev"}),
+        ),
+        (
+            "/api/v1/orgs/acme/applications",
+            serde_json::json!({"name": "cache", "environment": "dev", "blueprint": "bp-valkey"}),
+        ),
+    ] {
+        let (status, v) = s.post_json(path, &body).await;
+        assert_eq!(status, 201, "{path}: {v}");
+    }
+    let (status, v) = s
+        .post_json(
+            "/api/v1/orgs/acme/members",
+            &serde_json::json!({"name": "dana", "role": "org-viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let dana = v["token"].as_str().unwrap().to_owned();
+
+    // Without a credential: to the sign-in page, back here afterwards.
+    let (status, location, _) = page_as(&s, None, "/orgs").await;
+    assert_eq!((status, location.as_str()), (303, "/login?next=/orgs"));
+
+    // The sovereign-admin sees every Organization.
+    let (status, _, html) = page_as(&s, Some(&s.admin), "/orgs").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(r#"data-org="acme""#) && html.contains(r#"data-org="globex""#));
+
+    // A member of acme sees acme only; globex is a 404, as one that does not exist.
+    let (status, _, html) = page_as(&s, Some(&dana), "/orgs").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(r#"data-org="acme""#) && !html.contains("globex"),
+        "{html}"
+    );
+    let (status, _, html) = page_as(&s, Some(&dana), "/orgs/globex").await;
+    assert_eq!(status, 404, "{html}");
+    let (status, _, missing) = page_as(&s, Some(&dana), "/orgs/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        html.replace("globex", "X"),
+        missing.replace("nope", "X"),
+        "another Organization's page reads exactly like a missing one"
+    );
+
+    // The Organization: its Environment, its Application counted, its members.
+    let (status, _, html) = page_as(&s, Some(&dana), "/orgs/acme").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(r#"data-env="acme-dev""#), "{html}");
+    assert!(html.contains(r#"data-member="dana""#), "{html}");
+    assert!(html.contains("1 in all"), "{html}");
+    assert!(html.contains(r#"data-live="/api/v1/orgs/acme/events""#));
+
+    // The Environment view: the App card, with its Blueprint, grouped by status.
+    for env in ["dev", "acme-dev"] {
+        let (status, _, html) =
+            page_as(&s, Some(&dana), &format!("/orgs/acme/environments/{env}")).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(
+            html.contains(r#"data-app="cache""#) && html.contains("bp-valkey"),
+            "{html}"
+        );
+        assert!(html.contains("signed in as dana (org-viewer)"), "{html}");
+    }
+    let (status, _, _) = page_as(&s, Some(&dana), "/orgs/acme/environments/prod").await;
+    assert_eq!(status, 404);
+    // Pages read without JavaScript and load nothing from another host.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    let (status, _, js) = page_as(&s, None, "/assets/live.js").await;
+    assert_eq!(status, 200);
+    assert!(
+        js.contains("EventSource")
+            && js.contains("\"io.openova.catalyst.\"")
+            && js.contains("\"application.installed\"")
+    );
+}

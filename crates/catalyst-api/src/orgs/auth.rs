@@ -945,6 +945,41 @@ where
     .await
 }
 
+/// Console pages for every signed-in caller: the caller's [`Identity`] and the console's
+/// `Viewer` of it go into the request's extensions; a caller without a valid credential is redirected (303) to `/login?next=<this
+/// page>`. What each page shows is the page's business (by the identity's role).
+pub async fn require_signed_in_page<S>(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<S>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response
+where
+    S: HasAuth + Send + Sync + 'static,
+{
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let (parts, body) = req.into_parts();
+    match state.auth().authenticate(&parts).await {
+        Ok(id) => {
+            let mut req = axum::extract::Request::from_parts(parts, body);
+            req.extensions_mut().insert(catalyst_console::Viewer {
+                name: id.name.clone(),
+                role: id.role.as_str().to_owned(),
+                org: id.org.clone(),
+            });
+            req.extensions_mut().insert(id);
+            next.run(req).await
+        }
+        Err(rejection) if rejection.status() == StatusCode::UNAUTHORIZED => {
+            see_other(&format!("/login?next={}", percent_encode(&target)))
+        }
+        Err(rejection) => rejection,
+    }
+}
+
 fn see_other(location: &str) -> axum::response::Response {
     let mut r = axum::response::Response::new(axum::body::Body::empty());
     *r.status_mut() = StatusCode::SEE_OTHER;

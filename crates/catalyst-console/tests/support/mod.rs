@@ -150,6 +150,7 @@ pub fn app(
         [
             console.public,
             catalyst_api::guard_pages(&state, console.admin),
+            catalyst_api::guard_member_pages(&state, console.members),
         ],
     )
 }

@@ -1,0 +1,38 @@
+// Live pages: follow the event stream named by #live[data-live] and re-render #live from the
+// server after each event (the page reads the projection, so an event seen twice changes
+// nothing). EventSource resumes with Last-Event-ID after a network blip or a server restart.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) return;
+  var pending = false;
+  function refresh() {
+    if (pending) return;
+    pending = true;
+    setTimeout(function () {
+      fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          pending = false;
+          if (!html) return;
+          var next = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+          if (next) {
+            live.innerHTML = next.innerHTML;
+            live.setAttribute("data-refreshed", String(Date.now()));
+          }
+        })
+        .catch(function () { pending = false; });
+    }, 100);
+  }
+  var source = new EventSource(live.getAttribute("data-live"), { withCredentials: true });
+  source.onmessage = refresh;
+  // Every event is named by its CloudEvents type; these are the ones the pages show.
+  var kinds = [
+    "organization.created", "organization.updated", "organization.deleted", "organization.imported",
+    "environment.created", "environment.deleted", "member.set", "member.removed",
+    "application.installed", "application.upgraded", "application.values-changed",
+    "application.rolled-back", "application.uninstalled", "application.promoted",
+    "application.approved", "flux.ready", "flux.failed", "flux.reconciling"
+  ];
+  kinds.forEach(function (k) { source.addEventListener("io.openova.catalyst." + k, refresh); });
+})();

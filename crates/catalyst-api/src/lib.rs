@@ -8,6 +8,8 @@
 
 pub mod edges;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handlers;
 pub mod metrics;
 pub mod orgs;

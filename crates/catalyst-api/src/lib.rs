@@ -9,6 +9,8 @@
 pub mod edges;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handlers;
 pub mod metrics;
 pub mod openapi;

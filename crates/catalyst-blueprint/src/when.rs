@@ -23,6 +23,10 @@ pub struct WhenError {
     pub reason: String,
 }
 
+/// Longest expression accepted: real predicates have a handful of tokens, and the bound keeps
+/// the recursion of parsing, evaluation and drop shallow.
+pub const MAX_TOKENS: usize = 256;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Expr {
     Path(Vec<String>),
@@ -58,6 +62,10 @@ impl When {
         let toks = tokenize(body).map_err(|r| err(&r))?;
         if toks.is_empty() {
             return Err(err("empty expression"));
+        }
+        // Parsing, evaluating and dropping recurse once per nesting level or operand.
+        if toks.len() > MAX_TOKENS {
+            return Err(err(&format!("longer than {MAX_TOKENS} tokens")));
         }
         let mut p = P { toks, at: 0 };
         let expr = p.or().map_err(|r| err(&r))?;
@@ -300,6 +308,21 @@ mod tests {
         check("not .missing", c.clone(), true);
         check("(.missing || .on) and !false", c.clone(), true);
         check(".postgres.mode == \"external\"", c, false);
+    }
+
+    /// Found by the `when_expr` fuzz target (fuzz/corpus/when_expr/deep-*): deep nesting or a
+    /// long chain of operands recursed once per level and overflowed the stack.
+    #[test]
+    fn long_expressions_are_refused_not_a_stack_overflow() {
+        let deep = format!("{}.a{}", "(".repeat(20_000), ")".repeat(20_000));
+        let nots = format!("{}.a", "!".repeat(60_000));
+        let chain = vec![".a"; 20_000].join(" && ");
+        for e in [deep, nots, chain] {
+            let err = When::parse(&e).unwrap_err();
+            assert!(err.reason.contains("tokens"), "{}", err.reason);
+        }
+        let nested = format!("{}.on{}", "(".repeat(100), ")".repeat(100));
+        check(&nested, json!({"on": true}), true);
     }
 
     #[test]

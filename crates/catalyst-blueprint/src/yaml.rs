@@ -2,7 +2,9 @@
 //!
 //! Parsing goes through `saphyr-parser` events so every node keeps its line and column (lint
 //! diagnostics point at them); emitting goes through `serde_norway`. Scalars are resolved with
-//! the YAML 1.2 core schema. Anchors and aliases are resolved by copying the anchored node.
+//! the YAML 1.2 core schema. Anchors and aliases are resolved by copying the anchored node, up to
+//! [`MAX_ALIAS_EXPANSION`] copied nodes and string bytes per stream (a "billion laughs" document
+//! is refused instead of filling memory).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -221,6 +223,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder {
         anchors: HashMap::new(),
         depth: 0,
+        expanded: 0,
     };
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
@@ -374,9 +377,26 @@ fn next<'a>(parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>) -> Result<Next
 /// Deeper documents are refused rather than risk the stack.
 const MAX_DEPTH: usize = 200;
 
+/// How much aliases may copy in one stream, in nodes plus string bytes: far more than any real
+/// Blueprint or config repeats, far less than nine nested aliases of ten can (10^9 nodes).
+pub const MAX_ALIAS_EXPANSION: usize = 100_000;
+
 struct Builder {
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their [`weight`].
+    anchors: HashMap<usize, (Node, usize)>,
     depth: usize,
+    /// The weight copied by aliases so far.
+    expanded: usize,
+}
+
+/// What copying a node costs: one per node plus the bytes of its strings.
+fn weight(node: &Node) -> usize {
+    1 + match &node.value {
+        NodeValue::String(s) => s.len(),
+        NodeValue::Seq(items) => items.iter().map(weight).sum(),
+        NodeValue::Map(entries) => entries.iter().map(|(k, v)| weight(k) + weight(v)).sum(),
+        _ => 0,
+    }
 }
 
 impl Builder {
@@ -417,11 +437,23 @@ impl Builder {
                 )
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                let (node, cost) = self.anchors.get(&id).ok_or_else(|| YamlError {
                     pos: at,
                     message: "alias to an unknown anchor".to_string(),
                 })?;
-                return Ok(Node { pos: at, ..node });
+                self.expanded = self.expanded.saturating_add(*cost);
+                if self.expanded > MAX_ALIAS_EXPANSION {
+                    return Err(YamlError {
+                        pos: at,
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_EXPANSION} nodes and bytes"
+                        ),
+                    });
+                }
+                return Ok(Node {
+                    pos: at,
+                    ..node.clone()
+                });
             }
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
@@ -479,7 +511,7 @@ impl Builder {
             }
         };
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), weight(&node)));
         }
         Ok(node)
     }
@@ -623,5 +655,21 @@ mod tests {
     fn emits_in_order() {
         let n = parse("z: 1\na: [x, 'y: z']\n").unwrap();
         assert_eq!(to_string(&n), "z: 1\na:\n- x\n- 'y: z'\n");
+    }
+
+    /// Found by the `blueprint_yaml` fuzz target (fuzz/corpus/blueprint_yaml/billion-laughs):
+    /// nine levels of ten aliases each copied 10^9 nodes, and the reader ran out of memory.
+    #[test]
+    fn alias_expansion_is_bounded() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{}", e.message);
+        // Ordinary reuse still works.
+        let n = parse("base: &b {replicas: 1}\nx: *b\ny: {<<: *b, mode: ha}\n").unwrap();
+        assert_eq!(n.get("y").unwrap().to_json()["replicas"], 1);
     }
 }

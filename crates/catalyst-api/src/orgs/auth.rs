@@ -1038,7 +1038,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 /// The `exp` claim of a JWT that has already been verified.
-fn jwt_exp(token: &str) -> Option<i64> {
+pub(crate) fn jwt_exp(token: &str) -> Option<i64> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)

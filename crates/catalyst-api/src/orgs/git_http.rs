@@ -55,7 +55,7 @@ fn resolve(api: &OrgApi, id: &Identity, org: &str, repo: &str) -> Result<PathBuf
     api.sovereign.git_dir(org, name).ok_or_else(repo_not_found)
 }
 
-fn pkt_line(s: &str) -> Vec<u8> {
+pub(crate) fn pkt_line(s: &str) -> Vec<u8> {
     let mut v = format!("{:04x}", s.len() + 4).into_bytes();
     v.extend_from_slice(s.as_bytes());
     v
@@ -155,6 +155,27 @@ pub async fn info_refs(
     }
 }
 
+/// The request body as `git upload-pack` reads it: gunzipped when `Content-Encoding: gzip`.
+pub(crate) fn request_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::new();
+    let limit = (super::GIT_BODY_LIMIT as u64) * 4;
+    if flate2::read::GzDecoder::new(body)
+        .take(limit)
+        .read_to_end(&mut out)
+        .is_err()
+    {
+        return Err(ApiError::invalid_body("the gzip body does not decode"));
+    }
+    Ok(out)
+}
+
 /// `POST /git/{org}/{repo}/git-upload-pack`.
 #[utoipa::path(
     post,
@@ -182,23 +203,9 @@ pub async fn upload_pack_rpc(
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let input = if gzip {
-        let mut out = Vec::new();
-        let limit = (super::GIT_BODY_LIMIT as u64) * 4;
-        if flate2::read::GzDecoder::new(&body[..])
-            .take(limit)
-            .read_to_end(&mut out)
-            .is_err()
-        {
-            return ApiError::invalid_body("the gzip body does not decode").into_response();
-        }
-        out
-    } else {
-        body.to_vec()
+    let input = match request_body(&headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e.into_response(),
     };
     match upload_pack(dir, false, input).await {
         Ok(out) => (

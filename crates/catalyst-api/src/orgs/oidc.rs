@@ -155,7 +155,7 @@ const MAX_KEY_AGE: Duration = Duration::from_secs(24 * 3600);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// `max-age` of a `Cache-Control` value (`no-store`/`no-cache` count as 0).
-fn max_age(cache_control: &str) -> Option<Duration> {
+pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
     cache_control.split(',').find_map(|d| {
         let d = d.trim().to_ascii_lowercase();
         if d == "no-store" || d == "no-cache" {
@@ -172,7 +172,7 @@ fn max_age(cache_control: &str) -> Option<Duration> {
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by identity providers we know of,
 /// and falls back to the refetch interval).
-fn retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn retry_after(value: &str) -> Option<Duration> {
     let secs = value.trim().parse::<u64>().ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
@@ -209,6 +209,58 @@ async fn bounded_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The `jwks_uri` of a discovery document, which must name exactly `issuer` (§4.3).
+pub(crate) fn jwks_uri_of(body: &[u8], issuer: &str) -> Result<String, String> {
+    let doc: Discovery = serde_json::from_slice(body)
+        .map_err(|_| "not a discovery document (JSON with issuer and jwks_uri)".to_string())?;
+    if doc.issuer != issuer {
+        return Err(format!(
+            "the document's issuer {:?} is not the configured issuer {issuer:?}",
+            doc.issuer
+        ));
+    }
+    if !(doc.jwks_uri.starts_with("https://") || doc.jwks_uri.starts_with("http://")) {
+        return Err(format!("jwks_uri {:?} is not an http(s) URL", doc.jwks_uri));
+    }
+    Ok(doc.jwks_uri)
+}
+
+/// The keys of a JWK set by `kid` (keys without a `kid`, or of a kind we cannot use, are
+/// skipped).
+pub(crate) fn parse_jwks(body: &[u8]) -> Result<HashMap<String, DecodingKey>, String> {
+    let set: JwkSet = serde_json::from_slice(body)
+        .map_err(|_| "cannot fetch the signing keys: the JWKS is not a JWK set".to_string())?;
+    let mut out = HashMap::new();
+    for jwk in &set.keys {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        match DecodingKey::from_jwk(jwk) {
+            Ok(k) => {
+                out.insert(kid, k);
+            }
+            Err(_) => tracing::warn!(%kid, "JWKS key skipped: unsupported key"),
+        }
+    }
+    Ok(out)
+}
+
+/// The algorithm and key id a token's header names, when the algorithm is one we accept.
+pub(crate) fn signing_key_of(token: &str) -> Result<(Algorithm, String), OidcError> {
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| OidcError::Invalid("malformed token".into()))?;
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(OidcError::Invalid(format!(
+            "unsupported algorithm {:?}",
+            header.alg
+        )));
+    }
+    let kid = header
+        .kid
+        .ok_or_else(|| OidcError::Invalid("the token names no signing key (kid)".into()))?;
+    Ok((header.alg, kid))
 }
 
 /// Validates JWTs against a JWKS.
@@ -270,22 +322,7 @@ impl OidcVerifier {
         let body = bounded_body(resp, MAX_DISCOVERY_BYTES)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let doc: Discovery = serde_json::from_slice(&body).map_err(|_| {
-            fail("not a discovery document (JSON with issuer and jwks_uri)".to_string())
-        })?;
-        if doc.issuer != self.config.issuer {
-            return Err(fail(format!(
-                "the document's issuer {:?} is not the configured issuer {:?}",
-                doc.issuer, self.config.issuer
-            )));
-        }
-        if !(doc.jwks_uri.starts_with("https://") || doc.jwks_uri.starts_with("http://")) {
-            return Err(fail(format!(
-                "jwks_uri {:?} is not an http(s) URL",
-                doc.jwks_uri
-            )));
-        }
-        Ok(doc.jwks_uri)
+        jwks_uri_of(&body, &self.config.issuer).map_err(fail)
     }
 
     /// The configured or discovered JWKS URL.
@@ -328,22 +365,8 @@ impl OidcVerifier {
         let body = bounded_body(resp, MAX_JWKS_BYTES)
             .await
             .map_err(|e| format!("cannot fetch the signing keys: {e}"))?;
-        let set: JwkSet = serde_json::from_slice(&body)
-            .map_err(|_| "cannot fetch the signing keys: the JWKS is not a JWK set".to_string())?;
-        let mut out = HashMap::new();
-        for jwk in &set.keys {
-            let Some(kid) = jwk.common.key_id.clone() else {
-                continue;
-            };
-            match DecodingKey::from_jwk(jwk) {
-                Ok(k) => {
-                    out.insert(kid, k);
-                }
-                Err(_) => tracing::warn!(%kid, "JWKS key skipped: unsupported key"),
-            }
-        }
         Ok(Fetched {
-            keys: out,
+            keys: parse_jwks(&body)?,
             max_age: age,
         })
     }
@@ -403,26 +426,26 @@ impl OidcVerifier {
 
     /// The identity a JWT stands for, or why it is not valid (safe to show the caller).
     pub async fn verify(&self, token: &str) -> Result<Identity, OidcError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| OidcError::Invalid("malformed token".into()))?;
-        if !ALGORITHMS.contains(&header.alg) {
-            return Err(OidcError::Invalid(format!(
-                "unsupported algorithm {:?}",
-                header.alg
-            )));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| OidcError::Invalid("the token names no signing key (kid)".into()))?;
+        let (alg, kid) = signing_key_of(token)?;
         let key = self.key(&kid).await?;
-        let mut v = Validation::new(header.alg);
+        self.check(token, alg, &key)
+    }
+
+    /// Checks a token's signature and claims with the key its header names (no IO).
+    pub(crate) fn check(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &DecodingKey,
+    ) -> Result<Identity, OidcError> {
+        let mut v = Validation::new(alg);
         v.leeway = 60;
         v.validate_exp = true;
         v.validate_nbf = true;
         v.set_issuer(&[&self.config.issuer]);
         v.set_audience(&[&self.config.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &v)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => "expired".to_string(),
                 ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_string(),

@@ -52,13 +52,20 @@ pub(crate) fn resume_from(
         .or_else(|| query.map(str::to_owned));
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid-last-event-id",
-                "Last-Event-ID must be the numeric id of an event this stream sent",
-            )
-        }),
+        // Digits only: an id this stream sent never has a sign.
+        Some(s) => s
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid-last-event-id",
+                    "Last-Event-ID must be the numeric id of an event this stream sent",
+                )
+            }),
     }
 }
 
@@ -191,4 +198,23 @@ pub async fn stream_logs(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_event_id_is_digits_only_and_the_header_wins() {
+        let mut h = HeaderMap::new();
+        assert_eq!(resume_from(&h, None).unwrap(), None);
+        assert_eq!(resume_from(&h, Some("7")).unwrap(), Some(7));
+        h.insert("last-event-id", " 12 ".parse().unwrap());
+        assert_eq!(resume_from(&h, Some("7")).unwrap(), Some(12));
+        for bad in ["+5", "-1", "1e3", "x", "99999999999999999999999"] {
+            h.insert("last-event-id", bad.parse().unwrap());
+            let e = resume_from(&h, None).unwrap_err();
+            assert_eq!(e.code, "invalid-last-event-id", "{bad}");
+        }
+    }
 }

@@ -474,6 +474,8 @@ impl Builder {
             }
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<(Node, Node)> = Vec::new();
+                // The keys so far (explicit and merged): a mapping of n keys costs O(n).
+                let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
                 loop {
                     let (ev, sp) = next(parser)?.ok_or_else(|| eof(at))?;
                     if matches!(ev, Event::MappingEnd) {
@@ -483,11 +485,11 @@ impl Builder {
                     let (ev, sp) = next(parser)?.ok_or_else(|| eof(at))?;
                     let value = self.node(parser, ev, sp)?;
                     if key.as_str() == Some("<<") {
-                        merge_into(&mut entries, value);
+                        merge_into(&mut entries, &mut keys, value);
                         continue;
                     }
                     let text = key.key_text();
-                    if entries.iter().any(|(k, _)| k.key_text() == text) {
+                    if !keys.insert(text.clone()) {
                         return Err(YamlError {
                             pos: key.pos,
                             message: format!("duplicate key {text:?}"),
@@ -517,7 +519,11 @@ impl Builder {
     }
 }
 
-fn merge_into(entries: &mut Vec<(Node, Node)>, value: Node) {
+fn merge_into(
+    entries: &mut Vec<(Node, Node)>,
+    keys: &mut std::collections::HashSet<String>,
+    value: Node,
+) {
     let sources = match value.value {
         NodeValue::Map(_) => vec![value],
         NodeValue::Seq(items) => items,
@@ -526,7 +532,7 @@ fn merge_into(entries: &mut Vec<(Node, Node)>, value: Node) {
     for source in sources {
         if let NodeValue::Map(m) = source.value {
             for (k, v) in m {
-                if !entries.iter().any(|(e, _)| e.key_text() == k.key_text()) {
+                if keys.insert(k.key_text()) {
                     entries.push((k, v));
                 }
             }

@@ -166,12 +166,20 @@ pub(crate) fn request_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, 
     }
     let mut out = Vec::new();
     let limit = (super::GIT_BODY_LIMIT as u64) * 4;
+    // One byte past the limit tells a body that is too large from one that fits exactly.
     if flate2::read::GzDecoder::new(body)
-        .take(limit)
+        .take(limit + 1)
         .read_to_end(&mut out)
         .is_err()
     {
         return Err(ApiError::invalid_body("the gzip body does not decode"));
+    }
+    if out.len() as u64 > limit {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request-too-large",
+            format!("a Git request must decode to at most {limit} bytes"),
+        ));
     }
     Ok(out)
 }
@@ -234,4 +242,41 @@ pub async fn upload_pack_rpc(
 )]
 pub async fn receive_pack() -> Response {
     read_only()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_body_decodes_up_to_the_limit_and_past_it_is_refused_not_cut() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(request_body(&headers, b"0000").unwrap(), b"0000");
+        headers.insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
+        assert_eq!(
+            request_body(&headers, &gzip(b"0009done\n")).unwrap(),
+            b"0009done\n"
+        );
+        let limit = super::super::GIT_BODY_LIMIT * 4;
+        assert_eq!(
+            request_body(&headers, &gzip(&vec![b'0'; limit]))
+                .unwrap()
+                .len(),
+            limit
+        );
+        let e = request_body(&headers, &gzip(&vec![b'0'; limit + 1])).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "request-too-large")
+        );
+        let e = request_body(&headers, b"not gzip").unwrap_err();
+        assert_eq!(e.code, "invalid-body");
+    }
 }

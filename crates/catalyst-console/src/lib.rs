@@ -118,6 +118,7 @@ pub fn routers(state: Arc<ConsoleState>) -> ConsoleRouters {
         .route("/orgs", get(orgs::list))
         .route("/orgs/{org}", get(orgs::org))
         .route("/orgs/{org}/environments/{env}", get(orgs::environment))
+        .route("/orgs/{org}/applications/{app}", get(orgs::application))
         .with_state(state);
     ConsoleRouters {
         public,

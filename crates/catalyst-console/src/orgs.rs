@@ -4,7 +4,10 @@
 //! - `/orgs`: the Organizations the caller may see (all for sovereign-admin);
 //! - `/orgs/{org}`: its Environments, its Applications counted by status, its members;
 //! - `/orgs/{org}/environments/{env}`: the Environment view — App cards grouped by status, the
-//!   backing services and what uses what.
+//!   backing services and what uses what;
+//! - `/orgs/{org}/applications/{app}`: the Application in each Environment (Blueprint, version,
+//!   status with Flux's message and revision) and its history (who changed what, when, with
+//!   which commits).
 //!
 //! Another Organization's page is a 404, exactly as for one that does not exist. The pages read
 //! without JavaScript; `live.js` follows the Organization's event stream and re-renders the
@@ -74,6 +77,10 @@ struct OrgPage {
 
 /// An App card.
 struct Card {
+    environment: String,
+    env_type: String,
+    branch: String,
+    commit: String,
     name: String,
     blueprint: String,
     version: String,
@@ -100,6 +107,50 @@ struct EnvPage {
     uses: Vec<(String, String)>,
     policy: String,
 }
+
+impl Card {
+    fn of(c: &catalyst_spine::AppCard, users: Vec<&str>) -> Card {
+        Card {
+            environment: c.environment.clone(),
+            env_type: c.env_type.clone(),
+            branch: c.branch.clone(),
+            commit: c.commit.chars().take(12).collect(),
+            name: c.name.clone(),
+            blueprint: c.blueprint.clone(),
+            version: c.version.clone(),
+            status: c.status.as_str(),
+            message: c.message.clone().unwrap_or_default(),
+            revision: c.revision.clone().unwrap_or_default(),
+            actor: c.actor.clone().unwrap_or_default(),
+            updated: c.updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            depends_on: c.depends_on.clone(),
+            used_by: users.into_iter().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// One change in an Application's history (its audit entries, newest first).
+struct Change {
+    time: String,
+    kind: String,
+    actor: String,
+    environment: String,
+    commits: String,
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct AppPage {
+    nav: &'static str,
+    viewer: Viewer,
+    org: String,
+    app: String,
+    cards: Vec<Card>,
+    history: Vec<Change>,
+}
+
+/// How many changes the history shows.
+const HISTORY: usize = 100;
 
 fn projection(state: &ConsoleState) -> Result<&catalyst_spine::Projector, ConsoleError> {
     state
@@ -292,18 +343,7 @@ pub async fn environment(
                 .entry(i)
                 .or_insert_with(|| (c.status.as_str(), Vec::new()))
                 .1
-                .push(Card {
-                    name: c.name.clone(),
-                    blueprint: c.blueprint.clone(),
-                    version: c.version.clone(),
-                    status: c.status.as_str(),
-                    message: c.message.clone().unwrap_or_default(),
-                    revision: c.revision.clone().unwrap_or_default(),
-                    actor: c.actor.clone().unwrap_or_default(),
-                    updated: c.updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    depends_on: c.depends_on.clone(),
-                    used_by: users.into_iter().map(str::to_owned).collect(),
-                });
+                .push(Card::of(c, users));
         }
         Some((
             policy,
@@ -330,5 +370,62 @@ pub async fn environment(
         backing,
         uses,
         policy,
+    })
+}
+
+/// `GET /orgs/{org}/applications/{app}`.
+pub async fn application(
+    State(state): St,
+    Extension(viewer): Extension<Viewer>,
+    Path((org, app)): Path<(String, String)>,
+) -> Result<Response, ConsoleError> {
+    if !viewer.sees(&org) {
+        return Err(not_found(&format!("Organization {org}")));
+    }
+    let read = projection(&state)?;
+    let (o, a) = (org.clone(), app.clone());
+    let (cards, history) = read.read(move |p| {
+        let cards: Vec<Card> = p
+            .cards(&o, None)
+            .into_iter()
+            .filter(|(c, _)| c.name == a)
+            .map(|(c, users)| Card::of(c, users))
+            .collect();
+        let subject = format!("{o}/{a}");
+        let history = p
+            .audit()
+            .iter()
+            .rev()
+            .filter(|e| e.subject == subject && e.org.as_deref() == Some(o.as_str()))
+            .take(HISTORY)
+            .map(|e| Change {
+                time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                kind: e
+                    .kind
+                    .strip_prefix(catalyst_spine::event::TYPE_PREFIX)
+                    .unwrap_or(&e.kind)
+                    .to_owned(),
+                actor: e.actor.clone().unwrap_or_default(),
+                environment: e.environment.clone().unwrap_or_default(),
+                commits: e
+                    .commits
+                    .iter()
+                    .map(|c| c.chars().take(12).collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .collect();
+        (cards, history)
+    });
+    if cards.is_empty() {
+        return Err(not_found(&format!("Application {app}")));
+    }
+    page(&AppPage {
+        nav: "orgs",
+        viewer,
+        org,
+        app,
+        cards,
+        history,
     })
 }

@@ -244,6 +244,22 @@ async fn organization_pages_show_what_the_callers_role_reaches() {
     }
     let (status, _, _) = page_as(&s, Some(&dana), "/orgs/acme/environments/prod").await;
     assert_eq!(status, 404);
+    // The Application: per Environment, and its history (who installed it, with which commit).
+    let (status, _, app) = page_as(&s, Some(&dana), "/orgs/acme/applications/cache").await;
+    assert_eq!(status, 200, "{app}");
+    assert!(
+        app.contains(r#"data-env="acme-dev""#) && app.contains("bp-valkey"),
+        "{app}"
+    );
+    assert!(
+        app.contains(r#"data-kind="application.installed""#),
+        "{app}"
+    );
+    assert!(app.contains("test-admin"), "the installer is named: {app}");
+    let (status, _, _) = page_as(&s, Some(&dana), "/orgs/acme/applications/nope").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = page_as(&s, Some(&dana), "/orgs/globex/applications/cache").await;
+    assert_eq!(status, 404);
     // Pages read without JavaScript and load nothing from another host.
     assert!(!html.contains("http://") && !html.contains("https://"));
     let (status, _, js) = page_as(&s, None, "/assets/live.js").await;

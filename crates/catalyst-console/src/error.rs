@@ -11,6 +11,9 @@ pub enum ConsoleError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The caller's role does not reach this page.
+    #[error("{0}")]
+    Forbidden(String),
     /// A template failed to render (a bug: templates are checked at compile time).
     #[error("the page could not be rendered: {0}")]
     Render(#[from] askama::Error),
@@ -31,6 +34,7 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let (status, title) = match &self {
             ConsoleError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+            ConsoleError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not for your role"),
             ConsoleError::Service(ServiceError::NotFound) => (StatusCode::NOT_FOUND, "Not found"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
         };

@@ -119,6 +119,8 @@ pub fn routers(state: Arc<ConsoleState>) -> ConsoleRouters {
         .route("/orgs/{org}", get(orgs::org))
         .route("/orgs/{org}/environments/{env}", get(orgs::environment))
         .route("/orgs/{org}/applications/{app}", get(orgs::application))
+        .route("/orgs/{org}/audit", get(orgs::org_audit))
+        .route("/audit", get(orgs::audit))
         .with_state(state);
     ConsoleRouters {
         public,

@@ -7,7 +7,9 @@
 //!   backing services and what uses what;
 //! - `/orgs/{org}/applications/{app}`: the Application in each Environment (Blueprint, version,
 //!   status with Flux's message and revision) and its history (who changed what, when, with
-//!   which commits).
+//!   which commits);
+//! - `/audit` (sovereign-admin: everything; a security-officer: their Organization's) and
+//!   `/orgs/{org}/audit`: the audit log, filtered by actor, type and time, 100 rows a page.
 //!
 //! Another Organization's page is a 404, exactly as for one that does not exist. The pages read
 //! without JavaScript; `live.js` follows the Organization's event stream and re-renders the
@@ -428,4 +430,197 @@ pub async fn application(
         cards,
         history,
     })
+}
+
+/// `?actor=&type=&since=&until=&after=` of the audit pages.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AuditFilter {
+    #[serde(default)]
+    actor: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    after: Option<u64>,
+}
+
+/// One row of the audit log.
+struct AuditRow {
+    seq: u64,
+    time: String,
+    kind: String,
+    actor: String,
+    org: String,
+    environment: String,
+    subject: String,
+    commits: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: &'static str,
+    viewer: Viewer,
+    /// The Organization the page is about (`None`: the whole log).
+    org: Option<String>,
+    action: String,
+    filter: AuditFilter,
+    rows: Vec<AuditRow>,
+    /// `?…&after=N` of the next page, when there is one.
+    next: Option<String>,
+    problem: String,
+}
+
+/// Rows per audit page.
+const AUDIT_PAGE: usize = 100;
+
+fn time_filter(v: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    let v = v.trim();
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .or_else(|_| {
+            // The browser's datetime-local input: `2026-12-07T10:00`, read as UTC.
+            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M").map(|t| Some(t.and_utc()))
+        })
+        .map_err(|_| format!("{v:?} is not a time; use 2026-12-07T10:00 (UTC)"))
+}
+
+fn audit_page(
+    state: &ConsoleState,
+    viewer: Viewer,
+    org: Option<String>,
+    action: String,
+    filter: AuditFilter,
+) -> Result<Response, ConsoleError> {
+    let read = projection(state)?;
+    let (since, until, problem) = match (time_filter(&filter.since), time_filter(&filter.until)) {
+        (Ok(s), Ok(u)) => (s, u, String::new()),
+        (Err(p), _) | (_, Err(p)) => (None, None, p),
+    };
+    let (o, actor, kind, after) = (
+        org.clone(),
+        filter.actor.trim().to_owned(),
+        filter.kind.trim().to_owned(),
+        filter.after.unwrap_or(0),
+    );
+    let (rows, more) = read.read(move |p| {
+        let mut matching = p.audit().iter().filter(|e| {
+            e.seq > after
+                && o.as_ref().is_none_or(|o| e.org.as_ref() == Some(o))
+                && (actor.is_empty() || e.actor.as_deref() == Some(actor.as_str()))
+                && (kind.is_empty() || e.kind == kind || e.kind.starts_with(&format!("{kind}.")))
+                && since.is_none_or(|s| e.time >= s)
+                && until.is_none_or(|u| e.time < u)
+        });
+        let rows: Vec<AuditRow> = matching
+            .by_ref()
+            .take(AUDIT_PAGE)
+            .map(|e| AuditRow {
+                seq: e.seq,
+                time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                kind: e.kind.clone(),
+                actor: e.actor.clone().unwrap_or_default(),
+                org: e.org.clone().unwrap_or_default(),
+                environment: e.environment.clone().unwrap_or_default(),
+                subject: e.subject.clone(),
+                commits: e
+                    .commits
+                    .iter()
+                    .map(|c| c.chars().take(12).collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .collect();
+        let more = matching.next().is_some();
+        (rows, more)
+    });
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => Some(
+            [
+                ("actor", filter.actor.as_str()),
+                ("type", filter.kind.as_str()),
+                ("since", filter.since.as_str()),
+                ("until", filter.until.as_str()),
+            ]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", query_escape(v)))
+            .chain(std::iter::once(format!("after={}", last.seq)))
+            .collect::<Vec<_>>()
+            .join("&"),
+        ),
+        _ => None,
+    };
+    page(&AuditPage {
+        nav: "audit",
+        viewer,
+        org,
+        action,
+        filter,
+        rows,
+        next,
+        problem,
+    })
+}
+
+/// Percent-encodes a query value.
+fn query_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `GET /audit`.
+pub async fn audit(
+    State(state): St,
+    Extension(viewer): Extension<Viewer>,
+    axum::extract::Query(filter): axum::extract::Query<AuditFilter>,
+) -> Result<Response, ConsoleError> {
+    let org = match (viewer.is_admin(), viewer.role.as_str(), &viewer.org) {
+        (true, _, _) => None,
+        (false, "security-officer", Some(org)) => Some(org.clone()),
+        _ => {
+            return Err(ConsoleError::Forbidden(
+                "The audit log is for sovereign-admins and security officers. Your Organization's changes are on its own page.".into(),
+            ))
+        }
+    };
+    audit_page(&state, viewer, org, "/audit".into(), filter)
+}
+
+/// `GET /orgs/{org}/audit`.
+pub async fn org_audit(
+    State(state): St,
+    Extension(viewer): Extension<Viewer>,
+    Path(org): Path<String>,
+    axum::extract::Query(filter): axum::extract::Query<AuditFilter>,
+) -> Result<Response, ConsoleError> {
+    if !viewer.sees(&org) {
+        return Err(not_found(&format!("Organization {org}")));
+    }
+    let known = projection(&state)?.read({
+        let org = org.clone();
+        move |p| {
+            p.orgs()
+                .get(&org)
+                .is_some_and(|o| !o.organization.is_null())
+        }
+    });
+    if !known {
+        return Err(not_found(&format!("Organization {org}")));
+    }
+    let action = format!("/orgs/{org}/audit");
+    audit_page(&state, viewer, Some(org), action, filter)
 }

@@ -260,6 +260,38 @@ async fn organization_pages_show_what_the_callers_role_reaches() {
     assert_eq!(status, 404);
     let (status, _, _) = page_as(&s, Some(&dana), "/orgs/globex/applications/cache").await;
     assert_eq!(status, 404);
+
+    // The audit log: all of it for the sovereign-admin; not for an org-viewer, who reads their
+    // Organization's part on its own page; filters by type; a bad time is said in words.
+    let (status, _, log) = page_as(&s, Some(&s.admin), "/audit").await;
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        log.contains("organization.created") && log.contains("globex"),
+        "{log}"
+    );
+    let (status, _, _) = page_as(&s, Some(&dana), "/audit").await;
+    assert_eq!(status, 403);
+    let (status, _, log) = page_as(&s, Some(&dana), "/orgs/acme/audit").await;
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        log.contains(r#"data-kind="application.installed""#),
+        "{log}"
+    );
+    assert!(
+        !log.contains("globex"),
+        "another Organization's entries: {log}"
+    );
+    let (_, _, log) = page_as(&s, Some(&dana), "/orgs/acme/audit?type=application").await;
+    assert!(
+        log.contains("application.installed")
+            && !log.contains(r#"data-kind="organization.created""#),
+        "{log}"
+    );
+    let (status, _, log) = page_as(&s, Some(&dana), "/orgs/acme/audit?since=yesterday").await;
+    assert_eq!(status, 200);
+    assert!(log.contains("is not a time"), "{log}");
+    let (status, _, _) = page_as(&s, Some(&dana), "/orgs/globex/audit").await;
+    assert_eq!(status, 404);
     // Pages read without JavaScript and load nothing from another host.
     assert!(!html.contains("http://") && !html.contains("https://"));
     let (status, _, js) = page_as(&s, None, "/assets/live.js").await;

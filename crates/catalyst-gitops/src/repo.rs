@@ -11,6 +11,8 @@ use crate::GitopsError;
 
 /// The all-zero object id: "this ref must not exist yet".
 pub const ZERO: &str = "0000000000000000000000000000000000000000";
+/// The id of the empty tree.
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 /// Who made a change, and why: becomes the commit's author and trailers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,11 +328,16 @@ impl Repo {
                 }
             }
             self.run_env(&["update-index", "-z", "--index-info"], Some(&info), &env)?;
-            Ok(
-                String::from_utf8_lossy(&self.run_env(&["write-tree"], None, &env)?)
-                    .trim()
-                    .to_string(),
-            )
+            let tree = String::from_utf8_lossy(&self.run_env(&["write-tree"], None, &env)?)
+                .trim()
+                .to_string();
+            if tree == EMPTY_TREE {
+                // `write-tree` does not store the empty tree (Git knows it without the object),
+                // but a commit of it (an uninstall's) then fails `git fsck` ("missing tree")
+                // and clients that do not know it cannot check the commit out.
+                self.run(&["hash-object", "-w", "-t", "tree", "--stdin"], Some(b""))?;
+            }
+            Ok(tree)
         })();
         let _ = std::fs::remove_file(&index);
         let _ = std::fs::remove_dir_all(&staging);
@@ -430,8 +437,7 @@ impl Repo {
 
     /// A unified diff between two commits (`None`: the empty tree), with `--stat` first.
     pub fn diff(&self, old: Option<&str>, new: &str) -> Result<String, GitopsError> {
-        let empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
-        let old = old.unwrap_or(empty_tree);
+        let old = old.unwrap_or(EMPTY_TREE);
         let out = self.run(
             &[
                 "diff-tree",

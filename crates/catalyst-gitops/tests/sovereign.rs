@@ -329,6 +329,10 @@ fn upgrade_uninstall_and_dependents() {
         .unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
     assert_eq!(repos, ["acme/shop", "acme/shop-api", "acme/shop-db"]);
+    // An uninstall commits the empty tree: it is stored, so the repositories stay fsck-clean.
+    for name in ["web", "shop", "shop-api", "shop-db"] {
+        fsck(&s.app_repo(&org(), &app(name)));
+    }
     assert_eq!(s.list_apps(&org()).unwrap().len(), 2);
     let err = s.delete_org(&call("r-del"), &org()).unwrap_err();
     assert!(matches!(err, GitopsError::HasDependents(_)));

@@ -99,12 +99,67 @@ impl Repo {
         if !out.status.success() {
             return Err(git_err("init", &out));
         }
+        self.configure()
+    }
+
+    /// The settings every repository has (an init cut short is finished by
+    /// [`Repo::clear_leftovers`]).
+    fn configure(&self) -> Result<(), GitopsError> {
         // Smart HTTP clients need nothing else; keep reflogs so a bad update can be traced.
         self.run(&["config", "core.logAllRefUpdates", "always"], None)?;
         // An acknowledged commit survives a power loss: fsync objects (loose ones too, which
         // git skips by default) and refs.
         self.run(&["config", "core.fsync", "objects,reference"], None)?;
         Ok(())
+    }
+
+    /// Removes what a killed write leaves behind — git's lock files (a SIGKILL skips git's own
+    /// clean-up, and a stale `refs/heads/<branch>.lock` refuses every later update of that
+    /// branch), our private index files and blob staging — and finishes an init cut short.
+    /// Only for the one process that writes the repository, before it writes (`catalyst
+    /// serve` holds the data directory's lock). Returns the paths removed.
+    pub fn clear_leftovers(&self) -> Result<Vec<PathBuf>, GitopsError> {
+        fn locks_under(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    locks_under(&p, out);
+                } else if p.extension().is_some_and(|x| x == "lock") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for name in ["HEAD.lock", "config.lock", "packed-refs.lock", "index.lock"] {
+            let p = self.path.join(name);
+            if p.exists() {
+                found.push(p);
+            }
+        }
+        locks_under(&self.path.join("refs"), &mut found);
+        if let Ok(rd) = std::fs::read_dir(&self.path) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("catalyst-index-") || name.starts_with("catalyst-blobs-") {
+                    found.push(e.path());
+                }
+            }
+        }
+        for p in &found {
+            if p.is_dir() {
+                std::fs::remove_dir_all(p)?;
+            } else {
+                std::fs::remove_file(p)?;
+            }
+        }
+        let config = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
+        if self.exists() && !config.contains("fsync") {
+            self.configure()?;
+        }
+        Ok(found)
     }
 
     fn cmd(&self) -> Command {

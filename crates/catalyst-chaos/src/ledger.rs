@@ -248,6 +248,8 @@ pub struct Ledger {
     pub acked: BTreeMap<Kind, u64>,
     /// Definite refusals (non-2xx answers) per status, with one example each.
     pub refused: BTreeMap<u16, (u64, String)>,
+    /// Definite refusals per kind of write.
+    pub refused_kinds: BTreeMap<Kind, u64>,
     /// Deployments by id.
     pub deployments: BTreeMap<String, DeploymentEntry>,
     /// Labels of deployment creates sent without an answer.

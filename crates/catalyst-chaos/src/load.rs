@@ -62,13 +62,16 @@ impl Load {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn refused(&self, what: &str, status: u16, body: &Value) {
+    fn refused(&self, kind: Option<Kind>, what: &str, status: u16, body: &Value) {
         // A refusal while the server runs normally is worth a look; they are counted and the
         // summary prints them. They are not violations by themselves, but every one must say
         // what went wrong: `{"error", "detail"}`.
         warn!(what, status, answer = %body, "Refused.");
         let mut l = self.ledger();
         l.refuse(status, format!("{what}: {body}"));
+        if let Some(k) = kind {
+            *l.refused_kinds.entry(k).or_default() += 1;
+        }
         if !(body["error"].is_string() && body["detail"].is_string()) {
             l.live_violations
                 .push(format!("{what}: {status} without an error body ({body})"));
@@ -212,7 +215,7 @@ async fn deployments(load: Arc<Load>, mut rng: StdRng) {
                     if s < 500 {
                         load.ledger().deployments_in_doubt.remove(&label);
                     }
-                    load.refused("deployment create", s, &v);
+                    load.refused(Some(Kind::Deployment), "deployment create", s, &v);
                 }
                 Answer::None(_) => {
                     dead = true;
@@ -243,7 +246,7 @@ async fn follow(load: Arc<Load>, id: String) {
         Ok(r) => {
             let status = r.status().as_u16();
             let body: Value = r.json().await.unwrap_or(Value::Null);
-            load.refused("deployment log stream", status, &body);
+            load.refused(None, "deployment log stream", status, &body);
             return;
         }
         Err(_) => return,
@@ -391,7 +394,7 @@ async fn applications(load: Arc<Load>, mut rng: StdRng) {
                         slot.doubt = None;
                     }
                 }
-                load.refused(kind.name(), s, &v);
+                load.refused(Some(kind), kind.name(), s, &v);
             }
             Answer::None(_) => return,
         }
@@ -477,7 +480,7 @@ async fn pool(load: Arc<Load>, mut rng: StdRng) {
                         slot.doubt = None;
                     }
                 }
-                load.refused(kind.name(), s, &v);
+                load.refused(Some(kind), kind.name(), s, &v);
             }
             Answer::None(_) => return,
         }
@@ -587,7 +590,7 @@ async fn members(load: Arc<Load>, mut rng: StdRng) {
                             slot.doubt = None;
                         }
                     }
-                    load.refused("member add", s, &v);
+                    load.refused(Some(Kind::MemberAdd), "member add", s, &v);
                 }
                 Answer::None(_) => return,
             }
@@ -622,12 +625,9 @@ async fn members(load: Arc<Load>, mut rng: StdRng) {
                     }
                 }
                 Answer::Refused(s, v) => {
-                    if s < 500 {
-                        if let Some(slot) = load.ledger().members.get_mut(&name) {
-                            slot.doubt = None;
-                        }
-                    }
-                    load.refused("member remove", s, &v);
+                    // The token goes first: a refused removal may have revoked it (the member
+                    // stays listed). The doubt stays for the checks to resolve.
+                    load.refused(Some(Kind::MemberRemove), "member remove", s, &v);
                 }
                 Answer::None(_) => return,
             }

@@ -11,6 +11,7 @@ mod ledger;
 mod load;
 mod server;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +77,7 @@ struct Args {
     /// clean run).
     #[arg(
         long,
-        env = "CATALYST_CHAOS_DATABASE_URL",
+        env = "CATALYST_TEST_DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     database_url: String,
@@ -84,7 +85,7 @@ struct Args {
     /// NATS for --spine jetstream (a fresh stream and prefix, deleted after a clean run).
     #[arg(
         long,
-        env = "CATALYST_CHAOS_NATS_URL",
+        env = "CATALYST_TEST_NATS_URL",
         default_value = "nats://127.0.0.1:4222"
     )]
     nats_url: String,
@@ -452,6 +453,7 @@ async fn campaign(
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut totals = Totals::default();
     let mut run = 0u32;
+    let mut stuck = [0u32; RECOVERY.len()];
     let mut server = launch.spawn(run)?;
     loop {
         // Start-up (maybe killed while it restores), then the checks of everything so far.
@@ -495,6 +497,10 @@ async fn campaign(
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("run {run}: cannot create the Organization"))?;
 
+        let before = {
+            let l = lock(&ledger);
+            (l.acked.clone(), l.refused_kinds.clone())
+        };
         let mut load = start_load(&api, &ledger, run, format!("c{run}"), seed);
         if let Some(disk) = disk.filter(|_| run % 2 == 1) {
             // Fill the disk under load, keep loading it full, then give the space back.
@@ -565,6 +571,7 @@ async fn campaign(
         }
         kill(&mut server, &mut totals)?;
         load.stop(run).await;
+        stuck_writes(run, &ledger, &before, &mut stuck, &mut totals.report);
         let f = check::fsck(&launch.data_dir);
         totals.report.merge(f);
         info!(run, kills = totals.kills, "Killed under load.");
@@ -600,6 +607,39 @@ const RECOVERY: [(&str, &[Kind]); 4] = [
     ),
     ("member change", &[Kind::MemberAdd, Kind::MemberRemove]),
 ];
+
+/// Runs in a row in which a kind of write was only ever refused before that is a violation:
+/// the server does not recover from something (a stale lock, a broken store).
+const STUCK_RUNS: u32 = 3;
+
+/// Counts, per kind of write, the runs in a row with refusals and no acknowledgement.
+fn stuck_writes(
+    run: u32,
+    ledger: &Mutex<Ledger>,
+    (acked, refused): &(BTreeMap<Kind, u64>, BTreeMap<Kind, u64>),
+    stuck: &mut [u32; RECOVERY.len()],
+    report: &mut Report,
+) {
+    let l = lock(ledger);
+    let delta = |now: &BTreeMap<Kind, u64>, then: &BTreeMap<Kind, u64>, kinds: &[Kind]| -> u64 {
+        kinds
+            .iter()
+            .map(|k| now.get(k).copied().unwrap_or(0) - then.get(k).copied().unwrap_or(0))
+            .sum()
+    };
+    for (i, (what, kinds)) in RECOVERY.iter().enumerate() {
+        let (a, r) = (
+            delta(&l.acked, acked, kinds),
+            delta(&l.refused_kinds, refused, kinds),
+        );
+        stuck[i] = if a == 0 && r > 0 { stuck[i] + 1 } else { 0 };
+        report.check(stuck[i] != STUCK_RUNS, || {
+            format!(
+                "run {run}: every {what} refused for {STUCK_RUNS} runs in a row; the server does not recover"
+            )
+        });
+    }
+}
 
 fn lock(l: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
     l.lock().unwrap_or_else(|p| p.into_inner())

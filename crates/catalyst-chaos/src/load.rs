@@ -488,15 +488,14 @@ async fn pool(load: Arc<Load>, mut rng: StdRng) {
     }
 }
 
+/// A member's name and token (when the answer brought one).
+type Holder = (String, Option<String>);
+
 /// Members of the Organization: add (a token is issued, and must work at once) or remove.
 async fn members(load: Arc<Load>, mut rng: StdRng) {
     let mut n = 0u32;
     while !load.stopped() {
-        let (active, unfinished, cut_short): (
-            Vec<(String, Option<String>)>,
-            Vec<String>,
-            Vec<(String, Option<String>)>,
-        ) = {
+        let (active, unfinished, cut_short): (Vec<Holder>, Vec<String>, Vec<Holder>) = {
             let l = load.ledger();
             let active = l
                 .members

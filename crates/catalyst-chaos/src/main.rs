@@ -336,66 +336,69 @@ async fn main() -> Result<()> {
             std::process::exit(2);
         }
     };
-    let l = ledger.lock().unwrap_or_else(|p| p.into_inner());
-    let mut violations = totals.report.violations.clone();
-    violations.extend(l.live_violations.iter().cloned());
-    println!("\n== catalyst-chaos summary ==");
-    println!("seed                 {seed}");
-    println!(
-        "backend              {:?}, spine {:?}",
-        args.backend, args.spine
-    );
-    println!(
-        "kills                {} ({} under load, {} during start-up); restarts {}",
-        totals.kills,
-        totals.kills - totals.startup_kills,
-        totals.startup_kills,
-        totals.restarts
-    );
-    if args.disk_full {
+    let violations = {
+        let l = ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let mut violations = totals.report.violations.clone();
+        violations.extend(l.live_violations.iter().cloned());
+        println!("\n== catalyst-chaos summary ==");
+        println!("seed                 {seed}");
         println!(
-            "disk full            {} times ({} MiB tmpfs), space returned each time",
-            totals.disk_fulls, args.disk_size_mb
+            "backend              {:?}, spine {:?}",
+            args.backend, args.spine
         );
-    }
-    println!("acknowledged writes  {}", l.total_acked());
-    for k in Kind::ALL {
         println!(
-            "  {:<34} {}",
-            k.name(),
-            l.acked.get(&k).copied().unwrap_or(0)
+            "kills                {} ({} under load, {} during start-up); restarts {}",
+            totals.kills,
+            totals.kills - totals.startup_kills,
+            totals.startup_kills,
+            totals.restarts
         );
-    }
-    println!(
-        "deployments          {} ({} found after an unanswered create)",
-        l.deployments.len(),
-        l.deployments.values().filter(|d| !d.acknowledged).count()
-    );
-    println!("acknowledged commits {}", l.commits.len());
-    println!(
+        if args.disk_full {
+            println!(
+                "disk full            {} times ({} MiB tmpfs), space returned each time",
+                totals.disk_fulls, args.disk_size_mb
+            );
+        }
+        println!("acknowledged writes  {}", l.total_acked());
+        for k in Kind::ALL {
+            println!(
+                "  {:<34} {}",
+                k.name(),
+                l.acked.get(&k).copied().unwrap_or(0)
+            );
+        }
+        println!(
+            "deployments          {} ({} found after an unanswered create)",
+            l.deployments.len(),
+            l.deployments.values().filter(|d| !d.acknowledged).count()
+        );
+        println!("acknowledged commits {}", l.commits.len());
+        println!(
         "in doubt             {} applied in full, {} not applied, {} cut short in the safe order (finished by the load)",
         totals.report.doubts_applied, totals.report.doubts_void, totals.report.doubts_partial
     );
-    println!("                     (requests without an answer, or answered 5xx)");
-    if totals.report.unprobed > 0 {
-        println!(
-            "unprobed             {} cut-short removals not told apart (failure budget spent)",
-            totals.report.unprobed
-        );
-    }
-    println!("checks run           {}", totals.report.checks);
-    println!("slowest restart      {:.2?} to ready", totals.worst_ready);
-    if !l.refused.is_empty() {
-        println!("refused (non-2xx)    (counted, not violations)");
-        for (status, (n, example)) in &l.refused {
-            println!("  {status}: {n}, e.g. {}", truncate(example, 200));
+        println!("                     (requests without an answer, or answered 5xx)");
+        if totals.report.unprobed > 0 {
+            println!(
+                "unprobed             {} cut-short removals not told apart (failure budget spent)",
+                totals.report.unprobed
+            );
         }
-    }
-    println!("violations           {}", violations.len());
-    for v in &violations {
-        println!("  - {v}");
-    }
-    println!("wall time            {wall:.1?}");
+        println!("checks run           {}", totals.report.checks);
+        println!("slowest restart      {:.2?} to ready", totals.worst_ready);
+        if !l.refused.is_empty() {
+            println!("refused (non-2xx)    (counted, not violations)");
+            for (status, (n, example)) in &l.refused {
+                println!("  {status}: {n}, e.g. {}", truncate(example, 200));
+            }
+        }
+        println!("violations           {}", violations.len());
+        for v in &violations {
+            println!("  - {v}");
+        }
+        println!("wall time            {wall:.1?}");
+        violations
+    };
     if violations.is_empty() {
         match resources {
             Resources::Schema { url, schema } => {

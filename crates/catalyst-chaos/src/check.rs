@@ -458,13 +458,17 @@ async fn commits(api: &Api, ledger: &Mutex<Ledger>, data_dir: &Path, r: &mut Rep
                 .lines()
                 .map(str::to_string)
                 .collect(),
-            Ok(o) => BTreeSet::new().tap_fail(r, || {
-                format!(
+            Ok(o) => {
+                r.fail(format!(
                     "{repo} {branch}: git rev-list failed: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
-                )
-            }),
-            Err(e) => BTreeSet::new().tap_fail(r, || format!("git: {e}")),
+                ));
+                BTreeSet::new()
+            }
+            Err(e) => {
+                r.fail(format!("git: {e}"));
+                BTreeSet::new()
+            }
         };
         for c in want {
             r.check(have.contains(&c), || {
@@ -516,17 +520,6 @@ async fn commits(api: &Api, ledger: &Mutex<Ledger>, data_dir: &Path, r: &mut Rep
                 c.commit, c.repo, c.branch
             )
         });
-    }
-}
-
-trait TapFail {
-    fn tap_fail(self, r: &mut Report, what: impl FnOnce() -> String) -> Self;
-}
-
-impl<T> TapFail for T {
-    fn tap_fail(self, r: &mut Report, what: impl FnOnce() -> String) -> Self {
-        r.fail(what());
-        self
     }
 }
 

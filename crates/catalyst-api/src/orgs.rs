@@ -600,14 +600,32 @@ async fn add_member(w: Write) -> Res {
 async fn remove_member(w: Write) -> Res {
     let (org, _) = w.begin_org(Right::ManageMembers)?;
     let name = w.param("name").to_string();
+    // The token goes before the commit: a crash (or a failed commit) between the two leaves a
+    // member who is still listed but cannot sign in, and removing again finishes; the other
+    // order left a removed member whose token kept working (found by the fault campaign).
+    if !truthy(&w.flags.dry_run) {
+        let (o, n) = (org.clone(), name.clone());
+        let listed = run(&w.api, move |s| {
+            Ok(s.members(&o)?.iter().any(|m| m["name"] == n.as_str()))
+        })
+        .await?;
+        if listed {
+            let tokens = w.api.auth.tokens().clone();
+            let (o, n) = (org.to_string(), name.clone());
+            tokio::task::spawn_blocking(move || tokens.revoke(&o, &n))
+                .await
+                .map_err(|_| ApiError::internal("token store stopped"))?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "Cannot revoke a member token.");
+                    ApiError::internal(
+                        "the member's token could not be revoked, so the member was not removed; try again",
+                    )
+                })?;
+            record_token_changes(&w).await;
+        }
+    }
     let (o, n) = (org.clone(), name.clone());
     let committed = w.commit(move |s, c| s.remove_member(c, &o, &n)).await?;
-    if !committed.dry_run {
-        let tokens = w.api.auth.tokens().clone();
-        let o = org.to_string();
-        let _ = tokio::task::spawn_blocking(move || tokens.revoke(&o, &name)).await;
-        record_token_changes(&w).await;
-    }
     Ok(written(StatusCode::OK, WrittenBody::of(committed)))
 }
 

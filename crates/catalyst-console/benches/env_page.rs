@@ -48,7 +48,7 @@ async fn main() {
     let apps = env_usize("ENV_PAGE_APPS", 1000);
     let runs = env_usize("ENV_PAGE_RUNS", 200);
     let dir = tempfile::tempdir().unwrap();
-    let (log, _) = FileLog::open(&dir.path().join("events")).unwrap();
+    let (log, _) = FileLog::open(dir.path().join("events")).unwrap();
     let spine: Arc<dyn Spine> = Arc::new(log);
     let mut events = vec![event(
         "organization.created",

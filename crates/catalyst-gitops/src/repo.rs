@@ -11,6 +11,8 @@ use crate::GitopsError;
 
 /// The all-zero object id: "this ref must not exist yet".
 pub const ZERO: &str = "0000000000000000000000000000000000000000";
+/// The id of the empty tree.
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 /// Who made a change, and why: becomes the commit's author and trailers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +99,67 @@ impl Repo {
         if !out.status.success() {
             return Err(git_err("init", &out));
         }
+        self.configure()
+    }
+
+    /// The settings every repository has (an init cut short is finished by
+    /// [`Repo::clear_leftovers`]).
+    fn configure(&self) -> Result<(), GitopsError> {
         // Smart HTTP clients need nothing else; keep reflogs so a bad update can be traced.
         self.run(&["config", "core.logAllRefUpdates", "always"], None)?;
         // An acknowledged commit survives a power loss: fsync objects (loose ones too, which
         // git skips by default) and refs.
         self.run(&["config", "core.fsync", "objects,reference"], None)?;
         Ok(())
+    }
+
+    /// Removes what a killed write leaves behind — git's lock files (a SIGKILL skips git's own
+    /// clean-up, and a stale `refs/heads/<branch>.lock` refuses every later update of that
+    /// branch), our private index files and blob staging — and finishes an init cut short.
+    /// Only for the one process that writes the repository, before it writes (`catalyst
+    /// serve` holds the data directory's lock). Returns the paths removed.
+    pub fn clear_leftovers(&self) -> Result<Vec<PathBuf>, GitopsError> {
+        fn locks_under(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    locks_under(&p, out);
+                } else if p.extension().is_some_and(|x| x == "lock") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for name in ["HEAD.lock", "config.lock", "packed-refs.lock", "index.lock"] {
+            let p = self.path.join(name);
+            if p.exists() {
+                found.push(p);
+            }
+        }
+        locks_under(&self.path.join("refs"), &mut found);
+        if let Ok(rd) = std::fs::read_dir(&self.path) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("catalyst-index-") || name.starts_with("catalyst-blobs-") {
+                    found.push(e.path());
+                }
+            }
+        }
+        for p in &found {
+            if p.is_dir() {
+                std::fs::remove_dir_all(p)?;
+            } else {
+                std::fs::remove_file(p)?;
+            }
+        }
+        let config = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
+        if self.exists() && !config.contains("fsync") {
+            self.configure()?;
+        }
+        Ok(found)
     }
 
     fn cmd(&self) -> Command {
@@ -326,11 +383,16 @@ impl Repo {
                 }
             }
             self.run_env(&["update-index", "-z", "--index-info"], Some(&info), &env)?;
-            Ok(
-                String::from_utf8_lossy(&self.run_env(&["write-tree"], None, &env)?)
-                    .trim()
-                    .to_string(),
-            )
+            let tree = String::from_utf8_lossy(&self.run_env(&["write-tree"], None, &env)?)
+                .trim()
+                .to_string();
+            if tree == EMPTY_TREE {
+                // `write-tree` does not store the empty tree (Git knows it without the object),
+                // but a commit of it (an uninstall's) then fails `git fsck` ("missing tree")
+                // and clients that do not know it cannot check the commit out.
+                self.run(&["hash-object", "-w", "-t", "tree", "--stdin"], Some(b""))?;
+            }
+            Ok(tree)
         })();
         let _ = std::fs::remove_file(&index);
         let _ = std::fs::remove_dir_all(&staging);
@@ -430,8 +492,7 @@ impl Repo {
 
     /// A unified diff between two commits (`None`: the empty tree), with `--stat` first.
     pub fn diff(&self, old: Option<&str>, new: &str) -> Result<String, GitopsError> {
-        let empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
-        let old = old.unwrap_or(empty_tree);
+        let old = old.unwrap_or(EMPTY_TREE);
         let out = self.run(
             &[
                 "diff-tree",

@@ -227,7 +227,9 @@ impl Sovereign {
     /// Opens (creating) the repositories under `root` (`<data-dir>/git`); every change is
     /// recorded on `spine` as one event, through the outbox: the call's journal (written and
     /// synced before any ref moves) names the event, so a crash between the commit and the
-    /// record is finished at the next open — the event is recorded exactly once.
+    /// record is finished at the next open — the event is recorded exactly once. Lock files
+    /// a killed write left are removed, so the caller must be the only writer (`catalyst
+    /// serve` holds the data directory's lock).
     pub fn open_with_spine(
         root: impl Into<PathBuf>,
         catalog: Arc<Catalog>,
@@ -245,9 +247,38 @@ impl Sovereign {
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
         };
+        s.clear_leftovers()?;
         s.config().init()?;
         s.recover()?;
         Ok(s)
+    }
+
+    /// [`Repo::clear_leftovers`] on every repository (`system/…`, `<org>/…`): a write killed
+    /// mid-way must not leave a repository that refuses every later write.
+    fn clear_leftovers(&self) -> Result<(), GitopsError> {
+        let Ok(owners) = std::fs::read_dir(&self.root) else {
+            return Ok(());
+        };
+        for owner in owners.flatten().filter(|e| e.path().is_dir()) {
+            let Ok(repos) = std::fs::read_dir(owner.path()) else {
+                continue;
+            };
+            for e in repos.flatten() {
+                if !e.file_name().to_string_lossy().ends_with(".git") {
+                    continue;
+                }
+                let repo = Repo::at(e.path());
+                let removed = repo.clear_leftovers()?;
+                if !removed.is_empty() {
+                    tracing::warn!(
+                        repository = %e.path().display(),
+                        removed = ?removed,
+                        "Removed what a write killed mid-way left behind."
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Admits every Blueprint artifact an install, upgrade or promotion pins through

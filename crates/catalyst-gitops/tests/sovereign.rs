@@ -299,6 +299,43 @@ fn if_match_stale_is_a_conflict_and_values_update_rerenders() {
 }
 
 #[test]
+fn what_a_killed_write_left_behind_is_cleared_at_open() {
+    let (dir, s) = setup();
+    install_shop(&s, json!({})).unwrap();
+    drop(s);
+    // A SIGKILL inside `git update-ref` leaves the branch's lock; inside our write, the
+    // private index; inside the init, a repository without its settings.
+    let config = dir.path().join("git/system/catalyst-config.git");
+    let web = dir.path().join("git/acme/web.git");
+    std::fs::write(config.join("refs/heads/main.lock"), "").unwrap();
+    std::fs::write(web.join("refs/heads/develop.lock"), "").unwrap();
+    std::fs::write(web.join("catalyst-index-0123456789abcdef"), "").unwrap();
+    std::fs::create_dir(web.join("catalyst-blobs-0123456789abcdef")).unwrap();
+    let plain = std::fs::read_to_string(web.join("config"))
+        .unwrap()
+        .replace("fsync", "nosync");
+    std::fs::write(web.join("config"), plain).unwrap();
+
+    let s = sovereign(dir.path());
+    s.create_env(&call("r-stg"), &org(), EnvType::Stg, &json!([]))
+        .expect("the configuration repository takes writes again");
+    s.set_values(
+        &call("r-val"),
+        &org(),
+        &app("web"),
+        EnvType::Dev,
+        &json!({"replicas": 3}),
+    )
+    .expect("the Application repository takes writes again");
+    assert!(!web.join("catalyst-index-0123456789abcdef").exists());
+    assert!(!web.join("catalyst-blobs-0123456789abcdef").exists());
+    let settings = std::fs::read_to_string(web.join("config")).unwrap();
+    assert!(settings.contains("fsync = objects,reference"), "{settings}");
+    fsck(&s.app_repo(&org(), &app("web")));
+    fsck(&s.config());
+}
+
+#[test]
 fn upgrade_uninstall_and_dependents() {
     let (_d, s) = setup();
     install_shop(&s, json!({})).unwrap();
@@ -329,6 +366,10 @@ fn upgrade_uninstall_and_dependents() {
         .unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
     assert_eq!(repos, ["acme/shop", "acme/shop-api", "acme/shop-db"]);
+    // An uninstall commits the empty tree: it is stored, so the repositories stay fsck-clean.
+    for name in ["web", "shop", "shop-api", "shop-db"] {
+        fsck(&s.app_repo(&org(), &app(name)));
+    }
     assert_eq!(s.list_apps(&org()).unwrap().len(), 2);
     let err = s.delete_org(&call("r-del"), &org()).unwrap_err();
     assert!(matches!(err, GitopsError::HasDependents(_)));

@@ -1054,22 +1054,27 @@ impl DeploymentService {
         draft.status = Some(status);
         let drafts: Vec<EventDraft> = name_draft.into_iter().chain([draft]).collect();
         let committed = self
-            .commit(dep, drafts, |r| {
-                r.status = status;
-                r.result = result.clone();
-                r.error = error.clone();
-                r.finished_at = Some(now);
-                if !keep_reservation {
-                    r.reservation = None;
-                }
-                true
-            })
+            .commit_with(
+                dep,
+                drafts,
+                |r| {
+                    r.status = status;
+                    r.result = result.clone();
+                    r.error = error.clone();
+                    r.finished_at = Some(now);
+                    if !keep_reservation {
+                        r.reservation = None;
+                    }
+                    true
+                },
+                true,
+            )
             .await;
         match committed {
             Ok(()) => info!(deployment = %id, status = %status, "Deployment finished."),
             Err(e) => {
-                // The terminal state could not be stored: keep it in memory so readers see the
-                // truth; the next start-up will mark the stored record failed.
+                // The terminal state could not be stored before shutdown: keep it in memory so
+                // readers see the truth; the next start-up will mark the stored record failed.
                 error!(deployment = %id, error = %e, "Storing the terminal state failed.");
                 let mut inner = dep.lock();
                 inner.record.status = status;
@@ -1185,6 +1190,18 @@ impl DeploymentService {
         drafts: Vec<EventDraft>,
         update: impl FnOnce(&mut DeploymentRecord) -> bool,
     ) -> Result<(), StoreError> {
+        self.commit_with(dep, drafts, update, false).await
+    }
+
+    /// [`Self::commit`]; with `keep_trying`, a terminal state whose snapshot the store refuses
+    /// is retried (with back-off, until shutdown) instead of returned as an error.
+    async fn commit_with(
+        &self,
+        dep: &Deployment,
+        drafts: Vec<EventDraft>,
+        update: impl FnOnce(&mut DeploymentRecord) -> bool,
+        keep_trying: bool,
+    ) -> Result<(), StoreError> {
         let _w = dep.writer.lock().await;
         let mut record = dep.lock().record.clone();
         let first = record.last_seq + 1;
@@ -1215,11 +1232,24 @@ impl DeploymentService {
             _ => None,
         };
         if changed {
-            if let Err(e) = self.store.save_snapshot(&record).await {
+            let mut wait = Duration::from_millis(100);
+            while let Err(e) = self.store.save_snapshot(&record).await {
                 self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-                // The events are durable; publish them even though the snapshot lags.
-                self.publish(dep, events, None);
-                return Err(e);
+                if !keep_trying || !record.status.is_terminal() || self.shutdown.is_cancelled() {
+                    // The events are durable; publish them even though the snapshot lags.
+                    self.publish(dep, events, None);
+                    return Err(e);
+                }
+                // A terminal state becomes visible (`done`) only once stored: a restart
+                // before that fails the record as an orphan, and a delivered `ready` would be
+                // lost (found by the fault campaign with a full disk). Its events are durable;
+                // wait for the store (space comes back) and try again.
+                warn!(deployment = %dep.id, error = %e, "Storing the terminal state failed; retrying.");
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
         self.publish(dep, events, Some(record));

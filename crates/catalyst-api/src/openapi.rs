@@ -309,6 +309,19 @@ mod tests {
         for s in ["bearer", "session", "basic"] {
             assert!(schemes.contains_key(s), "{s}");
         }
+        // A write names its conditional and request-id headers and its refusals.
+        let add = &v["paths"]["/api/v1/orgs/{org}/members"]["post"];
+        let headers: Vec<&str> = add["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(headers, ["If-Match", "X-Request-Id"]);
+        for status in ["201", "409", "422", "401", "403", "404", "413", "429"] {
+            assert!(add["responses"][status].is_object(), "{status}");
+        }
         // Every operation answers JSON errors with their status codes.
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {

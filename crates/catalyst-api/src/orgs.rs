@@ -226,6 +226,33 @@ pub struct Flags {
     cascade: Option<String>,
 }
 
+/// The headers every write reads (described once for all of them).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct WriteHeaders {
+    /// Write only if the repository's head is this commit (409 `stale` otherwise).
+    #[param(rename = "If-Match")]
+    if_match: Option<String>,
+    /// Recorded as the commit's `Catalyst-Request-Id` trailer.
+    #[param(rename = "X-Request-Id")]
+    request_id: Option<String>,
+}
+
+/// The refusals every write can answer (described once for all of them).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteRefusals {
+    /// `stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`,
+    /// `has-dependents` or `dependency-mismatch`.
+    #[response(status = 409)]
+    Conflict(#[to_schema] crate::error::ErrorBody<'static>),
+    /// `invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or
+    /// `untrusted-artifact`.
+    #[response(status = 422)]
+    Invalid(#[to_schema] crate::error::ErrorBody<'static>),
+}
+
 fn truthy(v: &Option<String>) -> bool {
     matches!(v.as_deref(), Some("true" | "1" | ""))
 }
@@ -359,15 +386,13 @@ type Res = Result<Response, ApiError>;
     tag = "organizations",
     params(
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::CreateOrgRequest,
     responses(
         (status = 201, description = "Created (one commit to system/catalyst-config).", body = WrittenBody),
         (status = 200, description = "Dry run: the diff.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn create_org(
@@ -426,13 +451,11 @@ async fn get_org(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<S
     params(
         ("org" = String, Path, description = "The Organization"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     responses(
         (status = 200, description = "Deleted.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn delete_org(w: Write) -> Res {
@@ -450,15 +473,13 @@ async fn delete_org(w: Write) -> Res {
     params(
         ("org" = String, Path, description = "The Organization"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::CreateEnvRequest,
     responses(
         (status = 201, description = "Created.", body = WrittenBody),
         (status = 200, description = "Dry run: the diff.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn create_env(w: Write) -> Res {
@@ -487,13 +508,11 @@ async fn create_env(w: Write) -> Res {
         ("org" = String, Path, description = "The Organization"),
         ("env" = String, Path, description = "The Environment"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     responses(
         (status = 200, description = "Deleted.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn delete_env(w: Write) -> Res {
@@ -531,15 +550,13 @@ async fn list_members(
     params(
         ("org" = String, Path, description = "The Organization"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::AddMemberRequest,
     responses(
         (status = 201, description = "Added; `token` is shown once.", body = WrittenBody),
         (status = 200, description = "Dry run: the diff.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn add_member(w: Write) -> Res {
@@ -588,13 +605,11 @@ async fn add_member(w: Write) -> Res {
         ("org" = String, Path, description = "The Organization"),
         ("name" = String, Path, description = "The member"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     responses(
         (status = 200, description = "Removed; their token is revoked.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn remove_member(w: Write) -> Res {
@@ -681,15 +696,13 @@ fn dependency_fields(
     params(
         ("org" = String, Path, description = "The Organization"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::InstallRequest,
     responses(
         (status = 201, description = "Installed (with the dependencies it needed).", body = WrittenBody),
         (status = 200, description = "Dry run: the plan's diff.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
         (status = 503, description = "`artifact-store-unavailable` or `events-unavailable`.", body = crate::error::ErrorBody),
     )
 )]
@@ -868,13 +881,11 @@ impl Write {
         ("org" = String, Path, description = "The Organization"),
         ("app" = String, Path, description = "The Application"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     responses(
         (status = 200, description = "Uninstalled from the Environment.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn uninstall(w: Write) -> Res {
@@ -895,14 +906,12 @@ async fn uninstall(w: Write) -> Res {
         ("org" = String, Path, description = "The Organization"),
         ("app" = String, Path, description = "The Application"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::ValuesRequest,
     responses(
         (status = 200, description = "Committed (or, dry run, the diff).", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn set_values(w: Write) -> Res {
@@ -933,14 +942,12 @@ async fn set_values(w: Write) -> Res {
         ("org" = String, Path, description = "The Organization"),
         ("app" = String, Path, description = "The Application"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::UpgradeRequest,
     responses(
         (status = 200, description = "Upgraded (or, dry run, the plan's diff).", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
         (status = 503, description = "`artifact-store-unavailable`.", body = crate::error::ErrorBody),
     )
 )]
@@ -968,14 +975,12 @@ async fn upgrade(w: Write) -> Res {
         ("org" = String, Path, description = "The Organization"),
         ("app" = String, Path, description = "The Application"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::RollbackRequest,
     responses(
         (status = 200, description = "Rolled back (a new commit with the old content).", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn rollback(w: Write) -> Res {
@@ -1003,15 +1008,13 @@ fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
         ("org" = String, Path, description = "The Organization"),
         ("app" = String, Path, description = "The Application"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::PromotionRequest,
     responses(
         (status = 201, description = "Approval recorded.", body = WrittenBody),
         (status = 200, description = "Dry run: the diff.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn approve(w: Write) -> Res {
@@ -1031,14 +1034,12 @@ async fn approve(w: Write) -> Res {
         ("org" = String, Path, description = "The Organization"),
         ("app" = String, Path, description = "The Application"),
         Flags,
-        ("If-Match" = Option<String>, Header, description = "Write only if the repository's head is this commit (409 `stale` otherwise)"),
-        ("X-Request-Id" = Option<String>, Header, description = "Recorded as the commit's `Catalyst-Request-Id` trailer"),
+        WriteHeaders,
     ),
     request_body = bodies::PromotionRequest,
     responses(
         (status = 200, description = "Promoted (or, dry run, the diff). 409 `policy-unmet` names what the EnvironmentPolicy still needs.", body = WrittenBody),
-        (status = 409, description = "`stale` (`If-Match` names another commit), `already-exists`, `policy-unmet`, `has-dependents` or `dependency-mismatch`.", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid-field`, `invalid-name`, `invalid-request`, `invalid-values`, `unresolvable` or `untrusted-artifact`.", body = crate::error::ErrorBody),
+        WriteRefusals,
     )
 )]
 async fn promote(w: Write) -> Res {

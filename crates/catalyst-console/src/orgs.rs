@@ -231,6 +231,15 @@ pub async fn list(
     })
 }
 
+/// Another Organization is "not found", exactly as one that does not exist.
+fn visible(viewer: &Viewer, org: &str) -> Result<(), ConsoleError> {
+    if viewer.sees(org) {
+        Ok(())
+    } else {
+        Err(not_found(&format!("Organization {org}")))
+    }
+}
+
 fn not_found(what: &str) -> ConsoleError {
     ConsoleError::NotFound(format!(
         "{what} does not exist, or your sign-in does not reach it. Go back to the Organizations you can see."
@@ -243,9 +252,7 @@ pub async fn org(
     Extension(viewer): Extension<Viewer>,
     Path(org): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    if !viewer.sees(&org) {
-        return Err(not_found(&format!("Organization {org}")));
-    }
+    visible(&viewer, &org)?;
     let read = projection(&state)?;
     let name = org.clone();
     let found = read.read(move |p| {
@@ -307,9 +314,7 @@ pub async fn environment(
     Extension(viewer): Extension<Viewer>,
     Path((org, env)): Path<(String, String)>,
 ) -> Result<Response, ConsoleError> {
-    if !viewer.sees(&org) {
-        return Err(not_found(&format!("Organization {org}")));
-    }
+    visible(&viewer, &org)?;
     let env = if env.starts_with(&format!("{org}-")) {
         env
     } else {
@@ -381,9 +386,7 @@ pub async fn application(
     Extension(viewer): Extension<Viewer>,
     Path((org, app)): Path<(String, String)>,
 ) -> Result<Response, ConsoleError> {
-    if !viewer.sees(&org) {
-        return Err(not_found(&format!("Organization {org}")));
-    }
+    visible(&viewer, &org)?;
     let read = projection(&state)?;
     let (o, a) = (org.clone(), app.clone());
     let (cards, history) = read.read(move |p| {
@@ -607,9 +610,7 @@ pub async fn org_audit(
     Path(org): Path<String>,
     axum::extract::Query(filter): axum::extract::Query<AuditFilter>,
 ) -> Result<Response, ConsoleError> {
-    if !viewer.sees(&org) {
-        return Err(not_found(&format!("Organization {org}")));
-    }
+    visible(&viewer, &org)?;
     let known = projection(&state)?.read({
         let org = org.clone();
         move |p| {

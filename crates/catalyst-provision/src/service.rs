@@ -1193,8 +1193,8 @@ impl DeploymentService {
         self.commit_with(dep, drafts, update, false).await
     }
 
-    /// [`Self::commit`]; with `keep_trying`, a terminal state whose snapshot the store refuses
-    /// is retried (with back-off, until shutdown) instead of returned as an error.
+    /// [`Self::commit`]; with `keep_trying` (a terminal state), events or a snapshot the store
+    /// refuses are retried (with back-off, until shutdown) instead of returned as an error.
     async fn commit_with(
         &self,
         dep: &Deployment,
@@ -1215,9 +1215,33 @@ impl DeploymentService {
             })
             .collect();
         if !events.is_empty() {
-            if let Err(e) = self.store.append_events(&dep.id, &events).await {
+            let mut wait = Duration::from_millis(100);
+            while let Err(e) = self.store.append_events(&dep.id, &events).await {
                 self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
+                if !keep_trying || self.shutdown.is_cancelled() {
+                    return Err(e);
+                }
+                // The terminal events themselves were refused (the database restarting, a full
+                // disk): wait and try again, as for the snapshot below — found by the
+                // PostgreSQL-restart fault test, where such a run stayed non-terminal for good.
+                warn!(deployment = %dep.id, error = %e, "Storing the terminal events failed; retrying.");
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+                // A write whose answer was lost may have landed: then it is done.
+                if let Ok(stored) = self
+                    .store
+                    .events_after(&dep.id, first - 1, events.len())
+                    .await
+                {
+                    if stored.len() == events.len()
+                        && stored.iter().zip(&events).all(|(a, b)| a.seq == b.seq)
+                    {
+                        break;
+                    }
+                }
             }
             record.last_seq += events.len() as u64;
         }

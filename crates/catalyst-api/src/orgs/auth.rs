@@ -929,11 +929,7 @@ pub async fn require_sovereign_admin_page<S>(
 where
     S: HasAuth + Send + Sync + 'static,
 {
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let target = page_target(&req);
     admit_sovereign_admin(state.auth(), req, next, move |rejection| {
         let error = match rejection.status() {
             StatusCode::UNAUTHORIZED => "",
@@ -956,11 +952,7 @@ pub async fn require_signed_in_page<S>(
 where
     S: HasAuth + Send + Sync + 'static,
 {
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let target = page_target(&req);
     let (parts, body) = req.into_parts();
     match state.auth().authenticate(&parts).await {
         Ok(id) => {
@@ -978,6 +970,14 @@ where
         }
         Err(rejection) => rejection,
     }
+}
+
+/// The page a sign-in should return to: this request's path and query.
+fn page_target(req: &axum::extract::Request) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into())
 }
 
 fn see_other(location: &str) -> axum::response::Response {

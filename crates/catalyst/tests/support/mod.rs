@@ -2,6 +2,9 @@
 //! free loopback port, wait until it listens, stop it; its log goes to a file the test can read.
 #![allow(dead_code)]
 
+#[cfg(test)]
+pub mod conform;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -78,6 +81,10 @@ pub struct Catalyst {
     pub log_path: PathBuf,
     /// A sovereign-admin token, made with `catalyst token create` before start-up.
     pub admin: String,
+    /// In tests, the proxy `base` points at: it checks every answer against the OpenAPI
+    /// description (benches talk to the server directly).
+    #[cfg(test)]
+    proxy: conform::Proxy,
 }
 
 /// Runs `catalyst ARGS…` in `dir`; returns (exit code, stdout, stderr).
@@ -171,12 +178,20 @@ impl Catalyst {
             assert!(Instant::now() < deadline, "catalyst did not start serving");
             std::thread::sleep(Duration::from_millis(10));
         }
+        let direct = format!("http://127.0.0.1:{port}");
+        #[cfg(test)]
+        let proxy = conform::Proxy::start(direct.clone());
         Catalyst {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            #[cfg(test)]
+            base: proxy.base.clone(),
+            #[cfg(not(test))]
+            base: direct,
             port,
             log_path,
             admin,
+            #[cfg(test)]
+            proxy,
         }
     }
 
@@ -336,5 +351,16 @@ impl Drop for Catalyst {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(&self.log_path);
+        #[cfg(test)]
+        {
+            let violations = self.proxy.violations();
+            if !violations.is_empty() && !std::thread::panicking() {
+                panic!(
+                    "{} answer(s) outside the OpenAPI description:\n{}",
+                    violations.len(),
+                    violations.join("\n")
+                );
+            }
+        }
     }
 }

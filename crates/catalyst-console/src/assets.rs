@@ -36,6 +36,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/live.js"),
     ),
     (
+        "manage.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/manage.js"),
+    ),
+    (
         "marketplace.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/marketplace.js"),

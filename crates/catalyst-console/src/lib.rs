@@ -79,6 +79,11 @@ impl Viewer {
     pub fn sees(&self, org: &str) -> bool {
         self.is_admin() || self.org.as_deref() == Some(org)
     }
+
+    /// Whether this viewer may add and remove members of `org` (the server decides again).
+    pub fn manages_members(&self, org: &str) -> bool {
+        self.is_admin() || (self.role == "org-admin" && self.org.as_deref() == Some(org))
+    }
 }
 
 /// The console's routes, split by who may see them.

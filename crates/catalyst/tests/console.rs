@@ -231,6 +231,29 @@ async fn organization_pages_show_what_the_callers_role_reaches() {
     assert!(html.contains("1 in all"), "{html}");
     assert!(html.contains(r#"data-live="/api/v1/orgs/acme/events""#));
 
+    // Write controls follow the role (the API decides again): an org-viewer gets none; the
+    // sovereign-admin may create Organizations and manage members; an org-admin manages the
+    // members of their own Organization.
+    assert!(!html.contains(r#"id="add-member""#) && !html.contains("data-remove-member"));
+    let (_, _, list) = page_as(&s, Some(&dana), "/orgs").await;
+    assert!(!list.contains(r#"id="create-org""#));
+    let (_, _, list) = page_as(&s, Some(&s.admin), "/orgs").await;
+    assert!(list.contains(r#"id="create-org""#) && list.contains("/assets/manage.js"));
+    let (status, v) = s
+        .post_json(
+            "/api/v1/orgs/acme/members",
+            &serde_json::json!({"name": "olga", "role": "org-admin"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let olga = v["token"].as_str().unwrap().to_owned();
+    let (_, _, page) = page_as(&s, Some(&olga), "/orgs/acme").await;
+    assert!(page.contains(r#"id="add-member""#), "{page}");
+    assert!(page.contains(r#"data-remove-member="dana""#), "{page}");
+    let (status, _, js) = page_as(&s, None, "/assets/manage.js").await;
+    assert_eq!(status, 200);
+    assert!(js.contains("/api/v1/orgs/${encodeURIComponent(org)}/members"));
+
     // The Environment view: the App card, with its Blueprint, grouped by status.
     for env in ["dev", "acme-dev"] {
         let (status, _, html) =

@@ -60,6 +60,7 @@ impl Need {
     }
 }
 
+pub mod browser;
 pub mod openapi;
 
 /// Whether a missing service is a failure (`CATALYST_REQUIRE_SERVICES=1`, as in CI).

@@ -63,12 +63,12 @@ impl Upstream {
     }
 }
 
-/// Headers that belong to one connection, not to the message.
+/// Headers that belong to one connection, not to the message. (`Host` goes through unchanged:
+/// the server compares a browser's `Origin` with it.)
 fn hop_by_hop(name: &HeaderName) -> bool {
     [
         header::CONNECTION,
         header::TRANSFER_ENCODING,
-        header::HOST,
         header::CONTENT_LENGTH,
         header::UPGRADE,
         HeaderName::from_static("keep-alive"),

@@ -1,5 +1,6 @@
 // Who is signed in: asks GET /api/v1/session (the HttpOnly cookie goes along) and, when there
-// is a session, shows the name and role with a Sign-out button in the header. Without
+// is a session, shows the name and role with a Sign-out button in the header, and hides the
+// deployment links from roles other than sovereign-admin. Without
 // JavaScript, or without a session, the header keeps its "Sign in" link. Also offers the other
 // scripts a sign-in link for when the session ends under them (a 401).
 (() => {
@@ -31,6 +32,14 @@
       form.append(button);
       slot.replaceChildren(label, document.createTextNode(" "), form);
       slot.dataset.signedIn = "1";
+      // Deployments are sovereign-admin business: other roles do not see their links (the
+      // server refuses those pages regardless).
+      if (who.role !== "sovereign-admin") {
+        document.querySelectorAll('header nav a[href^="/sovereign/"]').forEach((a) => {
+          const item = a.closest("li");
+          if (item) item.hidden = true;
+        });
+      }
     })
     .catch(() => {});
 })();

@@ -39,6 +39,12 @@ async fn an_org_admin_manages_members_and_sees_installs_live() {
     b.client.goto(&c.url("/")).await.unwrap();
     b.wait_for("location.pathname === '/orgs/acme'", "acme's page")
         .await;
+    // Deployments are not an org-admin's: their links are hidden.
+    b.wait_for(
+        "document.getElementById('session').dataset.signedIn === '1' && [...document.querySelectorAll('header nav a[href^=\"/sovereign/\"]')].every(a => a.closest('li').hidden)",
+        "the deployment links hidden",
+    )
+    .await;
 
     // Add a member: the token is shown once.
     b.type_into("#member-name", "dana").await;

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -190,6 +190,14 @@ fn retry_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     )
 }
 
+/// Whether the operation has a parameter in `place`.
+fn takes(op: &Operation, place: ParameterIn) -> bool {
+    op.parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == place)
+}
+
 /// Whether the operation needs a credential (its own security, or the document's default).
 fn authenticated(op: &Operation) -> bool {
     match &op.security {
@@ -248,23 +256,13 @@ fn add_shared_responses(op: &mut Operation) {
             ),
         ));
     }
-    let queried = op
-        .parameters
-        .iter()
-        .flatten()
-        .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
-    if queried {
+    if takes(op, ParameterIn::Query) {
         shared.push((
             "400",
             error_response("`invalid-query`: the query string does not decode (a repeated or malformed parameter)."),
         ));
     }
-    let names_something = op
-        .parameters
-        .iter()
-        .flatten()
-        .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path);
-    if names_something {
+    if takes(op, ParameterIn::Path) {
         shared.push((
             "404",
             error_response("`not-found`: what the path names does not exist (or is not visible to the caller)."),

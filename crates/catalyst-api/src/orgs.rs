@@ -226,6 +226,26 @@ pub struct Flags {
     cascade: Option<String>,
 }
 
+/// `{org}` of a route (described once for all of them).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct OrgPath {
+    /// The Organization.
+    org: String,
+}
+
+/// `{org}` and `{app}` of a route (described once for all of them).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct AppPath {
+    /// The Organization.
+    org: String,
+    /// The Application.
+    app: String,
+}
+
 /// The headers every write reads (described once for all of them).
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -427,7 +447,7 @@ async fn create_org(
     get,
     path = "/orgs/{org}",
     tag = "organizations",
-    params(("org" = String, Path, description = "The Organization")),
+    params(OrgPath),
     responses((status = 200, description = "The Organization; `ETag` is the config head.", body = OrganizationBody,
         headers(("ETag" = String, description = "The head of system/catalyst-config"))))
 )]
@@ -449,7 +469,7 @@ async fn get_org(State(api): State<Arc<OrgApi>>, id: Identity, Path(org): Path<S
     path = "/orgs/{org}",
     tag = "organizations",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         Flags,
         WriteHeaders,
     ),
@@ -471,7 +491,7 @@ async fn delete_org(w: Write) -> Res {
     path = "/orgs/{org}/environments",
     tag = "organizations",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         Flags,
         WriteHeaders,
     ),
@@ -505,7 +525,7 @@ async fn create_env(w: Write) -> Res {
     path = "/orgs/{org}/environments/{env}",
     tag = "organizations",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         ("env" = String, Path, description = "The Environment"),
         Flags,
         WriteHeaders,
@@ -528,7 +548,7 @@ async fn delete_env(w: Write) -> Res {
     get,
     path = "/orgs/{org}/members",
     tag = "organizations",
-    params(("org" = String, Path, description = "The Organization")),
+    params(OrgPath),
     responses((status = 200, description = "The members.", body = MembersBody))
 )]
 async fn list_members(
@@ -548,7 +568,7 @@ async fn list_members(
     path = "/orgs/{org}/members",
     tag = "organizations",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         Flags,
         WriteHeaders,
     ),
@@ -602,7 +622,7 @@ async fn add_member(w: Write) -> Res {
     path = "/orgs/{org}/members/{name}",
     tag = "organizations",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         ("name" = String, Path, description = "The member"),
         Flags,
         WriteHeaders,
@@ -694,7 +714,7 @@ fn dependency_fields(
     path = "/orgs/{org}/applications",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         Flags,
         WriteHeaders,
     ),
@@ -754,8 +774,7 @@ async fn install(
     path = "/orgs/{org}/applications/{app}",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
     ),
     responses((status = 200, description = "The Application in every Environment: Blueprint, version, values, last commit.", body = Object))
 )]
@@ -878,8 +897,7 @@ impl Write {
     path = "/orgs/{org}/applications/{app}",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
         Flags,
         WriteHeaders,
     ),
@@ -903,8 +921,7 @@ async fn uninstall(w: Write) -> Res {
     path = "/orgs/{org}/applications/{app}/values",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
         Flags,
         WriteHeaders,
     ),
@@ -939,8 +956,7 @@ async fn set_values(w: Write) -> Res {
     path = "/orgs/{org}/applications/{app}/upgrade",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
         Flags,
         WriteHeaders,
     ),
@@ -972,8 +988,7 @@ async fn upgrade(w: Write) -> Res {
     path = "/orgs/{org}/applications/{app}/rollback",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
         Flags,
         WriteHeaders,
     ),
@@ -1005,8 +1020,7 @@ fn from_to(org: &OrgName, v: &Value) -> Result<(EnvType, EnvType), ApiError> {
     path = "/orgs/{org}/applications/{app}/approvals",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
         Flags,
         WriteHeaders,
     ),
@@ -1031,8 +1045,7 @@ async fn approve(w: Write) -> Res {
     path = "/orgs/{org}/applications/{app}/promote",
     tag = "applications",
     params(
-        ("org" = String, Path, description = "The Organization"),
-        ("app" = String, Path, description = "The Application"),
+        AppPath,
         Flags,
         WriteHeaders,
     ),

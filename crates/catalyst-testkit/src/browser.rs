@@ -121,8 +121,8 @@ impl Browser {
         panic!("timed out waiting for {what} ({expr})");
     }
 
-    /// Sets an input's value the way typing does (fires `input`).
-    pub async fn type_into(&self, css: &str, text: &str) {
+    /// The element `css` finds, scrolled to the middle of the viewport (clear of sticky bars).
+    async fn scrolled_to(&self, css: &str) -> fantoccini::elements::Element {
         let el = self
             .client
             .find(fantoccini::Locator::Css(css))
@@ -135,6 +135,12 @@ impl Browser {
             )
             .await
             .unwrap();
+        el
+    }
+
+    /// Sets an input's value the way typing does (fires `input`).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self.scrolled_to(css).await;
         el.clear().await.unwrap();
         el.send_keys(text).await.unwrap();
     }
@@ -142,18 +148,7 @@ impl Browser {
     /// Clicks an element (scrolled to the middle of the viewport first, clear of the
     /// wizard's sticky footer).
     pub async fn click(&self, css: &str) {
-        let el = self
-            .client
-            .find(fantoccini::Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
-        self.client
-            .execute(
-                "arguments[0].scrollIntoView({block: 'center'});",
-                vec![serde_json::to_value(&el).unwrap()],
-            )
-            .await
-            .unwrap();
+        let el = self.scrolled_to(css).await;
         el.click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Identity, Right, Role};
-use super::{org_name, OrgApi};
+use super::{org_name, OrgApi, OrgPath};
 use crate::ApiError;
 
 type Res = Result<Response, ApiError>;
@@ -203,7 +203,7 @@ pub struct ApplicationsBody<'a> {
     get,
     path = "/orgs/{org}/applications",
     tag = "read",
-    params(("org" = String, Path, description = "The Organization"), AppsQuery),
+    params(OrgPath, AppsQuery),
     responses((status = 200, description = "The Organization's App cards.", body = ApplicationsBody))
 )]
 pub async fn list_apps(
@@ -386,7 +386,7 @@ fn sse(stream: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -
     path = "/orgs/{org}/events",
     tag = "read",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         EventsQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event"),
     ),
@@ -602,7 +602,7 @@ async fn audit_page(api: &OrgApi, org: Option<String>, q: AuditQuery) -> Res {
     get,
     path = "/orgs/{org}/audit",
     tag = "read",
-    params(("org" = String, Path, description = "The Organization"), AuditQuery),
+    params(OrgPath, AuditQuery),
     responses(
         (status = 200, description = "A page of the audit log.", body = AuditPage),
         (status = 400, description = "`invalid-query`: `since`/`until` are not RFC 3339 times.", body = crate::error::ErrorBody),
@@ -707,7 +707,7 @@ pub async fn list_orgs(State(api): State<Arc<OrgApi>>, id: Identity) -> Res {
     get,
     path = "/orgs/{org}/environments",
     tag = "organizations",
-    params(("org" = String, Path, description = "The Organization")),
+    params(OrgPath),
     responses((status = 200, description = "The Organization's Environments and their policies.", body = EnvironmentsBody))
 )]
 pub async fn list_envs(
@@ -736,7 +736,7 @@ pub async fn list_envs(
     path = "/orgs/{org}/environments/{env}",
     tag = "read",
     params(
-        ("org" = String, Path, description = "The Organization"),
+        OrgPath,
         ("env" = String, Path, description = "The Environment (`dev` or `acme-dev`)"),
     ),
     responses((status = 200, description = "`{environment, policy, applications: {<status>: [App card]}, backingServices: [name], uses: [{from, to}]}`.", body = Object))

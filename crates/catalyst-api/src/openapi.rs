@@ -63,7 +63,7 @@ pub fn document() -> OpenApi {
     let (_, orgs) = OpenApiRouter::<Arc<crate::orgs::OrgApi>>::new()
         .nest(
             PREFIX,
-            crate::orgs::api_routes().routes(utoipa_axum::routes!(crate::orgs::hooks::flux_event)),
+            crate::orgs::api_routes().merge(crate::orgs::hook_routes()),
         )
         .merge(crate::orgs::git_routes())
         .split_for_parts();

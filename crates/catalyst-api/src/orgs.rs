@@ -129,13 +129,16 @@ pub(crate) fn git_routes() -> OpenApiRouter<Arc<OrgApi>> {
         .routes(routes!(git_http::receive_pack))
 }
 
+/// Flux's notifications under `/api/v1` (the handler reads, and limits with a JSON 413, its body
+/// itself, so no body limit layer).
+pub(crate) fn hook_routes() -> OpenApiRouter<Arc<OrgApi>> {
+    OpenApiRouter::new().routes(routes!(hooks::flux_event))
+}
+
 /// The routes: `/api/v1/orgs…` and `/git/…` (merge into the main router; no fallback here).
 pub fn router(state: Arc<OrgApi>) -> Router {
     let (api, _) = api_routes().split_for_parts();
-    // The Flux webhook reads (and limits, with a JSON 413) its body itself.
-    let (hooks, _) = OpenApiRouter::new()
-        .routes(routes!(hooks::flux_event))
-        .split_for_parts();
+    let (hooks, _) = hook_routes().split_for_parts();
     let api = api
         .layer(DefaultBodyLimit::max(crate::BODY_LIMIT))
         .merge(hooks);

@@ -27,6 +27,9 @@ pub struct FieldErrorBody {
     pub field: String,
     /// What is wrong.
     pub message: String,
+    /// For a values error: the Blueprint whose values `field` (a JSON pointer) is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blueprint: Option<String>,
 }
 
 /// The body of every error answer. Some routes add context (a registrar error adds
@@ -83,6 +86,7 @@ impl ApiError {
             fields: errors
                 .into_iter()
                 .map(|e| FieldErrorBody {
+                    blueprint: None,
                     field: e.field,
                     message: e.message,
                 })

@@ -119,6 +119,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<OrgApi>> {
         .routes(routes!(rollback))
         .routes(routes!(approve))
         .routes(routes!(promote))
+        .routes(routes!(promotion))
 }
 
 /// Git over smart HTTP under `/git`.
@@ -166,8 +167,17 @@ pub fn gitops_error(e: GitopsError) -> ApiError {
         GitopsError::Invalid(_) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail)
         }
-        GitopsError::InvalidValues(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-values", detail)
+        GitopsError::InvalidValues(problems) => {
+            let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-values", detail);
+            err.fields = problems
+                .into_iter()
+                .map(|p| crate::error::FieldErrorBody {
+                    field: p.pointer,
+                    message: p.message,
+                    blueprint: Some(p.blueprint),
+                })
+                .collect();
+            err
         }
         GitopsError::Resolve(_) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unresolvable", detail)
@@ -1041,6 +1051,46 @@ async fn approve(w: Write) -> Res {
         s.approve(c, &org, &app, from, to)
     })
     .await
+}
+
+/// `?from=&to=` of the promotion state.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PromotionQuery {
+    /// The source Environment (`dev` or `acme-dev`).
+    from: String,
+    /// The destination Environment.
+    to: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/applications/{app}/promotion",
+    tag = "applications",
+    params(
+        AppPath,
+        PromotionQuery,
+    ),
+    responses((status = 200, description = "Where promoting the Application from one Environment into another stands: the source commit, the destination's EnvironmentPolicy rules, the approvals given for that commit and the first rule not met (`unmet` absent: a promotion is allowed now).", body = bodies::PromotionBody))
+)]
+async fn promotion(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, app)): Path<(String, String)>,
+    Query(q): Query<PromotionQuery>,
+) -> Res {
+    id.authorize(&org, Right::ReadApps)?;
+    let (org, app) = (org_name(&org)?, app_name(&app)?);
+    let (from, to) = (
+        env_type(&org, &q.from, "from")?,
+        env_type(&org, &q.to, "to")?,
+    );
+    let (fname, tname) = (
+        catalyst_gitops::names::env_name(&org, from),
+        catalyst_gitops::names::env_name(&org, to),
+    );
+    let p = run(&api, move |s| s.promotion(&org, &app, from, to)).await?;
+    Ok(Json(bodies::PromotionBody::of(fname, tname, p)).into_response())
 }
 
 #[utoipa::path(

@@ -19,6 +19,7 @@
           if (next) {
             live.innerHTML = next.innerHTML;
             live.setAttribute("data-refreshed", String(Date.now()));
+            document.dispatchEvent(new CustomEvent("catalyst:refreshed"));
           }
         })
         .catch(function () { pending = false; });

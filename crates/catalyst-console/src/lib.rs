@@ -80,6 +80,22 @@ impl Viewer {
         self.is_admin() || self.org.as_deref() == Some(org)
     }
 
+    /// Whether this viewer may install, change, upgrade, roll back and promote Applications of
+    /// `org` (the server decides again).
+    pub fn writes_apps(&self, org: &str) -> bool {
+        self.is_admin()
+            || (matches!(self.role.as_str(), "org-admin" | "org-developer")
+                && self.org.as_deref() == Some(org))
+    }
+
+    /// Whether this viewer may approve promotions in `org` (the server decides again, and the
+    /// destination's EnvironmentPolicy decides whether approvals are needed).
+    pub fn approves(&self, org: &str) -> bool {
+        self.is_admin()
+            || (matches!(self.role.as_str(), "org-admin" | "security-officer")
+                && self.org.as_deref() == Some(org))
+    }
+
     /// Whether this viewer may add and remove members of `org` (the server decides again).
     pub fn manages_members(&self, org: &str) -> bool {
         self.is_admin() || (self.role == "org-admin" && self.org.as_deref() == Some(org))

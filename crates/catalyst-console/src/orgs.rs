@@ -25,6 +25,7 @@ use axum::Extension;
 use catalyst_spine::{AppStatus, Projection};
 use serde_json::Value;
 
+use crate::catalog::{form_fields, FormField};
 use crate::error::ConsoleError;
 use crate::pages::page;
 use crate::{ConsoleState, Viewer};
@@ -131,13 +132,44 @@ impl Card {
     }
 }
 
-/// One change in an Application's history (its audit entries, newest first).
+/// One commit in an Application's history (from its audit entries, newest first).
 struct Change {
     time: String,
     kind: String,
+    /// The commit message's subject (the change's kind when the event did not carry it).
+    message: String,
     actor: String,
     environment: String,
-    commits: String,
+    /// `dev`, `stg`, … (empty: a branch no Environment of the page has).
+    env_type: String,
+    /// The full commit id (what Rollback returns to).
+    commit: String,
+    /// True when it is what the Environment's branch holds now.
+    current: bool,
+}
+
+impl Change {
+    fn short(&self) -> &str {
+        &self.commit[..self.commit.len().min(12)]
+    }
+}
+
+/// What a writer may change of the Application in one Environment.
+struct Manage {
+    environment: String,
+    env_type: String,
+    /// The branch's head (`If-Match` of the writes).
+    commit: String,
+    blueprint: String,
+    version: String,
+    /// The values form (configSchema controls filled with the branch's values).
+    fields: Vec<FormField>,
+    /// False when the Blueprint version has no configSchema (or is not in the catalog).
+    has_schema: bool,
+    /// Newer versions of the Blueprint the catalog has, newest first.
+    newer: Vec<String>,
+    /// The next Environment to promote into (`stg`), with its policy in words.
+    next: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -149,6 +181,12 @@ struct AppPage {
     app: String,
     cards: Vec<Card>,
     history: Vec<Change>,
+    /// The write controls (empty for a caller who may not change Applications).
+    manage: Vec<Manage>,
+    /// Whether the caller may change Applications of this Organization.
+    writes: bool,
+    /// Whether the caller may approve promotions.
+    approves: bool,
 }
 
 /// How many changes the history shows.
@@ -380,6 +418,61 @@ pub async fn environment(
     })
 }
 
+/// Promotion order of Environment types: a change moves right.
+const PROMOTION_ORDER: [&str; 5] = ["poc", "dev", "uat", "stg", "prod"];
+
+/// The Environment after `env_type` in promotion order among `present`, with its policy.
+fn next_env(env_type: &str, present: &[(String, String)]) -> Option<(String, String)> {
+    let at = PROMOTION_ORDER.iter().position(|t| *t == env_type)?;
+    PROMOTION_ORDER[at + 1..]
+        .iter()
+        .find_map(|t| present.iter().find(|(e, _)| e == t).cloned())
+}
+
+/// The write controls of one card: the values form from the installed version's configSchema,
+/// the newer versions, the next Environment.
+fn manage_of(
+    catalog: &crate::Catalog,
+    c: &catalyst_spine::AppCard,
+    envs: &[(String, String)],
+) -> Manage {
+    let schema = catalog.config_schema(&c.blueprint, &c.version);
+    let fields = schema
+        .map(|schema| {
+            let mut fields = form_fields(schema, &c.values);
+            for f in &mut fields {
+                f.id = format!("{}-{}", c.env_type, f.id);
+            }
+            fields
+        })
+        .unwrap_or_default();
+    let current = semver::Version::parse(&c.version).ok();
+    let newer = catalog
+        .get(&c.blueprint)
+        .map(|e| {
+            e.versions
+                .iter()
+                .filter(|v| match (semver::Version::parse(v), &current) {
+                    (Ok(v), Some(cur)) => v > *cur,
+                    _ => false,
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Manage {
+        environment: c.environment.clone(),
+        env_type: c.env_type.clone(),
+        commit: c.commit.clone(),
+        blueprint: c.blueprint.clone(),
+        version: c.version.clone(),
+        has_schema: schema.is_some(),
+        fields,
+        newer,
+        next: next_env(&c.env_type, envs),
+    }
+}
+
 /// `GET /orgs/{org}/applications/{app}`.
 pub async fn application(
     State(state): St,
@@ -388,39 +481,76 @@ pub async fn application(
 ) -> Result<Response, ConsoleError> {
     visible(&viewer, &org)?;
     let read = projection(&state)?;
-    let (o, a) = (org.clone(), app.clone());
-    let (cards, history) = read.read(move |p| {
-        let cards: Vec<Card> = p
+    let writes = viewer.writes_apps(&org);
+    let approves = viewer.approves(&org);
+    let (o, a, catalog) = (org.clone(), app.clone(), state.catalog.clone());
+    let (cards, history, manage) = read.read(move |p| {
+        let mine: Vec<(&catalyst_spine::AppCard, Vec<&str>)> = p
             .cards(&o, None)
             .into_iter()
             .filter(|(c, _)| c.name == a)
-            .map(|(c, users)| Card::of(c, users))
             .collect();
-        let subject = format!("{o}/{a}");
+        let envs: Vec<(String, String)> = p
+            .orgs()
+            .get(&o)
+            .map(|v| {
+                v.environments
+                    .iter()
+                    .map(|e| {
+                        let name = str_at(e, "/environment/metadata/name");
+                        (
+                            name.strip_prefix(&format!("{o}-"))
+                                .unwrap_or(name)
+                                .to_owned(),
+                            policy_words(&e["policy"]),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let manage = if writes || approves {
+            mine.iter()
+                .map(|(c, _)| manage_of(&catalog, c, &envs))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // `acme/web@develop:<commit>` of this Application's repository.
+        let repo = format!("{o}/{a}@");
         let history = p
             .audit()
             .iter()
             .rev()
-            .filter(|e| e.subject == subject && e.org.as_deref() == Some(o.as_str()))
-            .take(HISTORY)
-            .map(|e| Change {
-                time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                kind: e
-                    .kind
-                    .strip_prefix(catalyst_spine::event::TYPE_PREFIX)
-                    .unwrap_or(&e.kind)
-                    .to_owned(),
-                actor: e.actor.clone().unwrap_or_default(),
-                environment: e.environment.clone().unwrap_or_default(),
-                commits: e
-                    .commits
-                    .iter()
-                    .map(|c| c.chars().take(12).collect::<String>())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+            .filter(|e| e.org.as_deref() == Some(o.as_str()))
+            .flat_map(|e| {
+                let (mine, repo) = (&mine, &repo);
+                e.commits.iter().filter_map(move |c| {
+                    let (branch, commit) = c.strip_prefix(repo.as_str())?.split_once(':')?;
+                    let card = mine.iter().find(|(c, _)| c.branch == branch).map(|(c, _)| c);
+                    let kind = e
+                        .kind
+                        .strip_prefix(catalyst_spine::event::TYPE_PREFIX)
+                        .unwrap_or(&e.kind)
+                        .to_owned();
+                    Some(Change {
+                        time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        message: e.message.clone().unwrap_or_else(|| kind.clone()),
+                        kind,
+                        actor: e.actor.clone().unwrap_or_default(),
+                        environment: card.map(|c| c.environment.clone()).unwrap_or_default(),
+                        env_type: card.map(|c| c.env_type.clone()).unwrap_or_default(),
+                        current: card.is_some_and(|c| c.commit == commit),
+                        commit: commit.to_owned(),
+                    })
+                })
             })
+            .take(HISTORY)
             .collect();
-        (cards, history)
+        let cards: Vec<Card> = mine
+            .into_iter()
+            .map(|(c, users)| Card::of(c, users))
+            .collect();
+        (cards, history, manage)
     });
     if cards.is_empty() {
         return Err(not_found(&format!("Application {app}")));
@@ -432,6 +562,9 @@ pub async fn application(
         app,
         cards,
         history,
+        manage,
+        writes,
+        approves,
     })
 }
 

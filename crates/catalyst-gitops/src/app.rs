@@ -15,7 +15,7 @@ use semver::Version;
 use serde_json::{json, Value};
 
 use crate::names::{env_name, AppName, EnvType, OrgName};
-use crate::{yaml, GitopsError, API_VERSION};
+use crate::{yaml, GitopsError, ValueProblem, API_VERSION};
 
 /// A link to another Application this one waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,14 +174,7 @@ pub fn flux_objects(
     let mut objects = render(&plan, opts).map_err(|e| match e {
         RenderError::InvalidValues(errs) => GitopsError::InvalidValues(
             errs.into_iter()
-                .map(|(n, e)| {
-                    let at = if e.pointer.is_empty() {
-                        "/".to_string()
-                    } else {
-                        e.pointer
-                    };
-                    format!("{n} values {at}: {}", e.message)
-                })
+                .map(|(n, e)| ValueProblem::of(n, e))
                 .collect(),
         ),
         other => GitopsError::Invalid(other.to_string()),

@@ -20,10 +20,44 @@ pub mod yaml;
 pub use admission::{Admission, AdmissionError};
 pub use names::{AppName, EnvType, NameError, OrgName};
 pub use repo::{Actor, Repo};
-pub use sovereign::{Call, CommitInfo, InstallRequest, Sovereign, UpgradeRequest, Written};
+pub use sovereign::{
+    Call, CommitInfo, InstallRequest, Promotion, Sovereign, UpgradeRequest, Written,
+};
 
 /// `apiVersion` of every Catalyst resource written to Git.
 pub const API_VERSION: &str = "catalyst.openova.io/v1alpha1";
+
+/// One configSchema error in a write's values: which Blueprint's values, where, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueProblem {
+    /// The Blueprint whose values are at fault (the Application's or a dependency's).
+    pub blueprint: String,
+    /// JSON pointer into those values (`/` for the whole document).
+    pub pointer: String,
+    /// The schema's message.
+    pub message: String,
+}
+
+impl ValueProblem {
+    /// The problem `e` in the values of Blueprint `blueprint`.
+    pub fn of(blueprint: String, e: catalyst_blueprint::schema::ValueError) -> ValueProblem {
+        ValueProblem {
+            blueprint,
+            pointer: if e.pointer.is_empty() {
+                "/".to_owned()
+            } else {
+                e.pointer
+            },
+            message: e.message,
+        }
+    }
+}
+
+impl std::fmt::Display for ValueProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} values {}: {}", self.blueprint, self.pointer, self.message)
+    }
+}
 
 /// Everything that can go wrong on the write path; each variant is something a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +80,9 @@ pub enum GitopsError {
     /// A request is invalid (what and why).
     #[error("{0}")]
     Invalid(String),
-    /// Values do not satisfy the configSchema (one line per error, with its JSON pointer).
-    #[error("values do not satisfy the configSchema: {}", .0.join("; "))]
-    InvalidValues(Vec<String>),
+    /// Values do not satisfy the configSchema (one per error, with its JSON pointer).
+    #[error("values do not satisfy the configSchema: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidValues(Vec<ValueProblem>),
     /// Dependencies cannot be resolved.
     #[error("{0}")]
     Resolve(String),

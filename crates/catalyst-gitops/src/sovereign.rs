@@ -19,7 +19,7 @@ use crate::app::{self, AppDoc, DepRef};
 use crate::names::{env_name, AppName, EnvType, OrgName};
 use crate::policy;
 use crate::repo::{message, Actor, Changes, Repo};
-use crate::{config, yaml, GitopsError};
+use crate::{config, yaml, GitopsError, ValueProblem};
 use catalyst_spine::{CloudEvent, EventDraft, Spine};
 
 /// Who calls, under which request id, and how.
@@ -124,23 +124,13 @@ fn links(p: &Planned, plan: &Plan, app_of: &AppOf) -> (Vec<DepRef>, Value) {
     (depends_on, Value::Object(dependencies))
 }
 
-/// A plan's values errors, one line each, for the Blueprints `written` accepts.
+/// A plan's values errors, one each, for the Blueprints `written` accepts.
 fn value_errors(plan: &Plan, written: impl Fn(&BlueprintName) -> bool) -> Result<(), GitopsError> {
-    let errors: Vec<String> = plan
+    let errors: Vec<ValueProblem> = plan
         .value_errors()
         .into_iter()
         .filter(|(n, _)| written(n))
-        .map(|(n, e)| {
-            format!(
-                "{n} values {}: {}",
-                if e.pointer.is_empty() {
-                    "/"
-                } else {
-                    &e.pointer
-                },
-                e.message
-            )
-        })
+        .map(|(n, e)| ValueProblem::of(n.to_string(), e))
         .collect();
     if errors.is_empty() {
         Ok(())
@@ -183,6 +173,9 @@ struct EventMeta {
     actor: String,
     request_id: String,
     time: String,
+    /// The subject of the call's main commit (absent in journals written before it was kept).
+    #[serde(default)]
+    message: String,
 }
 
 /// A ref a call moved: repository name, branch, new commit.
@@ -407,6 +400,12 @@ impl Sovereign {
             actor: call.actor.name.clone(),
             request_id: call.request_id.clone(),
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            message: writes
+                .iter()
+                .find(|w| w.primary)
+                .or(writes.first())
+                .map(|w| w.subject.clone())
+                .unwrap_or_default(),
         };
         let result = self.apply_inner(&writes, call, &meta);
         if call.dry_run || result.is_err() {
@@ -543,6 +542,9 @@ impl Sovereign {
             "requestId": meta.request_id,
             "commits": moves.iter().map(|m| json!({"repo": m.name, "branch": m.branch, "commit": m.new})).collect::<Vec<_>>(),
         });
+        if !meta.message.is_empty() {
+            data["message"] = json!(meta.message);
+        }
         let mut env = meta
             .kind
             .starts_with("environment.")
@@ -581,7 +583,12 @@ impl Sovereign {
             };
             env.get_or_insert_with(|| env_name(&org, e));
             match self.app_doc_at(&org, &app, e, &m.new)? {
-                Some(doc) => apps.push(summary(&doc, &m.new)),
+                Some(doc) => {
+                    let mut s = summary(&doc, &m.new);
+                    s["values"] =
+                        self.read_values(&self.app_repo(&org, &app), &m.new, "values.yaml")?;
+                    apps.push(s)
+                }
                 None => {
                     removed.push(json!({"name": app.as_str(), "environment": env_name(&org, e)}))
                 }
@@ -630,7 +637,17 @@ impl Sovereign {
                 .into_iter()
                 .filter_map(|e| self.get_env(&org, e).ok())
                 .collect();
-            let apps = self.list_apps(&org)?;
+            let mut apps = Vec::new();
+            for app in self.app_names(&org) {
+                for env in EnvType::ALL {
+                    if let Some((doc, head)) = self.app_doc(&org, &app, env)? {
+                        let mut s = summary(&doc, &head);
+                        s["values"] =
+                            self.read_values(&self.app_repo(&org, &app), &head, "values.yaml")?;
+                        apps.push(s);
+                    }
+                }
+            }
             out.push(
                 EventDraft {
                     id: format!("import-{org}-{head}"),
@@ -1150,13 +1167,14 @@ impl Sovereign {
         let plan = resolve_plan(&self.catalog, &[request], &opts)
             .map_err(|e| GitopsError::Resolve(e.to_string()))?;
         no_missing(&plan)?;
-        value_errors(&plan, |_| true)?;
         // Which Application stands for each planned Blueprint.
         let mut use_existing: BTreeMap<BlueprintName, AppName> = BTreeMap::new();
         for (bp, app) in &req.use_existing {
             let bp = BlueprintName::parse(bp).map_err(|e| GitopsError::Invalid(e.to_string()))?;
             use_existing.insert(bp, AppName::parse(app)?);
         }
+        // An existing Application keeps its own values: only what is written is checked.
+        value_errors(&plan, |n| !use_existing.contains_key(n))?;
         let mut app_of: AppOf = BTreeMap::new();
         for p in plan.iter() {
             if p.name == root {
@@ -1870,6 +1888,60 @@ impl Sovereign {
         self.apply(vec![w], call, ("application.rolled-back", org, &subj))
     }
 
+    /// Where promoting `app` from `from` into `to` stands now: the source commit, the
+    /// destination's EnvironmentPolicy rules, the approvals recorded for that commit and the
+    /// first rule not met (none: a promotion would be allowed now).
+    pub fn promotion(
+        &self,
+        org: &OrgName,
+        app: &AppName,
+        from: EnvType,
+        to: EnvType,
+    ) -> Result<Promotion, GitopsError> {
+        let (_, source) = self.installed(org, app, from)?;
+        self.require_env(org, to)?;
+        self.promotion_of(org, app, &source, to)
+    }
+
+    fn promotion_of(
+        &self,
+        org: &OrgName,
+        app: &AppName,
+        source: &str,
+        to: EnvType,
+    ) -> Result<Promotion, GitopsError> {
+        let rules = self
+            .config_read(&config::policy_path(org, to))?
+            .and_then(|p| p.pointer("/spec/rules").cloned())
+            .unwrap_or(json!([]));
+        let approvals: Vec<Value> = self
+            .config_read(&config::approvals_path(org, app.as_str(), to))?
+            .and_then(|d| {
+                d.pointer("/spec/approvals")
+                    .and_then(Value::as_array)
+                    .cloned()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["commit"] == json!(source))
+            .collect();
+        let changed = self.app_repo(org, app).commit_time(source)?;
+        let facts = policy::Facts {
+            now: chrono::Utc::now(),
+            source_changed: chrono::DateTime::from_timestamp(changed, 0).unwrap_or_default(),
+            approvals: approvals
+                .iter()
+                .filter_map(|a| a["by"].as_str().map(str::to_string))
+                .collect(),
+        };
+        Ok(Promotion {
+            unmet: policy::unmet(&rules, &facts),
+            source: source.to_owned(),
+            rules,
+            approvals,
+        })
+    }
+
     /// Records an approval by the caller of promoting `app` from `from` into `to` (of the
     /// source's current commit).
     pub fn approve(
@@ -1932,29 +2004,7 @@ impl Sovereign {
         let (doc, source) = self.installed(org, app, from)?;
         self.require_env(org, to)?;
         let repo = self.app_repo(org, app);
-        let rules = self
-            .config_read(&config::policy_path(org, to))?
-            .and_then(|p| p.pointer("/spec/rules").cloned())
-            .unwrap_or(json!([]));
-        let approvals = self
-            .config_read(&config::approvals_path(org, app.as_str(), to))?
-            .and_then(|d| {
-                d.pointer("/spec/approvals")
-                    .and_then(Value::as_array)
-                    .cloned()
-            })
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|a| a["commit"] == json!(source))
-            .filter_map(|a| a["by"].as_str().map(str::to_string))
-            .collect();
-        let changed = repo.commit_time(&source)?;
-        let facts = policy::Facts {
-            now: chrono::Utc::now(),
-            source_changed: chrono::DateTime::from_timestamp(changed, 0).unwrap_or_default(),
-            approvals,
-        };
-        if let Some((rule, detail)) = policy::unmet(&rules, &facts) {
+        if let Some((rule, detail)) = self.promotion_of(org, app, &source, to)?.unmet {
             return Err(GitopsError::PolicyUnmet { rule, detail });
         }
         for d in &doc.depends_on {
@@ -2029,6 +2079,19 @@ fn dependents_of<'a>(apps: &'a [AppDoc], name: &str) -> Vec<&'a AppDoc> {
     apps.iter()
         .filter(|a| a.depends_on.iter().any(|d| d.application == name))
         .collect()
+}
+
+/// Where a promotion stands ([`Sovereign::promotion`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Promotion {
+    /// The source Environment's commit a promotion would take.
+    pub source: String,
+    /// The destination's EnvironmentPolicy rules (`[]`: none).
+    pub rules: Value,
+    /// Approvals recorded for `source` (`{by, commit, from, time}` each).
+    pub approvals: Vec<Value>,
+    /// The first rule not met, `(rule, detail)`; `None`: allowed now.
+    pub unmet: Option<(String, String)>,
 }
 
 fn summary(doc: &AppDoc, head: &str) -> Value {

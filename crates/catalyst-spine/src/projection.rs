@@ -7,14 +7,15 @@
 //! - `data.organization`: the Organization resource (`null`: gone) and `data.environments`: its
 //!   Environments (`[{environment, policy}]`), on every change to `system/catalyst-config`;
 //! - `data.applications`: the state of each Application branch a change touched (`name`,
-//!   `environment`, `envType`, `branch`, `commit`, `blueprint`, `version`, `dependsOn`), and
-//!   `data.removed`: `[{name, environment}]` uninstalled;
+//!   `environment`, `envType`, `branch`, `commit`, `blueprint`, `version`, `dependsOn`, `values`
+//!   — the branch's `values.yaml`), and `data.removed`: `[{name, environment}]` uninstalled;
 //! - `flux.*` events: `data.application`, `data.status` (`ready`, `failed`, `reconciling`),
 //!   `data.message`, `data.revision` for one Application in `catalystenv`;
 //! - `token.created` / `token.revoked`: `data.tokenId`, `data.name`, `data.role`, `data.org`,
 //!   `data.created` — the tokens that can sign in (never a token or its hash);
 //! - `signin.failed`: only the audit log;
-//! - `data.actor`, `data.requestId`, `data.commits` for the audit log.
+//! - `data.actor`, `data.requestId`, `data.commits`, `data.message` (the commit's subject) for
+//!   the audit log.
 
 use std::collections::BTreeMap;
 
@@ -93,6 +94,8 @@ pub struct AppCard {
     pub message: Option<String>,
     /// The revision Flux reports.
     pub revision: Option<String>,
+    /// The branch's `values.yaml` (`null` when the event that set the card did not carry it).
+    pub values: Value,
 }
 
 /// One line of the audit log.
@@ -116,6 +119,8 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     /// Commits written (`repo@branch:commit`).
     pub commits: Vec<String>,
+    /// The commit message's subject (`Change values of web in acme-dev`).
+    pub message: Option<String>,
 }
 
 /// A token that can sign in, as far as the events say (never the token or its hash).
@@ -199,6 +204,7 @@ impl Projection {
                     )
                 })
                 .collect(),
+            message: text(&e.data["message"]),
         });
         match kind.as_str() {
             "token.created" => {
@@ -273,6 +279,7 @@ impl Projection {
                 status,
                 message,
                 revision,
+                values: a.get("values").cloned().unwrap_or(Value::Null),
             };
             view.apps.insert((name, env), card);
         }

@@ -195,3 +195,66 @@ pub struct PromotionRequest {
     /// The destination Environment.
     to: String,
 }
+
+/// `GET /api/v1/orgs/{org}/applications/{app}/promotion` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionBody {
+    /// The source Environment (`acme-dev`).
+    pub from: String,
+    /// The destination Environment (`acme-stg`).
+    pub to: String,
+    /// The source commit a promotion would take (approvals are for this commit).
+    pub source: String,
+    /// The destination's EnvironmentPolicy rules (`[]`: none).
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Value,
+    /// The approvals given for `source`: `{by, time}` each.
+    pub approvals: Vec<ApprovalBody>,
+    /// True when a promotion would be allowed now.
+    pub allowed: bool,
+    /// The first rule not met (absent when `allowed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmet: Option<UnmetBody>,
+}
+
+/// One approval of a promotion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalBody {
+    /// Who approved (token name).
+    pub by: String,
+    /// When (RFC 3339).
+    pub time: String,
+}
+
+/// A rule of an EnvironmentPolicy that is not met.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnmetBody {
+    /// The rule kind (`pr-required`, `soak`, `change-window`, `re-score-gate`).
+    pub rule: String,
+    /// What it still needs, in words.
+    pub detail: String,
+}
+
+impl PromotionBody {
+    /// The answer for promotion state `p` from `from` to `to`.
+    pub fn of(from: String, to: String, p: catalyst_gitops::Promotion) -> PromotionBody {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        PromotionBody {
+            from,
+            to,
+            allowed: p.unmet.is_none(),
+            approvals: p
+                .approvals
+                .iter()
+                .map(|a| ApprovalBody {
+                    by: text(a, "by"),
+                    time: text(a, "time"),
+                })
+                .collect(),
+            source: p.source,
+            rules: p.rules,
+            unmet: p.unmet.map(|(rule, detail)| UnmetBody { rule, detail }),
+        }
+    }
+}

@@ -41,6 +41,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/manage.js"),
     ),
     (
+        "install.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/install.js"),
+    ),
+    (
         "marketplace.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/marketplace.js"),

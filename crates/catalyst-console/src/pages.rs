@@ -9,7 +9,7 @@ use axum::Extension;
 use catalyst_core::{DeploymentId, DeploymentStatus};
 use serde::Deserialize;
 
-use crate::catalog::{form_fields, values_from_form, CatalogEntry, FormField, Tree};
+use crate::catalog::{form_fields, values_from_form, Catalog, CatalogEntry, FormField, Tree};
 use crate::error::ConsoleError;
 use crate::view::{
     self, script_json, DeploymentRow, Topology, COMPLIANCE, INDUSTRIES, NAMESERVERS, ORG_SIZES,
@@ -259,6 +259,32 @@ struct BlueprintPage<'a> {
     other_errors: Vec<String>,
     /// The values with defaults applied, after a valid submit.
     resolved_values: String,
+    /// The Install section.
+    install: InstallForm,
+}
+
+/// The Install section of a Blueprint page: drawn on the server (so it reads without
+/// JavaScript), driven by `assets/install.js` against `/api/v1` for a signed-in caller.
+struct InstallForm {
+    /// The default Application name (the Blueprint's name without `bp-`).
+    app: String,
+    /// One row per dependency of the resolved tree, each once.
+    deps: Vec<InstallDep>,
+    /// For the script: the configSchemas that type the values (`view::install_data`).
+    data_json: String,
+}
+
+/// One dependency in the Install section: "create a new Application" (with its own values)
+/// or "use an existing Application" running that Blueprint.
+struct InstallDep {
+    /// `bp-<name>`.
+    name: String,
+    /// The version the plan picks.
+    version: String,
+    /// The name a new Application for it gets (`<app>-<short name>`, the API's rule).
+    short: String,
+    /// Its configSchema form, ids prefixed so they are unique on the page.
+    fields: Vec<FormField>,
 }
 
 /// `?version=` of the detail page.
@@ -331,6 +357,7 @@ fn blueprint_page<'a>(
             fields
         }
     };
+    let install = install_form(catalog, e, &version, &tree);
     Ok(BlueprintPage {
         nav: "marketplace",
         e,
@@ -341,7 +368,48 @@ fn blueprint_page<'a>(
         outcome,
         other_errors,
         resolved_values,
+        install,
     })
+}
+
+/// The Install section for one version: every dependency of its resolved tree once (depth
+/// > 0, in tree order), with the schemas the script types values by.
+fn install_form(catalog: &Catalog, e: &CatalogEntry, version: &str, tree: &Tree) -> InstallForm {
+    let deps: Vec<InstallDep> = tree
+        .rows
+        .iter()
+        .filter(|r| r.depth > 0 && !r.repeated)
+        .filter_map(|r| Some((r, r.version.as_deref()?)))
+        .enumerate()
+        .map(|(i, (r, v))| InstallDep {
+            name: r.name.clone(),
+            version: v.to_owned(),
+            short: r.name.strip_prefix("bp-").unwrap_or(&r.name).to_owned(),
+            fields: catalog
+                .config_schema(&r.name, v)
+                .map(|s| form_fields(s, &serde_json::Value::Null))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut f| {
+                    f.id = format!("dep{i}-{}", f.id);
+                    f
+                })
+                .collect(),
+        })
+        .collect();
+    let schemas = deps
+        .iter()
+        .map(|d| (d.name.as_str(), catalog.config_schema(&d.name, &d.version)));
+    InstallForm {
+        app: e.name.strip_prefix("bp-").unwrap_or(&e.name).to_owned(),
+        data_json: script_json(&view::install_data(
+            &e.name,
+            version,
+            catalog.config_schema(&e.name, version),
+            schemas,
+        )),
+        deps,
+    }
 }
 
 /// Replaces the values of password-hinted properties, so a secret is never echoed.

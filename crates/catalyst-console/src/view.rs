@@ -153,6 +153,26 @@ pub fn wizard_data(pool_domains: &[String], catalog: &Catalog, dry_run: bool) ->
     })
 }
 
+/// The Install section's data for `assets/install.js`: the Blueprint, its version and the
+/// configSchemas (its own and each dependency's) that type the form values the way
+/// `catalog::values_from_form` does on the server.
+pub fn install_data<'a>(
+    blueprint: &str,
+    version: &str,
+    schema: Option<&Value>,
+    deps: impl Iterator<Item = (&'a str, Option<&'a Value>)>,
+) -> Value {
+    let deps: serde_json::Map<String, Value> = deps
+        .map(|(name, s)| (name.to_owned(), s.cloned().unwrap_or(Value::Null)))
+        .collect();
+    json!({
+        "blueprint": blueprint,
+        "version": version,
+        "schema": schema.cloned().unwrap_or(Value::Null),
+        "dependencies": deps,
+    })
+}
+
 /// JSON safe to place inside `<script type="application/json">`: `<` is escaped so the text
 /// can never close the element.
 pub fn script_json<T: Serialize>(value: &T) -> String {

@@ -286,6 +286,7 @@ async fn assets_are_embedded_with_their_types() {
         ("/assets/wizard.js", "text/javascript"),
         ("/assets/provision.js", "text/javascript"),
         ("/assets/marketplace.js", "text/javascript"),
+        ("/assets/install.js", "text/javascript"),
         ("/assets/deployments.js", "text/javascript"),
         ("/assets/session.js", "text/javascript"),
     ] {
@@ -358,6 +359,71 @@ async fn blueprint_page_shows_versions_tree_and_a_schema_form() {
         .await
         .body
         .contains("name=\"/majorVersion\""));
+}
+
+#[tokio::test]
+async fn blueprint_page_has_an_install_form_with_a_row_per_dependency() {
+    let f = fixture(example_catalog()).await;
+    // Public page, read without a session: the form is drawn (hidden until the script finds a
+    // session that may install) beside the CLI command and a sign-in link.
+    let p = get(&f.anon, "/marketplace/bp-gitea").await;
+    assert_html(&p, "/marketplace/bp-gitea");
+    let install = &p.body[p.body.find("id=\"install\"").expect("an Install section")..];
+    assert!(install.contains("<form id=\"install-form\" hidden"));
+    assert!(install.contains(
+        "catalyst app install gitea --org ORG --env dev --blueprint bp-gitea --version 1.0.2"
+    ));
+    assert!(
+        install.contains("href=\"/login?next=/marketplace/bp-gitea%3Fversion%3D1.0.2%23install\"")
+    );
+    for label in ["install-org", "install-env", "install-name"] {
+        assert!(
+            install.contains(&format!("<label for=\"{label}\">")),
+            "{label}"
+        );
+    }
+    assert!(install.contains("id=\"install-name\" name=\"name\" value=\"gitea\""));
+    // One row per dependency of the resolved tree, each once (postgres is reached twice),
+    // in tree order, with the version the plan picks and "create new" chosen.
+    let rows: Vec<(&str, &str)> = install
+        .match_indices("data-dep=\"")
+        .map(|(i, m)| {
+            let rest = &install[i + m.len()..];
+            let name = &rest[..rest.find('"').unwrap()];
+            let marker = "data-dep-version=\"";
+            let v = &rest[rest.find(marker).unwrap() + marker.len()..];
+            (name, &v[..v.find('"').unwrap()])
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("bp-postgres", "1.3.0"),
+            ("bp-keycloak", "1.1.0"),
+            ("bp-cert-manager", "1.0.0")
+        ]
+    );
+    assert_eq!(install.matches("data-choice=\"new\"").count(), 3);
+    assert!(install.contains("<code data-role=\"new-name\">gitea-keycloak</code>"));
+    // A new dependency's values: its own form, ids kept apart from the configuration form.
+    assert!(install.contains("id=\"dep1-cfg-realm\" name=\"/realm\""));
+    assert!(p.body.contains("id=\"cfg-hostname\" name=\"/hostname\""));
+    assert!(p
+        .body
+        .contains("<script src=\"/assets/install.js\" defer></script>"));
+    // The schemas the script types values by.
+    let marker = "id=\"install-data\">";
+    let data = &p.body[p.body.find(marker).unwrap() + marker.len()..];
+    let data: Value = serde_json::from_str(&data[..data.find("</script>").unwrap()]).unwrap();
+    assert_eq!(data["blueprint"], "bp-gitea");
+    assert_eq!(data["version"], "1.0.2");
+    assert_eq!(data["schema"]["required"][0], "hostname");
+    assert_eq!(data["dependencies"]["bp-keycloak"]["required"][0], "realm");
+    assert!(data["dependencies"]["bp-cert-manager"].is_null());
+    // No dependencies, no rows.
+    let p = get(&f.anon, "/marketplace/bp-loki").await;
+    assert!(p.body.contains("id=\"install-form\""));
+    assert!(!p.body.contains("data-dep=\""));
 }
 
 async fn post_form(app: &Router, path: &str, form: &str) -> Page {

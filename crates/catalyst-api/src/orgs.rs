@@ -1071,7 +1071,10 @@ struct PromotionQuery {
         AppPath,
         PromotionQuery,
     ),
-    responses((status = 200, description = "Where promoting the Application from one Environment into another stands: the source commit, the destination's EnvironmentPolicy rules, the approvals given for that commit and the first rule not met (`unmet` absent: a promotion is allowed now).", body = bodies::PromotionBody))
+    responses(
+        (status = 200, description = "Where promoting the Application from one Environment into another stands: the source commit, the destination's EnvironmentPolicy rules, the approvals given for that commit and the first rule not met (`unmet` absent: a promotion is allowed now).", body = bodies::PromotionBody),
+        (status = 422, description = "`invalid-field`: `from` or `to` is no Environment type.", body = crate::error::ErrorBody),
+    )
 )]
 async fn promotion(
     State(api): State<Arc<OrgApi>>,

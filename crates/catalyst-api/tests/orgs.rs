@@ -349,6 +349,16 @@ async fn errors_names_if_match_dry_run_and_members() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-values")),
         "{v}"
     );
+    // Each schema error names its field (a JSON pointer) and the Blueprint whose values hold it.
+    assert_eq!(
+        (
+            v["fields"][0]["field"].as_str(),
+            v["fields"][0]["blueprint"].as_str()
+        ),
+        (Some("/replicas"), Some("bp-shop")),
+        "{v}"
+    );
+    assert!(!v["fields"][0]["message"].as_str().unwrap().is_empty());
     assert!(!env.dir.path().join("git/acme/bad.git").exists());
     let (s, v, _) = send(
         &env.app,
@@ -455,6 +465,48 @@ async fn errors_names_if_match_dry_run_and_members() {
         ),
         "{v}"
     );
+    // Where that promotion stands: the rule, the approvals given, what is unmet.
+    let path = "/api/v1/orgs/acme/applications/web-db/promotion?from=dev&to=prod";
+    let (s, v, _) = send(&env.app, "GET", path, Some(env.token("org-viewer")), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["allowed"].as_bool(),
+            v["unmet"]["rule"].as_str(),
+            v["to"].as_str()
+        ),
+        (Some(false), Some("pr-required"), Some("acme-prod")),
+        "{v}"
+    );
+    assert_eq!(v["rules"][0]["minApprovals"], 2);
+    assert_eq!(v["approvals"], json!([]));
+    for by in ["org-admin", "security-officer"] {
+        let (s, v, _) = send(
+            &env.app,
+            "POST",
+            "/api/v1/orgs/acme/applications/web-db/approvals",
+            Some(env.token(by)),
+            Some(json!({"from": "dev", "to": "prod"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, v, _) = send(&env.app, "GET", path, Some(env.token("org-viewer")), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["allowed"], true, "{v}");
+    assert!(v.get("unmet").is_none(), "{v}");
+    assert_eq!(v["approvals"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["source"].as_str().unwrap().len(), 40, "{v}");
+    // Unknown Environments are refused; another Organization does not exist.
+    let (s, _, _) = send(
+        &env.app,
+        "GET",
+        "/api/v1/orgs/acme/applications/web-db/promotion?from=dev&to=nope",
+        Some(env.token("org-viewer")),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Members: a token is issued once; the new member can read, and is gone after removal.
     let (s, v, _) = send(

@@ -45,7 +45,7 @@
     } else if (r.status === 409 && r.body.error === "stale") {
       box.textContent = "Someone changed this Application meanwhile. Reload the page to see their change, then try again.";
     } else if (r.status === 409 && r.body.error === "policy-unmet") {
-      box.textContent = `Refused by the EnvironmentPolicy: ${r.body.detail}`;
+      box.textContent = `Refused: ${r.body.detail}.`;
     } else {
       box.textContent = r.body.detail || `The server answered ${r.status}.`;
     }
@@ -242,7 +242,10 @@
         promo.dataset.approvals = String((p.approvals || []).length);
         state.textContent = p.allowed
           ? `A promotion of ${p.source.slice(0, 12)} into ${p.to} is allowed now.`
-          : `Not yet: ${p.unmet.detail} (rule ${p.unmet.rule}).`;
+          : `Not yet: ${p.unmet.detail} (rule ${p.unmet.rule}).${
+            p.unmet.rule === "pr-required" && !promo.querySelector("[data-role=approve]")
+              ? " An org-admin or a security officer of the Organization can approve it."
+              : ""}`;
         list.replaceChildren(...(p.approvals || []).map((a) => {
           const li = document.createElement("li");
           li.textContent = `Approved by ${a.by}${a.time ? ` at ${a.time}` : ""}`;

@@ -15,7 +15,6 @@
 //! without JavaScript; `live.js` follows the Organization's event stream and re-renders the
 //! page's live region in place (a render reads the projection, so an event seen twice changes
 //! nothing).
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -104,11 +103,27 @@ struct EnvPage {
     org: String,
     env: String,
     env_type: String,
-    groups: Vec<(&'static str, Vec<Card>)>,
+    /// `(status, how many in all, this page's cards)`.
+    groups: Vec<(&'static str, usize, Vec<Card>)>,
     applications: usize,
     backing: Vec<String>,
     uses: Vec<(String, String)>,
     policy: String,
+    /// 1-based; [`CARDS_PAGE`] cards a page.
+    page: usize,
+    pages: usize,
+    /// The first and last card shown (1-based).
+    shown: (usize, usize),
+}
+
+/// App cards an Environment page shows at once (`?page=N` for the rest).
+const CARDS_PAGE: usize = 100;
+
+/// `?page=` of the Environment page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    page: Option<usize>,
 }
 
 impl Card {
@@ -346,11 +361,13 @@ pub async fn org(
     })
 }
 
-/// `GET /orgs/{org}/environments/{env}` (`dev` or `acme-dev`).
+/// `GET /orgs/{org}/environments/{env}` (`dev` or `acme-dev`), `?page=N`: the cards grouped
+/// by status (failed first), [`CARDS_PAGE`] a page.
 pub async fn environment(
     State(state): St,
     Extension(viewer): Extension<Viewer>,
     Path((org, env)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<PageQuery>,
 ) -> Result<Response, ConsoleError> {
     visible(&viewer, &org)?;
     let env = if env.starts_with(&format!("{org}-")) {
@@ -360,6 +377,7 @@ pub async fn environment(
     };
     let read = projection(&state)?;
     let (o, e) = (org.clone(), env.clone());
+    let wanted = q.page.unwrap_or(1).max(1);
     let found = read.read(move |p| {
         let view = p.orgs().get(&o)?;
         let policy = view
@@ -367,7 +385,7 @@ pub async fn environment(
             .iter()
             .find(|x| str_at(x, "/environment/metadata/name") == e)
             .map(|x| policy_words(&x["policy"]))?;
-        let cards = p.cards(&o, Some(&e));
+        let mut cards = p.cards(&o, Some(&e));
         let backing = cards
             .iter()
             .filter(|(_, users)| !users.is_empty())
@@ -377,28 +395,43 @@ pub async fn environment(
             .iter()
             .flat_map(|(c, _)| c.depends_on.iter().map(|d| (c.name.clone(), d.clone())))
             .collect();
-        let mut groups: BTreeMap<usize, (&'static str, Vec<Card>)> = BTreeMap::new();
+        let rank = |s: AppStatus| AppStatus::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        // Stable: by status in display order, by name within a status.
+        cards.sort_by_key(|(c, _)| rank(c.status));
         let applications = cards.len();
-        for (c, users) in cards {
-            let i = AppStatus::ALL
-                .iter()
-                .position(|s| *s == c.status)
-                .unwrap_or(0);
-            groups
-                .entry(i)
-                .or_insert_with(|| (c.status.as_str(), Vec::new()))
-                .1
-                .push(Card::of(c, users));
+        let mut totals = [0usize; AppStatus::ALL.len()];
+        for (c, _) in &cards {
+            totals[rank(c.status)] += 1;
         }
+        let pages = applications.div_ceil(CARDS_PAGE).max(1);
+        let number = wanted.min(pages);
+        let mut groups: Vec<(&'static str, usize, Vec<Card>)> = Vec::new();
+        for (c, users) in cards
+            .into_iter()
+            .skip((number - 1) * CARDS_PAGE)
+            .take(CARDS_PAGE)
+        {
+            let status = c.status.as_str();
+            match groups.last_mut() {
+                Some((s, _, list)) if *s == status => list.push(Card::of(c, users)),
+                _ => groups.push((status, totals[rank(c.status)], vec![Card::of(c, users)])),
+            }
+        }
+        let first = (number - 1) * CARDS_PAGE;
+        let shown = (
+            (first + 1).min(applications),
+            (first + CARDS_PAGE).min(applications),
+        );
         Some((
             policy,
-            groups.into_values().collect(),
+            groups,
             applications,
             backing,
             uses,
+            (number, pages, shown),
         ))
     });
-    let Some((policy, groups, applications, backing, uses)) = found else {
+    let Some((policy, groups, applications, backing, uses, (number, pages, shown))) = found else {
         return Err(not_found(&format!("Environment {env}")));
     };
     page(&EnvPage {
@@ -415,6 +448,9 @@ pub async fn environment(
         backing,
         uses,
         policy,
+        page: number,
+        pages,
+        shown,
     })
 }
 
@@ -442,6 +478,15 @@ fn manage_of(
             let mut fields = form_fields(schema, &c.values);
             for f in &mut fields {
                 f.id = format!("{}-{}", c.env_type, f.id);
+                // What the branch does not set stays unset (its default applies, and follows
+                // an upgrade); the help names the default.
+                let unset = c.values.pointer(&f.pointer).is_none();
+                if unset && !matches!(f.kind, "checkbox" | "group") && !f.value.is_empty() {
+                    f.help = format!("{} Default: {}.", f.help, f.value)
+                        .trim_start()
+                        .to_owned();
+                    f.value.clear();
+                }
             }
             fields
         })
@@ -526,7 +571,10 @@ pub async fn application(
                 let (mine, repo) = (&mine, &repo);
                 e.commits.iter().filter_map(move |c| {
                     let (branch, commit) = c.strip_prefix(repo.as_str())?.split_once(':')?;
-                    let card = mine.iter().find(|(c, _)| c.branch == branch).map(|(c, _)| c);
+                    let card = mine
+                        .iter()
+                        .find(|(c, _)| c.branch == branch)
+                        .map(|(c, _)| c);
                     let kind = e
                         .kind
                         .strip_prefix(catalyst_spine::event::TYPE_PREFIX)

@@ -55,7 +55,11 @@ impl ValueProblem {
 
 impl std::fmt::Display for ValueProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} values {}: {}", self.blueprint, self.pointer, self.message)
+        write!(
+            f,
+            "{} values {}: {}",
+            self.blueprint, self.pointer, self.message
+        )
     }
 }
 

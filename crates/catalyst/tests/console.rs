@@ -237,8 +237,11 @@ async fn organization_pages_show_what_the_callers_role_reaches() {
     assert!(!html.contains(r#"id="add-member""#) && !html.contains("data-remove-member"));
     let (_, _, list) = page_as(&s, Some(&dana), "/orgs").await;
     assert!(!list.contains(r#"id="create-org""#));
+    // Deployments are drawn for a sovereign-admin only, without JavaScript too.
+    assert!(!list.contains(r#"href="/sovereign/"#), "{list}");
     let (_, _, list) = page_as(&s, Some(&s.admin), "/orgs").await;
     assert!(list.contains(r#"id="create-org""#) && list.contains("/assets/manage.js"));
+    assert!(list.contains(r#"href="/sovereign/deployments""#), "{list}");
     let (status, v) = s
         .post_json(
             "/api/v1/orgs/acme/members",
@@ -279,6 +282,20 @@ async fn organization_pages_show_what_the_callers_role_reaches() {
         "{app}"
     );
     assert!(app.contains("test-admin"), "the installer is named: {app}");
+    // An org-viewer gets no write control and no script for them.
+    assert!(
+        !app.contains("data-manage")
+            && !app.contains("data-rollback")
+            && !app.contains("/assets/app.js"),
+        "{app}"
+    );
+    // The sovereign-admin gets the values form, Roll back on past commits (none yet) and
+    // app.js.
+    let (_, _, admin_app) = page_as(&s, Some(&s.admin), "/orgs/acme/applications/cache").await;
+    assert!(
+        admin_app.contains(r#"data-manage="dev""#) && admin_app.contains("/assets/app.js"),
+        "{admin_app}"
+    );
     let (status, _, _) = page_as(&s, Some(&dana), "/orgs/acme/applications/nope").await;
     assert_eq!(status, 404);
     let (status, _, _) = page_as(&s, Some(&dana), "/orgs/globex/applications/cache").await;

@@ -1109,7 +1109,11 @@ async fn upgrade_with_new_dependencies_over_http() {
     let body = json!({"environment": "dev", "version": "2.0.0", "dependencyValues": {"bp-cache": {"memory": 32}}});
     let (s, v) = post(&env, &dev, &format!("{up}?dryRun=true"), body.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(repos(&v), ["acme/shop-cache", "acme/shop"], "{v}");
+    assert_eq!(
+        repos(&v),
+        ["acme/shop-cache", "acme/shop", "system/catalyst-config"],
+        "{v}"
+    );
     assert!(
         v["commits"][0]["diff"]
             .as_str()
@@ -1128,7 +1132,11 @@ async fn upgrade_with_new_dependencies_over_http() {
     assert_eq!(s, StatusCode::NOT_FOUND, "the dry run wrote nothing: {v}");
     let (s, v) = post(&env, &dev, up, body).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["commits"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(
+        v["commits"].as_array().unwrap().len(),
+        3,
+        "two repositories and the plumbing: {v}"
+    );
     let (s, v, _) = send(
         &env.app,
         "GET",

@@ -12,6 +12,7 @@ pub mod admission;
 pub mod app;
 pub mod config;
 pub mod names;
+pub mod plumbing;
 pub mod policy;
 pub mod repo;
 pub mod sovereign;

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::admission::{Admission, AdmissionError};
 use crate::app::{self, AppDoc, DepRef};
 use crate::names::{env_name, AppName, EnvType, OrgName};
+use crate::plumbing::{self, PlumbedApp, PlumbingSettings};
 use crate::policy;
 use crate::repo::{message, Actor, Changes, Repo};
 use crate::{config, yaml, GitopsError, ValueProblem};
@@ -193,10 +194,16 @@ pub struct Sovereign {
     admission: Option<Arc<dyn Admission>>,
     spine: Option<Arc<dyn Spine>>,
     config_lock: Mutex<()>,
+    /// Where clusters find this Catalyst (the Environments' Flux plumbing points there).
+    plumbing: PlumbingSettings,
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 const CONFIG_BRANCH: &str = "main";
+/// The name of the Sovereign's configuration repository.
+const CONFIG_REPO: &str = "system/catalyst-config";
+/// Where clusters reach Catalyst until [`Sovereign::with_public_url`] says otherwise.
+pub const DEFAULT_PUBLIC_URL: &str = "http://catalyst.catalyst-system.svc:8080";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -231,9 +238,12 @@ impl Sovereign {
     ) -> Result<Sovereign, GitopsError> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
+        let plumbing =
+            PlumbingSettings::for_url(DEFAULT_PUBLIC_URL, &render.registry, &render.interval);
         let s = Sovereign {
             root,
             catalog,
+            plumbing,
             render,
             admission: None,
             spine,
@@ -272,6 +282,14 @@ impl Sovereign {
             }
         }
         Ok(())
+    }
+
+    /// The URL clusters reach this Catalyst at (`https://catalyst.example`): the Environments'
+    /// `GitRepository` sources and notification `Provider` point there.
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.plumbing =
+            PlumbingSettings::for_url(url, &self.render.registry, &self.render.interval);
+        self
     }
 
     /// Admits every Blueprint artifact an install, upgrade or promotion pins through
@@ -368,7 +386,7 @@ impl Sovereign {
 
     fn config_write(&self, changes: Changes, subject: String) -> Write {
         Write {
-            name: "system/catalyst-config".into(),
+            name: CONFIG_REPO.into(),
             repo: self.config(),
             branch: CONFIG_BRANCH.into(),
             changes,
@@ -376,6 +394,101 @@ impl Sovereign {
             subject,
             primary: true,
         }
+    }
+
+    /// The change to the Flux plumbing of the Environments `writes` touch (each Application
+    /// write on an env branch: its new `catalyst.yaml`, or none when it is uninstalled), as
+    /// one `system/catalyst-config` write; `None` when no Application changes. Reads only the
+    /// plumbing folder's listing, never the other Applications, so its cost does not grow
+    /// with the Environment. The caller holds `config_lock`.
+    fn plumbing_write(
+        &self,
+        org: &OrgName,
+        writes: &[Write],
+    ) -> Result<Option<Write>, GitopsError> {
+        let mut by_env: BTreeMap<&'static str, (EnvType, Vec<(String, Option<PlumbedApp>)>)> =
+            BTreeMap::new();
+        for w in writes {
+            let Some((owner, app)) = w.name.split_once('/') else {
+                continue;
+            };
+            let Some(env) = EnvType::ALL.into_iter().find(|e| e.branch() == w.branch) else {
+                continue;
+            };
+            if owner != org.as_str() {
+                continue;
+            }
+            let doc = match (&w.tree, w.changes.files.get("catalyst.yaml")) {
+                (Some(tree), _) => w.repo.read(tree, "catalyst.yaml")?,
+                (None, Some(content)) => content.clone(),
+                (None, None) if w.changes.replace_all => None,
+                (None, None) => continue,
+            };
+            let plumbed = match doc {
+                Some(bytes) => {
+                    let d = AppDoc::from_resource(&parse_yaml(&bytes, "catalyst.yaml")?, env)?;
+                    Some(PlumbedApp {
+                        name: app.to_owned(),
+                        depends_on: d.depends_on.iter().map(|x| x.application.clone()).collect(),
+                    })
+                }
+                None => None,
+            };
+            by_env
+                .entry(env.as_str())
+                .or_insert_with(|| (env, Vec::new()))
+                .1
+                .push((app.to_owned(), plumbed));
+        }
+        if by_env.is_empty() {
+            return Ok(None);
+        }
+        let mut ch = Changes::default();
+        for (env, apps) in by_env.into_values() {
+            let dir = plumbing::dir(org, env);
+            let existing = self.config_list(&format!("{dir}/"))?;
+            let mut paths: BTreeSet<String> = existing
+                .iter()
+                .filter_map(|p| p.strip_prefix(&format!("{dir}/")))
+                .filter(|p| *p != "kustomization.yaml")
+                .map(str::to_owned)
+                .collect();
+            if paths.is_empty() {
+                // An Environment made before its plumbing was kept: write the whole folder.
+                for (path, bytes) in plumbing::files(org, env, &[], &self.plumbing) {
+                    if path != "kustomization.yaml" {
+                        paths.insert(path.clone());
+                        ch.put(format!("{dir}/{path}"), bytes);
+                    }
+                }
+            }
+            for (app, plumbed) in apps {
+                match plumbed {
+                    Some(p) => {
+                        for (path, bytes) in plumbing::app_files(org, env, &p, &self.plumbing) {
+                            paths.insert(path.clone());
+                            ch.put(format!("{dir}/{path}"), bytes);
+                        }
+                    }
+                    None => {
+                        for path in plumbing::app_paths(&app) {
+                            paths.remove(&path);
+                            ch.delete(format!("{dir}/{path}"));
+                        }
+                    }
+                }
+            }
+            ch.put(
+                format!("{dir}/kustomization.yaml"),
+                plumbing::kustomization(paths.iter().map(String::as_str)),
+            );
+        }
+        let mut w = self.config_write(
+            ch,
+            format!("Update the Flux plumbing of {org}'s Environments"),
+        );
+        w.primary = false;
+        Ok(Some(w))
     }
 
     /// Writes `writes` (one commit each) all or nothing; publishes `event` on success.
@@ -393,6 +506,18 @@ impl Sovereign {
             }
         }
         let (kind, org, subject) = event;
+        // A change to Applications also changes their Environments' Flux plumbing in
+        // system/catalyst-config, in the same call (all or nothing).
+        let mut writes = writes;
+        let _config = if writes.iter().any(|w| w.name == CONFIG_REPO) {
+            None
+        } else {
+            let guard = lock(&self.config_lock);
+            if let Some(w) = self.plumbing_write(org, &writes)? {
+                writes.push(w);
+            }
+            Some(guard)
+        };
         let meta = EventMeta {
             kind: kind.to_string(),
             org: org.to_string(),
@@ -853,6 +978,9 @@ impl Sovereign {
         for e in EnvType::ALL {
             ch.delete(config::env_path(org, e));
             ch.delete(config::policy_path(org, e));
+            for p in self.config_list(&format!("{}/", plumbing::dir(org, e)))? {
+                ch.delete(p);
+            }
         }
         for p in self.config_list(&format!("approvals/{org}/"))? {
             ch.delete(p);
@@ -976,6 +1104,10 @@ impl Sovereign {
             config::policy_path(org, env),
             yaml::to_string(&config::policy(org, env, rules.clone())),
         );
+        let dir = plumbing::dir(org, env);
+        for (path, bytes) in plumbing::files(org, env, &[], &self.plumbing) {
+            ch.put(format!("{dir}/{path}"), bytes);
+        }
         let name = env_name(org, env);
         self.apply(
             vec![self.config_write(ch, format!("Create Environment {name}"))],
@@ -1032,6 +1164,9 @@ impl Sovereign {
         let mut ch = Changes::default();
         ch.delete(config::env_path(org, env));
         ch.delete(config::policy_path(org, env));
+        for p in self.config_list(&format!("{}/", plumbing::dir(org, env)))? {
+            ch.delete(p);
+        }
         let name = env_name(org, env);
         self.apply(
             vec![self.config_write(ch, format!("Delete Environment {name}"))],

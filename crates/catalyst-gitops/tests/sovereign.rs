@@ -155,8 +155,21 @@ fn install_writes_one_commit_per_repository_with_trailers() {
     let mut events = Events::of(&s);
     let w = install_shop(&s, json!({"replicas": 2})).unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
-    assert_eq!(repos, ["acme/web-db", "acme/web-api", "acme/web"]);
-    for c in &w.commits {
+    // One commit per Application repository, and the Environment's Flux plumbing.
+    assert_eq!(
+        repos,
+        [
+            "acme/web-db",
+            "acme/web-api",
+            "acme/web",
+            "system/catalyst-config"
+        ]
+    );
+    for c in w
+        .commits
+        .iter()
+        .filter(|c| c.repo != "system/catalyst-config")
+    {
         assert_eq!(c.branch, "develop");
         let name = c.repo.strip_prefix("acme/").unwrap();
         let repo = s.app_repo(&org(), &app(name));
@@ -186,8 +199,8 @@ fn install_writes_one_commit_per_repository_with_trailers() {
     insta::assert_snapshot!("catalyst_config", tree_text(&config, "main"));
     assert_eq!(
         config.log("main").unwrap().len(),
-        2,
-        "org + env: one commit each"
+        3,
+        "org + env: one commit each; the install's plumbing: one"
     );
     fsck(&config);
 }
@@ -229,7 +242,7 @@ fn dry_run_returns_the_diff_and_writes_nothing() {
         )
         .unwrap();
     assert!(w.dry_run);
-    assert_eq!(w.commits.len(), 3);
+    assert_eq!(w.commits.len(), 4, "three repositories and the plumbing");
     let diff = w.commits[2].diff.as_deref().unwrap();
     assert!(diff.contains("+++ b/flux/helmrelease.yaml"), "{diff}");
     assert!(!d.path().join("git/acme/web.git").exists());
@@ -365,7 +378,15 @@ fn upgrade_uninstall_and_dependents() {
         .uninstall(&call("r-cascade"), &org(), &app("shop"), EnvType::Dev, true)
         .unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
-    assert_eq!(repos, ["acme/shop", "acme/shop-api", "acme/shop-db"]);
+    assert_eq!(
+        repos,
+        [
+            "acme/shop",
+            "acme/shop-api",
+            "acme/shop-db",
+            "system/catalyst-config"
+        ]
+    );
     // An uninstall commits the empty tree: it is stored, so the repositories stay fsck-clean.
     for name in ["web", "shop", "shop-api", "shop-db"] {
         fsck(&s.app_repo(&org(), &app(name)));
@@ -406,7 +427,10 @@ fn existing_dependency_is_referenced_not_copied() {
         )
         .unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
-    assert_eq!(repos, ["acme/web-api", "acme/web"]);
+    assert_eq!(
+        repos,
+        ["acme/web-api", "acme/web", "system/catalyst-config"]
+    );
     let api = s.get_app(&org(), &app("web-api")).unwrap();
     assert_eq!(api["environments"][0]["dependsOn"], json!(["shared"]));
 }
@@ -714,6 +738,7 @@ fn committed(
 ) -> Vec<(String, String)> {
     w.commits
         .iter()
+        .filter(|c| c.repo != "system/catalyst-config")
         .map(|c| {
             let name = c.repo.strip_prefix("acme/").unwrap();
             let repo = s.app_repo(&org(), &app(name));
@@ -767,7 +792,10 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
     req.dependency_values = [("bp-cache".to_string(), json!({"memory": 256}))].into();
     let diffs = dry_run(&s, &req);
     let repos: Vec<&str> = diffs.iter().map(|(r, _)| r.as_str()).collect();
-    assert_eq!(repos, ["acme/web-cache", "acme/web"]);
+    assert_eq!(
+        repos,
+        ["acme/web-cache", "acme/web", "system/catalyst-config"]
+    );
     let cache_diff = &diffs[0].1;
     assert!(cache_diff.contains("+memory: 256"), "{cache_diff}");
     assert!(
@@ -830,7 +858,12 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
     let w = s
         .upgrade(&call("r-down"), &org(), &app("web"), EnvType::Dev, "1.1.0")
         .unwrap();
-    assert_eq!(w.commits.len(), 1);
+    let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
+    assert_eq!(
+        repos,
+        ["acme/web", "system/catalyst-config"],
+        "web's dependsOn changes, so does its Kustomization"
+    );
     assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api"]));
     assert_eq!(env_of(&s, "web-cache")["version"], "1.0.0");
     let err = s
@@ -844,7 +877,7 @@ fn upgrade_installs_a_new_dependency_linked_to_existing_ones_all_or_nothing() {
     req.use_existing = [("bp-cache".to_string(), "web-cache".to_string())].into();
     let w = s.upgrade_with(&call("r-up3"), &org(), &req).unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
-    assert_eq!(repos, ["acme/web"]);
+    assert_eq!(repos, ["acme/web", "system/catalyst-config"]);
     assert_eq!(
         env_of(&s, "web")["dependsOn"],
         json!(["web-api", "web-cache"])
@@ -869,7 +902,7 @@ fn upgrade_uses_an_existing_application_for_a_new_dependency() {
     req.use_existing = [("bp-cache".to_string(), "cache".to_string())].into();
     let w = s.upgrade_with(&call("r-up"), &org(), &req).unwrap();
     let repos: Vec<&str> = w.commits.iter().map(|c| c.repo.as_str()).collect();
-    assert_eq!(repos, ["acme/web"]);
+    assert_eq!(repos, ["acme/web", "system/catalyst-config"]);
     assert_eq!(env_of(&s, "web")["dependsOn"], json!(["web-api", "cache"]));
     assert_eq!(env_of(&s, "cache")["values"], json!({"memory": 512}));
     // useExisting must name an installed Application of that Blueprint.
@@ -1381,4 +1414,129 @@ fn a_crash_between_the_commits_and_their_event_is_finished_once_on_jetstream_too
             Arc::new(catalyst_spine::JetStreamLog::open(config.clone()).unwrap())
         });
     }
+}
+
+// ---------------------------------------------------------------- Environment plumbing
+
+/// `path → content` of every file under `environments/acme-<env>/` of system/catalyst-config.
+fn plumbing_of(s: &Sovereign, env: &str) -> std::collections::BTreeMap<String, String> {
+    let config = s.config();
+    let dir = format!("environments/acme-{env}/");
+    config
+        .list("main", Some(&dir))
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let text = String::from_utf8(config.read("main", &p).unwrap().unwrap()).unwrap();
+            (p.strip_prefix(&dir).unwrap().to_owned(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn environment_plumbing_follows_installs_and_uninstall_removes_exactly_what_install_added() {
+    let (_d, s) = setup();
+    let empty = plumbing_of(&s, "dev");
+    assert_eq!(
+        empty.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "kustomization.yaml",
+            "namespace.yaml",
+            "notifications/alert.yaml",
+            "notifications/provider.yaml",
+            "vcluster/helmrelease.yaml",
+            "vcluster/ocirepository.yaml"
+        ],
+        "a new Environment's plumbing"
+    );
+    install_shop(&s, json!({})).unwrap();
+    let installed = plumbing_of(&s, "dev");
+    let added: Vec<&str> = installed
+        .keys()
+        .filter(|k| !empty.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "applications/web-api.yaml",
+            "applications/web-db.yaml",
+            "applications/web.yaml",
+            "sources/web-api.yaml",
+            "sources/web-db.yaml",
+            "sources/web.yaml"
+        ]
+    );
+    // dependsOn follows the Blueprint plan across repositories.
+    assert!(installed["applications/web.yaml"].contains("dependsOn:\n  - name: web-api\n"));
+    assert!(installed["applications/web-api.yaml"].contains("dependsOn:\n  - name: web-db\n"));
+    assert!(!installed["applications/web-db.yaml"].contains("dependsOn"));
+    assert!(installed["sources/web.yaml"].contains("/git/acme/web.git"));
+    assert!(installed["kustomization.yaml"].contains("- sources/web-db.yaml"));
+    // A values change touches no plumbing (no commit to system/catalyst-config).
+    let before = s.config().head("main").unwrap();
+    s.set_values(
+        &call("r-v"),
+        &org(),
+        &app("web"),
+        EnvType::Dev,
+        &json!({"replicas": 3}),
+    )
+    .unwrap();
+    assert_eq!(s.config().head("main").unwrap(), before);
+    // Uninstalling the lot restores the plumbing byte for byte.
+    s.uninstall(&call("r-un"), &org(), &app("web"), EnvType::Dev, true)
+        .unwrap();
+    assert_eq!(plumbing_of(&s, "dev"), empty);
+    // Deleting the Environment removes its folder.
+    s.delete_env(&call("r-del"), &org(), EnvType::Dev).unwrap();
+    assert!(plumbing_of(&s, "dev").is_empty());
+    fsck(&s.config());
+}
+
+#[test]
+fn environment_plumbing_satisfies_the_flux_crd_schemas() {
+    let (_d, s) = setup();
+    install_shop(&s, json!({})).unwrap();
+    let schemas: std::collections::BTreeMap<&str, jsonschema::Validator> = [
+        (
+            "Kustomization",
+            "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+        ),
+        (
+            "GitRepository",
+            "source.toolkit.fluxcd.io_gitrepositories.yaml",
+        ),
+        (
+            "OCIRepository",
+            "source.toolkit.fluxcd.io_ocirepositories.yaml",
+        ),
+        ("HelmRelease", "helm.toolkit.fluxcd.io_helmreleases.yaml"),
+        ("Provider", "notification.toolkit.fluxcd.io_providers.yaml"),
+        ("Alert", "notification.toolkit.fluxcd.io_alerts.yaml"),
+    ]
+    .into_iter()
+    .map(|(kind, file)| (kind, jsonschema::validator_for(&crd_schema(file)).unwrap()))
+    .collect();
+    let mut checked = 0;
+    for (path, text) in plumbing_of(&s, "dev") {
+        let o = catalyst_blueprint::yaml::parse_json(&text).unwrap();
+        let kind = o["kind"].as_str().unwrap().to_owned();
+        if path == "kustomization.yaml" || kind == "Namespace" {
+            continue;
+        }
+        let v = schemas
+            .get(kind.as_str())
+            .unwrap_or_else(|| panic!("{path}: no schema for {kind}"));
+        let errors: Vec<String> = v
+            .iter_errors(&o)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{path}: {errors:#?}");
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 10,
+        "4 of the Environment, 2 for each of 3 Applications"
+    );
 }

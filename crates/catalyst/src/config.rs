@@ -112,7 +112,7 @@ pub fn expand(
         for v in scalars {
             // Checked here with the flag's own parser, so a mistake names the file and the key
             // rather than a flag the user never typed.
-            if let Err(e) = check_value(arg, &flag, &v) {
+            if let Err(e) = check_value(arg, &v) {
                 bail!(
                     "config file {}: {key}: {}",
                     path.display(),
@@ -126,15 +126,25 @@ pub fn expand(
     Ok(out)
 }
 
-/// Runs `value` through `arg`'s own parser (and possible values), alone in a command of its own.
-fn check_value(arg: &clap::Arg, flag: &str, value: &str) -> Result<(), clap::Error> {
-    let arg = arg.clone().required(false).global(false);
+/// Runs `value` through `arg`'s own parser (and possible values).
+fn check_value(arg: &clap::Arg, value: &str) -> Result<(), clap::Error> {
+    // Alone in a command of its own, without its relations to other flags (`requires`,
+    // `conflicts_with`: they name flags this command lacks; the whole command line checks
+    // them later).
+    let flag = format!("--{}", arg.get_long().unwrap_or_default());
+    let arg = arg
+        .clone()
+        .required(false)
+        .global(false)
+        .requires(clap::builder::Resettable::<clap::Id>::Reset)
+        .conflicts_with(clap::builder::Resettable::<clap::Id>::Reset)
+        .overrides_with(clap::builder::Resettable::<clap::Id>::Reset);
     clap::Command::new("config")
         .no_binary_name(true)
         .disable_help_flag(true)
         .disable_version_flag(true)
         .arg(arg)
-        .try_get_matches_from([flag, value])
+        .try_get_matches_from([flag, value.to_owned()])
         .map(drop)
 }
 
@@ -263,6 +273,20 @@ mod tests {
                 "names no flag that was never typed: {err}"
             );
         }
+    }
+
+    #[test]
+    fn flags_that_require_others_can_be_set_in_the_file() {
+        // oidc-audience requires oidc-issuer: checking one value must not trip over that.
+        let file = "oidc-issuer: https://id.example\noidc-audience: catalyst\npublic-url: https://catalyst.example\n";
+        let a = serve(file, &[], &[]).unwrap();
+        assert_eq!(a.oidc_audience.as_deref(), Some("catalyst"));
+        assert_eq!(a.public_url, "https://catalyst.example");
+        let e = serve("public-url: ftp://x\n", &[], &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("public-url") && e.to_string().contains("not an http"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -266,6 +266,18 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_FLUX_WEBHOOK_KEY_FILE", value_name = "PATH")]
     flux_webhook_key_file: Option<PathBuf>,
 
+    /// The URL the Sovereign's clusters reach this Catalyst at: each Environment's Flux
+    /// plumbing in system/catalyst-config points its GitRepository sources at <URL>/git and
+    /// its notification Provider at <URL>/api/v1/hooks/flux.
+    #[arg(
+        long,
+        env = "CATALYST_PUBLIC_URL",
+        value_name = "URL",
+        default_value = catalyst_gitops::sovereign::DEFAULT_PUBLIC_URL,
+        value_parser = public_url
+    )]
+    public_url: String,
+
     /// OIDC: JWKS URL of the identity provider. Optional: without it the JWKS URL is discovered
     /// from <issuer>/.well-known/openid-configuration on first use. Needs --oidc-issuer and
     /// --oidc-audience.
@@ -587,7 +599,8 @@ fn org_api(
         Some(spine.clone()),
     )
     .context("cannot open the Git repositories under --data-dir/git")?
-    .with_admission(Arc::new(admission));
+    .with_admission(Arc::new(admission))
+    .with_public_url(&args.public_url);
     // A data directory with history from before the spine: seed the log with what Git holds.
     if spine.head() == 0 {
         let seed = sovereign
@@ -968,4 +981,18 @@ mod tests {
         assert_eq!(v.config().org_claim, "catalyst_org");
         assert_eq!(v.config().name_claim, "preferred_username");
     }
+}
+
+/// `--public-url`: an absolute http(s) URL without query or fragment.
+fn public_url(v: &str) -> Result<String, String> {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or_else(|| format!("{v:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || v.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{v:?} is not a URL like https://catalyst.example (a host, no query or fragment)"
+        ));
+    }
+    Ok(v.trim_end_matches('/').to_owned())
 }

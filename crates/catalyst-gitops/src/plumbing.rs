@@ -1,0 +1,266 @@
+//! An Environment's Flux plumbing in `system/catalyst-config`, under
+//! `environments/<org>-<env>/`: what makes a cluster run the Environment's Applications and
+//! report back. Pure: the files follow from the Environment and its Applications alone, so every
+//! write regenerates them and uninstalling removes exactly what installing added.
+//!
+//! - `namespace.yaml`: the Environment's namespace `<org>-<env>` on the host cluster;
+//! - `vcluster/ocirepository.yaml`, `vcluster/helmrelease.yaml`: its vcluster, the `bp-vcluster`
+//!   Blueprint's chart as HelmRelease `<org>-<env>`;
+//! - `sources/<app>.yaml`: a `GitRepository` per Application repository, on the Environment's
+//!   branch, read from Catalyst's own Git with the `catalyst-git` Secret;
+//! - `applications/<app>.yaml`: a `Kustomization` per Application applying its repository, with
+//!   `dependsOn` the Applications it uses (the Blueprint plan's edges, across repositories),
+//!   `wait` so a dependent starts only once what it uses is ready;
+//! - `notifications/provider.yaml`, `notifications/alert.yaml`: a `generic-hmac` Provider posting
+//!   to Catalyst's `/api/v1/hooks/flux` (key from the `catalyst-flux-webhook` Secret the bootstrap
+//!   creates) and an Alert for the Environment's HelmReleases and Kustomizations, naming the
+//!   Environment in its event metadata — Flux's status comes back to the read side;
+//! - `kustomization.yaml`: every file above, so `kubectl kustomize environments/<org>-<env>`
+//!   builds the lot.
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::names::{env_name, EnvType, OrgName};
+use crate::yaml;
+
+/// Where the cluster finds Catalyst.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlumbingSettings {
+    /// Catalyst's Git over smart HTTP as the cluster reaches it (`https://catalyst.example/git`).
+    pub git_url: String,
+    /// Catalyst's Flux webhook as the cluster reaches it
+    /// (`https://catalyst.example/api/v1/hooks/flux`).
+    pub hook_url: String,
+    /// OCI registry path of the Blueprints (`oci://ghcr.io/openova-io`), for `bp-vcluster`.
+    pub registry: String,
+    /// Reconcile interval.
+    pub interval: String,
+}
+
+impl PlumbingSettings {
+    /// Settings for a Catalyst reached at `public_url` (`https://catalyst.example`).
+    pub fn for_url(public_url: &str, registry: &str, interval: &str) -> PlumbingSettings {
+        let base = public_url.trim_end_matches('/');
+        PlumbingSettings {
+            git_url: format!("{base}/git"),
+            hook_url: format!("{base}/api/v1/hooks/flux"),
+            registry: registry.trim_end_matches('/').to_owned(),
+            interval: interval.to_owned(),
+        }
+    }
+}
+
+/// Name of the Secret holding Catalyst's Git credentials for Flux (made by the bootstrap).
+pub const GIT_SECRET: &str = "catalyst-git";
+/// Name of the Secret holding the Flux webhook key (`token`; made by the bootstrap).
+pub const HOOK_SECRET: &str = "catalyst-flux-webhook";
+
+/// The folder of an Environment's plumbing in `system/catalyst-config`.
+pub fn dir(org: &OrgName, env: EnvType) -> String {
+    format!("environments/{}", env_name(org, env))
+}
+
+/// One Application of the Environment: its name and the Applications it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlumbedApp {
+    /// The Application.
+    pub name: String,
+    /// The Applications it depends on (same Environment).
+    pub depends_on: Vec<String>,
+}
+
+fn labels(org: &OrgName, env: EnvType) -> Value {
+    json!({
+        "catalyst.openova.io/organization": org.as_str(),
+        "catalyst.openova.io/environment": env_name(org, env),
+    })
+}
+
+fn meta(org: &OrgName, env: EnvType, name: &str) -> Value {
+    json!({"name": name, "namespace": env_name(org, env), "labels": labels(org, env)})
+}
+
+/// The files of one Application, by path relative to [`dir`].
+pub fn app_paths(app: &str) -> [String; 2] {
+    [
+        format!("sources/{app}.yaml"),
+        format!("applications/{app}.yaml"),
+    ]
+}
+
+/// One Application's `GitRepository` and `Kustomization` (paths as [`app_paths`]).
+pub fn app_files(
+    org: &OrgName,
+    env: EnvType,
+    a: &PlumbedApp,
+    s: &PlumbingSettings,
+) -> BTreeMap<String, Vec<u8>> {
+    let ns = env_name(org, env);
+    let [source, kustomization] = app_paths(&a.name);
+    let mut deps: Vec<&String> = a.depends_on.iter().collect();
+    deps.sort();
+    deps.dedup();
+    let mut spec = json!({"interval": s.interval, "path": "./", "prune": true, "wait": true,
+                          "timeout": "10m", "targetNamespace": ns,
+                          "sourceRef": {"kind": "GitRepository", "name": a.name}});
+    if !deps.is_empty() {
+        spec["dependsOn"] = deps.iter().map(|d| json!({"name": d})).collect();
+    }
+    BTreeMap::from([
+        (
+            source,
+            yaml::to_string(
+                &json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                   "metadata": meta(org, env, &a.name),
+                   "spec": {"interval": s.interval,
+                            "url": format!("{}/{org}/{}.git", s.git_url, a.name),
+                            "ref": {"branch": env.branch()},
+                            "secretRef": {"name": GIT_SECRET}}}),
+            )
+            .into_bytes(),
+        ),
+        (
+            kustomization,
+            yaml::to_string(
+                &json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                   "metadata": meta(org, env, &a.name), "spec": spec}),
+            )
+            .into_bytes(),
+        ),
+    ])
+}
+
+/// The `kustomization.yaml` listing `paths` (relative to [`dir`]).
+pub fn kustomization<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut resources: Vec<&str> = paths.filter(|p| *p != "kustomization.yaml").collect();
+    resources.sort_unstable();
+    resources.dedup();
+    yaml::to_string(&json!({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                            "kind": "Kustomization", "resources": resources}))
+    .into_bytes()
+}
+
+/// Every file of the Environment's plumbing, by path relative to [`dir`]. `apps` in any order.
+pub fn files(
+    org: &OrgName,
+    env: EnvType,
+    apps: &[PlumbedApp],
+    s: &PlumbingSettings,
+) -> BTreeMap<String, Vec<u8>> {
+    let ns = env_name(org, env);
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut put = |path: &str, v: Value| {
+        out.insert(path.to_owned(), yaml::to_string(&v).into_bytes());
+    };
+    put(
+        "namespace.yaml",
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": ns, "labels": labels(org, env)}}),
+    );
+    put(
+        "vcluster/ocirepository.yaml",
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+               "metadata": meta(org, env, "bp-vcluster"),
+               "spec": {"interval": s.interval, "url": format!("{}/bp-vcluster", s.registry),
+                        "ref": {"semver": "*"},
+                        "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "operation": "copy"}}}),
+    );
+    put(
+        "vcluster/helmrelease.yaml",
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": meta(org, env, &ns),
+               "spec": {"interval": s.interval, "releaseName": ns,
+                        "chartRef": {"kind": "OCIRepository", "name": "bp-vcluster"},
+                        "install": {"remediation": {"retries": 3}},
+                        "upgrade": {"remediation": {"retries": 3}},
+                        "values": {"organization": org.as_str(), "environment": ns}}}),
+    );
+    put(
+        "notifications/provider.yaml",
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+               "metadata": meta(org, env, "catalyst"),
+               "spec": {"type": "generic-hmac", "address": s.hook_url,
+                        "secretRef": {"name": HOOK_SECRET}}}),
+    );
+    put(
+        "notifications/alert.yaml",
+        json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+               "metadata": meta(org, env, "catalyst"),
+               "spec": {"providerRef": {"name": "catalyst"}, "eventSeverity": "info",
+                        "eventSources": [{"kind": "HelmRelease", "name": "*"},
+                                         {"kind": "Kustomization", "name": "*"}],
+                        "eventMetadata": {"catalyst.openova.io/environment": ns}}}),
+    );
+    for a in apps {
+        out.extend(app_files(org, env, a, s));
+    }
+    let k = kustomization(out.keys().map(String::as_str));
+    out.insert("kustomization.yaml".into(), k);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> PlumbingSettings {
+        PlumbingSettings::for_url(
+            "https://catalyst.acme.example/",
+            "oci://ghcr.io/openova-io",
+            "5m",
+        )
+    }
+
+    fn app(name: &str, deps: &[&str]) -> PlumbedApp {
+        PlumbedApp {
+            name: name.into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn files_follow_the_applications_and_nothing_else() {
+        let org = OrgName::parse("acme").unwrap();
+        let empty = files(&org, EnvType::Dev, &[], &settings());
+        let two = files(
+            &org,
+            EnvType::Dev,
+            &[app("web", &["web-db"]), app("web-db", &[])],
+            &settings(),
+        );
+        let added: Vec<&String> = two.keys().filter(|k| !empty.contains_key(*k)).collect();
+        assert_eq!(
+            added,
+            [
+                "applications/web-db.yaml",
+                "applications/web.yaml",
+                "sources/web-db.yaml",
+                "sources/web.yaml"
+            ]
+        );
+        // The order of the Applications does not matter; removing them restores the empty set.
+        let swapped = files(
+            &org,
+            EnvType::Dev,
+            &[app("web-db", &[]), app("web", &["web-db"])],
+            &settings(),
+        );
+        assert_eq!(two, swapped);
+        let kust = String::from_utf8(two["kustomization.yaml"].clone()).unwrap();
+        assert!(kust.contains("applications/web.yaml") && kust.contains("namespace.yaml"));
+        let web = String::from_utf8(two["applications/web.yaml"].clone()).unwrap();
+        assert!(web.contains("dependsOn:\n  - name: web-db"), "{web}");
+        let src = String::from_utf8(two["sources/web.yaml"].clone()).unwrap();
+        assert!(
+            src.contains("url: https://catalyst.acme.example/git/acme/web.git")
+                && src.contains("branch: develop"),
+            "{src}"
+        );
+        let provider = String::from_utf8(two["notifications/provider.yaml"].clone()).unwrap();
+        assert!(
+            provider.contains("address: https://catalyst.acme.example/api/v1/hooks/flux"),
+            "{provider}"
+        );
+    }
+}

@@ -82,6 +82,7 @@ CATALYST_* variables or files.
 {{- define "catalyst.config" -}}
 {{- $p := include "catalyst.paths" . | fromYaml }}
 {{- $c := dict "listen" "0.0.0.0:8080" "data-dir" $p.data }}
+{{- $_ := set $c "public-url" (.Values.publicUrl | default (printf "http://%s.%s.svc:%v" (include "catalyst.fullname" .) .Release.Namespace .Values.service.port)) }}
 {{- $catalogs := list }}
 {{- range .Values.catalog.paths }}{{ $catalogs = append $catalogs . }}{{ end }}
 {{- if .Values.catalog.blueprints }}{{ $catalogs = append $catalogs $p.catalogRelease }}{{ end }}

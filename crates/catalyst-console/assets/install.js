@@ -304,7 +304,12 @@
     const names = {};
     names[req.body.name] = `${data.blueprint} ${data.version}`;
     deps.forEach((fs) => { names[`${req.body.name}-${fs.dataset.depShort}`] = `${fs.dataset.dep} ${fs.dataset.depVersion}`; });
-    return answer.commits.map((c) => c.repo.split("/").pop()).map((a) => [a, names[a] || ""]);
+    // Application repositories are `<org>/<app>`; `system/catalyst-config` carries the
+    // Environment's Flux plumbing.
+    return answer.commits
+      .filter((c) => c.repo.startsWith(`${req.org}/`))
+      .map((c) => c.repo.split("/").pop())
+      .map((a) => [a, names[a] || ""]);
   };
   const showPlan = (answer, req) => {
     const created = appsOf(answer, req);
@@ -317,7 +322,7 @@
       parts.push(el("p", { text: "and use the existing:" }),
         el("ul", {}, ...reused.map(([bp, a]) => el("li", { "data-plan-existing": a }, el("code", { text: a }), ` for ${bp}`))));
     }
-    parts.push(el("p", { text: `${answer.commits.length} commit(s), one per repository:` }));
+    parts.push(el("p", { text: `${answer.commits.length} commit(s), one per repository (system/catalyst-config: the Environment's Flux plumbing):` }));
     answer.commits.forEach((c) => {
       parts.push(el("details", { class: "plan-commit", open: "" },
         el("summary", {}, el("code", { text: c.repo }), ` on ${c.branch}`),

@@ -15,7 +15,7 @@ mod support;
 
 use catalyst_testkit::browser::{browser, Browser};
 use serde_json::{json, Value};
-use support::{repo, Catalyst};
+use support::Catalyst;
 
 /// Text of the first element `css` finds ("" when none).
 async fn text(b: &Browser, css: &str) -> String {
@@ -31,15 +31,7 @@ async fn text(b: &Browser, css: &str) -> String {
 
 /// The values of `orders` in `acme-<env>` as the API has them.
 async fn values(c: &Catalyst, env: &str) -> Value {
-    let v: Value = c
-        .client()
-        .get(c.url("/api/v1/orgs/acme/applications/orders"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = c.get_json("/api/v1/orgs/acme/applications/orders").await;
     v["environments"]
         .as_array()
         .unwrap()
@@ -80,52 +72,36 @@ async fn values_plan_history_rollback_promotion_roles_and_flux_status_on_the_app
     let key = "flux-webhook-key-for-the-browser-test";
     std::fs::write(&key_file, key).unwrap();
     let key_arg = key_file.to_str().unwrap().to_owned();
-    let c = Catalyst::start_with(
+    let c = Catalyst::console(
         &dir.path().join("data"),
-        &[
-            "--provisioner",
-            "dry-run",
-            "--catalog",
-            "examples/catalog",
-            "--flux-webhook-key-file",
-            &key_arg,
-        ],
-        |cmd| {
-            cmd.current_dir(repo());
-        },
+        &["--flux-webhook-key-file", &key_arg],
     );
-    for (path, body) in [
-        ("/api/v1/orgs", json!({"name": "acme"})),
-        ("/api/v1/orgs", json!({"name": "beta"})),
-        ("/api/v1/orgs/acme/environments", json!({"envType": "dev"})),
-        (
-            "/api/v1/orgs/acme/environments",
-            json!({"envType": "stg", "policy": {"rules": [{"kind": "pr-required", "minApprovals": 1}]}}),
-        ),
-        (
+    c.organization(
+        "acme",
+        &[
+            ("dev", json!({"rules": []})),
+            (
+                "stg",
+                json!({"rules": [{"kind": "pr-required", "minApprovals": 1}]}),
+            ),
+        ],
+    )
+    .await;
+    c.organization("beta", &[]).await;
+    let (status, v) = c
+        .post_json(
             "/api/v1/orgs/acme/applications",
-            json!({"name": "orders", "environment": "dev", "blueprint": "bp-postgres", "version": "1.2.0", "values": {"instances": 1}}),
-        ),
-    ] {
-        let (status, v) = c.post_json(path, &body).await;
-        assert_eq!(status, 201, "{path}: {v}");
-    }
-    let mut tokens = std::collections::HashMap::new();
-    for (org, name, role) in [
-        ("acme", "devi", "org-developer"),
-        ("acme", "ada", "org-admin"),
-        ("acme", "vic", "org-viewer"),
-        ("beta", "bob", "org-admin"),
-    ] {
-        let (status, v) = c
-            .post_json(
-                &format!("/api/v1/orgs/{org}/members"),
-                &json!({"name": name, "role": role}),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-        tokens.insert(name, v["token"].as_str().unwrap().to_owned());
-    }
+            &json!({"name": "orders", "environment": "dev", "blueprint": "bp-postgres", "version": "1.2.0", "values": {"instances": 1}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let tokens: std::collections::HashMap<&str, String> = [
+        ("devi", c.member("acme", "devi", "org-developer").await),
+        ("ada", c.member("acme", "ada", "org-admin").await),
+        ("vic", c.member("acme", "vic", "org-viewer").await),
+        ("bob", c.member("beta", "bob", "org-admin").await),
+    ]
+    .into();
 
     // The org-developer on the Application's page.
     a.sign_in(&c.base, &tokens["devi"], "/orgs/acme/applications/orders")

@@ -8,7 +8,7 @@ mod support;
 
 use catalyst_testkit::browser::{browser, Browser};
 use serde_json::json;
-use support::{repo, Catalyst};
+use support::Catalyst;
 
 /// Waits until the Install form is ready for `acme`'s `dev` with the existing Applications of
 /// that Environment listed for every dependency row.
@@ -58,31 +58,13 @@ async fn an_org_developer_installs_from_a_blueprint_page_and_a_member_sees_it_li
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let c = Catalyst::start_with(
-        dir.path(),
-        &["--provisioner", "dry-run", "--catalog", "examples/catalog"],
-        |cmd| {
-            cmd.current_dir(repo());
-        },
-    );
-    for (path, body) in [
-        ("/api/v1/orgs", json!({"name": "acme"})),
-        ("/api/v1/orgs/acme/environments", json!({"envType": "dev"})),
-    ] {
-        let (status, v) = c.post_json(path, &body).await;
-        assert_eq!(status, 201, "{path}: {v}");
-    }
-    let mut tokens = Vec::new();
-    for (name, role) in [("devi", "org-developer"), ("vic", "org-viewer")] {
-        let (status, v) = c
-            .post_json(
-                "/api/v1/orgs/acme/members",
-                &json!({"name": name, "role": role}),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-        tokens.push(v["token"].as_str().unwrap().to_owned());
-    }
+    let c = Catalyst::console(dir.path(), &[]);
+    c.organization("acme", &[("dev", json!({"rules": []}))])
+        .await;
+    let tokens = [
+        c.member("acme", "devi", "org-developer").await,
+        c.member("acme", "vic", "org-viewer").await,
+    ];
 
     // Another member watches acme-dev from before the first install.
     watcher.sign_in(&c.base, &tokens[1], "/orgs").await;
@@ -131,8 +113,9 @@ async fn an_org_developer_installs_from_a_blueprint_page_and_a_member_sees_it_li
     .await;
     dev.screenshot("install-field-error").await;
     dev.type_into("#cfg-realm", "acme").await;
-    // "Create new" is chosen for both dependencies: three Applications, three commits.
-    plan(&dev, 3).await;
+    // "Create new" is chosen for both dependencies: three Applications, three commits, and one
+    // to the Environment's Flux plumbing.
+    plan(&dev, 4).await;
     assert_eq!(
         dev.js("return [...document.querySelectorAll('#install-plan-apps [data-plan-app]')].map(li => li.dataset.planApp).sort();")
             .await,
@@ -200,7 +183,8 @@ async fn an_org_developer_installs_from_a_blueprint_page_and_a_member_sees_it_li
     )
     .await;
     dev.type_into("#dep1-cfg-realm", "code").await;
-    plan(&dev, 2).await;
+    // Two new Applications and the plumbing.
+    plan(&dev, 3).await;
     assert_eq!(
         dev.js("return [...document.querySelectorAll('#install-plan-apps [data-plan-app]')].map(li => li.dataset.planApp).sort();")
             .await,
@@ -219,7 +203,7 @@ async fn an_org_developer_installs_from_a_blueprint_page_and_a_member_sees_it_li
     )
     .await;
     dev.type_into("#install-name", "code").await;
-    plan(&dev, 2).await;
+    plan(&dev, 3).await;
     dev.screenshot("install-plan-use-existing").await;
     install(&dev, "code").await;
     watcher

@@ -6,33 +6,16 @@ mod support;
 
 use catalyst_testkit::browser::browser;
 use serde_json::json;
-use support::{repo, Catalyst};
+use support::Catalyst;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_org_admin_manages_members_and_sees_installs_live() {
     let Some(b) = browser().await else { return };
     let dir = tempfile::tempdir().unwrap();
-    let c = Catalyst::start_with(
-        dir.path(),
-        &["--provisioner", "dry-run", "--catalog", "examples/catalog"],
-        |cmd| {
-            cmd.current_dir(repo());
-        },
-    );
-    for (path, body) in [
-        ("/api/v1/orgs", json!({"name": "acme"})),
-        ("/api/v1/orgs/acme/environments", json!({"envType": "dev"})),
-    ] {
-        let (status, v) = c.post_json(path, &body).await;
-        assert_eq!(status, 201, "{path}: {v}");
-    }
-    let (_, v) = c
-        .post_json(
-            "/api/v1/orgs/acme/members",
-            &json!({"name": "olga", "role": "org-admin"}),
-        )
+    let c = Catalyst::console(dir.path(), &[]);
+    c.organization("acme", &[("dev", json!({"rules": []}))])
         .await;
-    let olga = v["token"].as_str().unwrap().to_owned();
+    let olga = c.member("acme", "olga", "org-admin").await;
 
     // Signed in as an org-admin of acme; `/` lands on the Organization.
     b.sign_in(&c.base, &olga, "/orgs").await;

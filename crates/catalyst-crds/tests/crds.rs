@@ -374,3 +374,60 @@ fn a_sovereign_from_a_deployment_is_a_valid_object() {
     assert_eq!(doc["spec"]["keycloakTopology"], "per-organization");
     assert_eq!(doc["spec"]["regions"][0]["cloudRegion"], "fsn1");
 }
+
+// ---------------------------------------------------------------- patterns
+
+/// The name patterns agree with the parsers of `catalyst-core` (reserved names aside, which
+/// only the write path knows to refuse).
+#[test]
+fn name_patterns_agree_with_the_name_parsers() {
+    let matches = |pattern: &str, s: &str| {
+        jsonschema::validator_for(&json!({"type": "string", "pattern": pattern}))
+            .unwrap()
+            .is_valid(&json!(s))
+    };
+    let names = [
+        "acme",
+        "a1-b",
+        "abc",
+        "ab",
+        "Acme",
+        "1abc",
+        "a_b",
+        "acme.git",
+        "acme-",
+        "-acme",
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "abcdefghijklmnopqrstuvwxyz0123456",
+        "web-db",
+        "shared-blueprints",
+        "",
+        "ac me",
+    ];
+    for s in names {
+        let parsed = catalyst_core::names::AppName::parse(s).is_ok() || s == "shared-blueprints";
+        assert_eq!(matches(catalyst_crds::schema::SLUG, s), parsed, "{s:?}");
+    }
+    for e in catalyst_core::names::EnvType::ALL {
+        let name = format!("acme-{}", e.as_str());
+        assert!(matches(catalyst_crds::schema::ENVIRONMENT, &name), "{name}");
+    }
+    for bad in ["acme", "acme-qa", "acme-prod-1", "Acme-dev"] {
+        assert!(!matches(catalyst_crds::schema::ENVIRONMENT, bad), "{bad}");
+    }
+    for version in [
+        "1.2.0",
+        "1.0.0-rc.1+build.5",
+        "0.0.0",
+        "1.2",
+        "01.2.0",
+        "v1.2.0",
+        "latest",
+    ] {
+        assert_eq!(
+            matches(catalyst_crds::schema::SEMVER, version),
+            semver::Version::parse(version).is_ok(),
+            "{version}"
+        );
+    }
+}

@@ -316,3 +316,23 @@ fn a_renamed_or_mistyped_field_is_refused() {
         assert!(!problems(&doc).is_empty(), "{what}: accepted {doc:#}");
     }
 }
+
+/// An Application's `status.phase` speaks the read side's App card statuses.
+#[test]
+fn application_phases_are_the_read_sides_statuses() {
+    let schema = catalyst_crds::openapi_schema("Application", "v1alpha1").unwrap();
+    let phases = &schema["properties"]["status"]["properties"]["phase"]["enum"];
+    let mut ours: Vec<&str> = phases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let mut read_side: Vec<&str> = catalyst_spine::projection::AppStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    ours.sort();
+    read_side.sort();
+    assert_eq!(ours, read_side);
+}

@@ -906,6 +906,21 @@ mod tests {
         assert_eq!(yaml, crds_text(CrdsOutput::Yaml), "stable");
     }
 
+    /// The chart ships the CRDs as `catalyst crds` prints them; a change of the types must be
+    /// followed by regenerating the file.
+    #[test]
+    fn the_charts_crds_are_what_catalyst_crds_prints() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/chart/crds/catalyst-crds.yaml");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == crds_text(CrdsOutput::Yaml),
+            "{} is not what `catalyst crds` prints; regenerate it: \
+             cargo run -p catalyst -- crds > deploy/chart/crds/catalyst-crds.yaml",
+            path.display()
+        );
+    }
+
     #[test]
     fn cli_is_well_formed() {
         use clap::CommandFactory;

@@ -295,10 +295,27 @@ pub fn flux_crd_text(file: &str) -> String {
 }
 
 /// The `openAPIV3Schema` of a CRD's storage version (the CRD given as JSON), made strict the way
-/// the API server behaves: objects with `properties` reject unknown fields (the server would
-/// prune them silently: the `disableTakeOwnership` incident) unless they preserve unknown fields,
-/// and `apiVersion` must be the CRD's group and version.
+/// the API server behaves (see [`strict_crd_version_schema`]).
 pub fn strict_crd_schema(crd: &serde_json::Value) -> serde_json::Value {
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["storage"] == serde_json::json!(true)))
+        .and_then(|v| v["name"].as_str())
+        .expect("a CRD with a storage version");
+    strict_crd_version_schema(crd, version).expect("the storage version has a schema")
+}
+
+/// The `openAPIV3Schema` of the CRD's served `version` (`None` when it serves no such version),
+/// made strict the way the API server behaves: objects with `properties` reject unknown fields
+/// (the server would prune them silently: the `disableTakeOwnership` incident) unless they
+/// preserve unknown fields; `apiVersion` must be the CRD's group and that version, `kind` the
+/// CRD's kind, and `metadata` an object (the server checks it as ObjectMeta, whether or not the
+/// schema names it). `x-kubernetes-*` keys are not JSON Schema keywords and are left to be
+/// ignored.
+pub fn strict_crd_version_schema(
+    crd: &serde_json::Value,
+    version: &str,
+) -> Option<serde_json::Value> {
     use serde_json::{json, Value};
     fn strict(schema: &mut Value) {
         let Some(obj) = schema.as_object_mut() else {
@@ -317,19 +334,22 @@ pub fn strict_crd_schema(crd: &serde_json::Value) -> serde_json::Value {
             }
         }
     }
-    let version = crd["spec"]["versions"]
-        .as_array()
-        .and_then(|vs| vs.iter().find(|v| v["storage"] == json!(true)))
-        .expect("a CRD with a storage version")
-        .clone();
-    let mut schema = version["schema"]["openAPIV3Schema"].clone();
+    let served = crd["spec"]["versions"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == version && v["served"] == json!(true))?;
+    let mut schema = served["schema"]["openAPIV3Schema"].clone();
     strict(&mut schema);
     schema["properties"]["apiVersion"] = json!({"const": format!(
         "{}/{}",
         crd["spec"]["group"].as_str().unwrap_or_default(),
-        version["name"].as_str().unwrap_or_default()
+        version
     )});
-    schema
+    schema["properties"]["kind"] = json!({"const": crd["spec"]["names"]["kind"]});
+    if schema["properties"].get("metadata").is_none() {
+        schema["properties"]["metadata"] = json!({"type": "object"});
+    }
+    Some(schema)
 }
 
 #[cfg(test)]

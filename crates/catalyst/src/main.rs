@@ -82,6 +82,38 @@ enum Command {
     },
     /// Prints the API's OpenAPI 3.1 description (JSON; the same as `GET /api/v1/openapi.json`).
     Openapi,
+    /// Prints Catalyst's CustomResourceDefinitions (catalyst.openova.io: Sovereign, Organization,
+    /// Environment, EnvironmentPolicy, PromotionApprovals, Application, Blueprint), generated
+    /// from its Rust types: `catalyst crds | kubectl apply -f -`.
+    Crds {
+        /// `yaml` (one multi-document stream) or `json` (a `v1` `List`).
+        #[arg(short, long, value_enum, default_value = "yaml")]
+        output: CrdsOutput,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CrdsOutput {
+    /// One YAML document per CRD, separated by `---`.
+    Yaml,
+    /// A `v1` `List` of the CRDs.
+    Json,
+}
+
+/// The CRDs as `catalyst crds` prints them (stable: same text every run).
+fn crds_text(output: CrdsOutput) -> String {
+    let docs = catalyst_crds::documents();
+    match output {
+        CrdsOutput::Yaml => docs
+            .iter()
+            .map(catalyst_blueprint::yaml::to_string)
+            .collect::<Vec<_>>()
+            .join("---\n"),
+        CrdsOutput::Json => format!(
+            "{:#}\n",
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": docs})
+        ),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -795,6 +827,10 @@ async fn run() -> Result<()> {
             out!("{}", catalyst_api::openapi::json());
             Ok(())
         }
+        Command::Crds { output } => {
+            out!("{}", crds_text(output));
+            Ok(())
+        }
         Command::Completion { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "catalyst", &mut out);
@@ -853,6 +889,36 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn crds_prints_every_crd_in_either_format() {
+        let yaml = crds_text(CrdsOutput::Yaml);
+        let docs: Vec<serde_json::Value> = catalyst_blueprint::yaml::parse_documents(&yaml)
+            .unwrap()
+            .iter()
+            .map(|d| d.to_json())
+            .collect();
+        assert_eq!(docs, catalyst_crds::documents());
+        let json: serde_json::Value = serde_json::from_str(&crds_text(CrdsOutput::Json)).unwrap();
+        assert_eq!(json["kind"], "List");
+        assert_eq!(json["items"], serde_json::json!(catalyst_crds::documents()));
+        assert_eq!(yaml, crds_text(CrdsOutput::Yaml), "stable");
+    }
+
+    /// The chart ships the CRDs as `catalyst crds` prints them; a change of the types must be
+    /// followed by regenerating the file.
+    #[test]
+    fn the_charts_crds_are_what_catalyst_crds_prints() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/chart/crds/catalyst-crds.yaml");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == crds_text(CrdsOutput::Yaml),
+            "{} is not what `catalyst crds` prints; regenerate it: \
+             cargo run -p catalyst -- crds > deploy/chart/crds/catalyst-crds.yaml",
+            path.display()
+        );
     }
 
     #[test]

@@ -942,11 +942,23 @@ impl Sovereign {
         if self.config_read(&config::org_path(org))?.is_some() {
             return Err(GitopsError::AlreadyExists(format!("Organization {org}")));
         }
+        // The Organization CRD's types: text, and labels of text (a cluster refuses others).
         let mut clean = serde_json::Map::new();
-        for k in ["displayName", "contact", "plan", "labels"] {
-            if let Some(v) = spec.get(k) {
-                clean.insert(k.to_string(), v.clone());
+        for k in ["displayName", "contact", "plan"] {
+            match spec.get(k) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(v)) => {
+                    clean.insert(k.to_string(), json!(v));
+                }
+                Some(_) => return Err(GitopsError::Invalid(format!("{k} must be text"))),
             }
+        }
+        match spec.get("labels") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) if m.values().all(Value::is_string) => {
+                clean.insert("labels".into(), Value::Object(m.clone()));
+            }
+            Some(_) => return Err(GitopsError::Invalid("labels must map names to text".into())),
         }
         clean.insert("members".into(), json!([]));
         let mut ch = Changes::default();

@@ -349,3 +349,31 @@ fn application_phases_are_the_read_sides_statuses() {
     read_side.sort();
     assert_eq!(ours, read_side);
 }
+
+#[test]
+fn an_organization_the_crd_would_refuse_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sovereign(dir.path());
+    let org = OrgName::parse("acme").unwrap();
+    for (spec, needle) in [
+        (json!({"contact": {"email": "ops@acme.example"}}), "contact"),
+        (json!({"plan": 5}), "plan"),
+        (json!({"labels": {"tier": 1}}), "labels"),
+    ] {
+        let err = s.create_org(&call("r-bad"), &org, &spec).unwrap_err();
+        assert!(
+            matches!(&err, catalyst_gitops::GitopsError::Invalid(m) if m.contains(needle)),
+            "{err:?}"
+        );
+    }
+    assert!(
+        s.config().head("main").unwrap().is_none(),
+        "nothing written"
+    );
+    s.create_org(
+        &call("r-ok"),
+        &org,
+        &json!({"contact": "ops@acme.example", "labels": {"tier": "gold"}}),
+    )
+    .unwrap();
+}

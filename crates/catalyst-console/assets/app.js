@@ -68,9 +68,12 @@
       } else {
         const text = el.value.trim();
         if (text === "") continue;
-        if (kind === "number") {
+        const numeric = kind === "number" || ["integer", "number"].includes(el.dataset.type);
+        if (numeric) {
           const n = Number(text);
           v = Number.isFinite(n) ? n : text;
+        } else if (el.dataset.type === "boolean") {
+          v = text === "true";
         } else {
           v = text;
         }

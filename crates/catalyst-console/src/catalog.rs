@@ -336,6 +336,9 @@ pub struct FormField {
     pub error: String,
     /// Nesting depth.
     pub depth: usize,
+    /// The schema's JSON type (`string`, `integer`, `number`, `boolean`, `object`): how a
+    /// browser types the control's text (a `select` of numbers sends numbers).
+    pub json_type: String,
 }
 
 fn text_of(v: &Value) -> String {
@@ -399,6 +402,7 @@ fn walk(schema: &Value, values: &Value, pointer: &str, depth: usize, out: &mut V
             required: is_required,
             error: String::new(),
             depth,
+            json_type: ty.to_owned(),
         };
         if ty == "object" && prop.get("properties").is_some() {
             field.kind = "group";

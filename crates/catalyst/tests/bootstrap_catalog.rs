@@ -23,8 +23,11 @@ const ORDER: [&str; 12] = [
     "bp-catalyst-platform",
 ];
 
-/// Upstream chart name, version and repository per wrapper, in declared dependency order.
-const UPSTREAM: [(&str, &[(&str, &str, &str)]); 11] = [
+/// An upstream chart: name, version, repository.
+type Pin = (&'static str, &'static str, &'static str);
+
+/// Upstream charts per wrapper folder, in declared dependency order.
+const UPSTREAM: [(&str, &[Pin]); 11] = [
     ("cilium", &[("cilium", "1.16.5", "https://helm.cilium.io")]),
     (
         "cert-manager",

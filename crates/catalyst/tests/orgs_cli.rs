@@ -208,23 +208,28 @@ fn token_org_env_install_and_git_clone() {
     let gone = catalyst(&["app", "list", "--org", "acme"], &as_vera);
     assert!(!gone.status.success());
 
+    // `git` in the test's environment (no prompt), asserting success.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
     let clone = dir.path().join("code");
-    let out = Command::new("git")
-        .args([
-            "clone",
-            "--branch",
-            "develop",
-            &format!("http://root:{token}@127.0.0.1:{port}/git/acme/code.git"),
-        ])
-        .arg(&clone)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let code_url = format!("http://root:{token}@127.0.0.1:{port}/git/acme/code.git");
+    git(&[
+        "clone",
+        "--branch",
+        "develop",
+        &code_url,
+        clone.to_str().unwrap(),
+    ]);
     let hr = std::fs::read_to_string(clone.join("flux/helmrelease.yaml")).unwrap();
     assert!(
         hr.contains("- name: code-postgres") && hr.contains("- name: code-keycloak"),
@@ -236,21 +241,8 @@ fn token_org_env_install_and_git_clone() {
     // Application with the plan's dependsOn across repositories, a GitRepository per
     // repository; `kubectl kustomize` builds the Environment's folder.
     let config = dir.path().join("catalyst-config");
-    let git_clone = |url: &str, into: &Path| {
-        let out = Command::new("git")
-            .args(["clone", "--quiet", url])
-            .arg(into)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let config_url = format!("http://root:{token}@127.0.0.1:{port}/git/system/catalyst-config.git");
-    git_clone(&config_url, &config);
+    git(&["clone", "--quiet", &config_url, config.to_str().unwrap()]);
     let plumbing = config.join("environments/acme-dev");
     let read = |p: &str| std::fs::read_to_string(plumbing.join(p)).unwrap();
     let code = read("applications/code.yaml");
@@ -312,18 +304,13 @@ fn token_org_env_install_and_git_clone() {
         ],
         &env,
     ));
-    let out = Command::new("git")
-        .args(["-C"])
-        .arg(&config)
-        .args(["pull", "--quiet", "--ff-only"])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    git(&[
+        "-C",
+        config.to_str().unwrap(),
+        "pull",
+        "--quiet",
+        "--ff-only",
+    ]);
     let left: Vec<String> = walkdir::WalkDir::new(plumbing.join("applications"))
         .into_iter()
         .filter_map(Result::ok)

@@ -3,13 +3,14 @@
 //! `--data-dir/git`, which Flux pulls over smart HTTP.
 //!
 //! Layers, each calling only down: [`names`] (validated names) → [`config`], [`app`],
-//! [`policy`] (pure documents and rules) → [`repo`] (the only module that runs `git`) →
+//! [`policy`], [`plumbing`], [`bootstrap`] (pure documents and rules) → [`repo`] (the only module that runs `git`) →
 //! [`sovereign`] (the operations: locks, optimistic concurrency, all-or-nothing ref updates,
 //! and one event per change on the spine, `catalyst-spine`, through the journal as outbox). [`yaml`] is the only module that knows YAML.
 #![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod app;
+pub mod bootstrap;
 pub mod config;
 pub mod names;
 pub mod plumbing;

@@ -36,6 +36,7 @@ mod org_cli;
 mod pool;
 mod progress;
 mod projection_cli;
+mod sovereign_cli;
 mod table;
 
 /// Catalyst: a self-hosted platform control plane.
@@ -67,6 +68,8 @@ enum Command {
     Env(org_cli::EnvArgs),
     /// Applications: install, list, get, set-values, upgrade, uninstall, rollback, approve, promote.
     App(org_cli::AppArgs),
+    /// Sovereigns: render (the bootstrap tree `clusters/<fqdn>/` into a folder; offline).
+    Sovereign(sovereign_cli::SovereignArgs),
     /// Deployments (Sovereigns): create, get, list, watch, cancel, retry, delete (through the API).
     Deployment(deployment_cli::DeploymentArgs),
     /// Checks what `catalyst serve` with the same flags, variables and --config would need (data
@@ -814,6 +817,7 @@ async fn run() -> Result<()> {
         Command::Key(args) => artifact_cli::run_key(args),
         Command::Token(args) => org_cli::run_token(args),
         Command::Projection(args) => projection_cli::run(args),
+        Command::Sovereign(args) => sovereign_cli::run(args),
         Command::Org(args) => org_cli::report(org_cli::run_org(args).await),
         Command::Env(args) => org_cli::report(org_cli::run_env(args).await),
         Command::App(args) => org_cli::report(org_cli::run_app(args).await),

@@ -72,6 +72,19 @@ pub struct SovereignChoice {
 }
 
 /// The tree's folder in the system repository: `clusters/<fqdn>`.
+
+/// Where the kit's releases run when not in a namespace of their own name (upstream's
+/// bootstrap kit). cilium and flux must match what cloud-init installed (`kube-system`,
+/// `flux-system`), so that their HelmReleases adopt those installs rather than add second ones.
+const NAMESPACES: [(&str, &str); 7] = [
+    ("bp-cilium", "kube-system"),
+    ("bp-sealed-secrets", "kube-system"),
+    ("bp-flux", "flux-system"),
+    ("bp-crossplane", "crossplane-system"),
+    ("bp-spire", "spire-system"),
+    ("bp-nats-jetstream", "nats-system"),
+    ("bp-catalyst-platform", "catalyst-system"),
+];
 pub fn dir(fqdn: &str) -> String {
     format!("clusters/{fqdn}")
 }
@@ -190,7 +203,11 @@ pub fn render(
             out.insert(path, yaml::to_string(v).into_bytes());
         };
         put(format!("{folder}/ocirepository.yaml"), &pair[0]);
-        put(format!("{folder}/helmrelease.yaml"), &pair[1]);
+        let mut release = pair[1].clone();
+        if let Some((_, ns)) = NAMESPACES.iter().find(|(bp, _)| *bp == name) {
+            release["spec"]["targetNamespace"] = json!(ns);
+        }
+        put(format!("{folder}/helmrelease.yaml"), &release);
         put(
             format!("{folder}/kustomization.yaml"),
             &json!({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",

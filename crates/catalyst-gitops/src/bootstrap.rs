@@ -71,8 +71,6 @@ pub struct SovereignChoice {
     pub components: Vec<String>,
 }
 
-/// The tree's folder in the system repository: `clusters/<fqdn>`.
-
 /// Where the kit's releases run when not in a namespace of their own name (upstream's
 /// bootstrap kit). cilium and flux must match what cloud-init installed (`kube-system`,
 /// `flux-system`), so that their HelmReleases adopt those installs rather than add second ones.
@@ -85,6 +83,8 @@ const NAMESPACES: [(&str, &str); 7] = [
     ("bp-nats-jetstream", "nats-system"),
     ("bp-catalyst-platform", "catalyst-system"),
 ];
+
+/// The tree's folder in the system repository: `clusters/<fqdn>`.
 pub fn dir(fqdn: &str) -> String {
     format!("clusters/{fqdn}")
 }

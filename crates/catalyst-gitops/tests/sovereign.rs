@@ -1498,41 +1498,15 @@ fn environment_plumbing_follows_installs_and_uninstall_removes_exactly_what_inst
 fn environment_plumbing_satisfies_the_flux_crd_schemas() {
     let (_d, s) = setup();
     install_shop(&s, json!({})).unwrap();
-    let schemas: std::collections::BTreeMap<&str, jsonschema::Validator> = [
-        (
-            "Kustomization",
-            "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-        ),
-        (
-            "GitRepository",
-            "source.toolkit.fluxcd.io_gitrepositories.yaml",
-        ),
-        (
-            "OCIRepository",
-            "source.toolkit.fluxcd.io_ocirepositories.yaml",
-        ),
-        ("HelmRelease", "helm.toolkit.fluxcd.io_helmreleases.yaml"),
-        ("Provider", "notification.toolkit.fluxcd.io_providers.yaml"),
-        ("Alert", "notification.toolkit.fluxcd.io_alerts.yaml"),
-    ]
-    .into_iter()
-    .map(|(kind, file)| (kind, jsonschema::validator_for(&crd_schema(file)).unwrap()))
-    .collect();
+    let flux =
+        catalyst_testkit::FluxSchemas::load(|t| catalyst_blueprint::yaml::parse_json(t).unwrap());
     let mut checked = 0;
     for (path, text) in plumbing_of(&s, "dev") {
         let o = catalyst_blueprint::yaml::parse_json(&text).unwrap();
-        let kind = o["kind"].as_str().unwrap().to_owned();
-        if path == "kustomization.yaml" || kind == "Namespace" {
+        if path == "kustomization.yaml" || o["kind"] == "Namespace" {
             continue;
         }
-        let v = schemas
-            .get(kind.as_str())
-            .unwrap_or_else(|| panic!("{path}: no schema for {kind}"));
-        let errors: Vec<String> = v
-            .iter_errors(&o)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect();
-        assert!(errors.is_empty(), "{path}: {errors:#?}");
+        flux.check(&o).unwrap_or_else(|e| panic!("{path}: {e}"));
         checked += 1;
     }
     assert_eq!(

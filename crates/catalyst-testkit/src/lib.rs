@@ -294,6 +294,50 @@ pub fn flux_crd_text(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Strict validators of every vendored Flux CRD's storage version (`fixtures/flux-crds/`), by
+/// kind: one place for the tests that check rendered Flux objects.
+pub struct FluxSchemas {
+    by_kind: std::collections::BTreeMap<String, jsonschema::Validator>,
+}
+
+impl FluxSchemas {
+    /// Loads them; `parse` turns a CRD file's YAML into JSON (the testkit has no YAML parser).
+    pub fn load(parse: impl Fn(&str) -> serde_json::Value) -> FluxSchemas {
+        let dir = fixture("flux-crds");
+        let mut by_kind = std::collections::BTreeMap::new();
+        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = e.unwrap().path();
+            if path.extension().and_then(|x| x.to_str()) != Some("yaml") {
+                continue;
+            }
+            let crd = parse(&std::fs::read_to_string(&path).unwrap());
+            let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_owned();
+            let schema = strict_crd_schema(&crd);
+            by_kind.insert(kind, jsonschema::validator_for(&schema).unwrap());
+        }
+        FluxSchemas { by_kind }
+    }
+
+    /// Checks `object` against its kind's schema: `Err` names every error, or that Flux has no
+    /// such kind.
+    pub fn check(&self, object: &serde_json::Value) -> Result<(), String> {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let v = self
+            .by_kind
+            .get(kind)
+            .ok_or_else(|| format!("no Flux CRD for kind {kind:?}"))?;
+        let errors: Vec<String> = v
+            .iter_errors(object)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
+
 /// The `openAPIV3Schema` of a CRD's storage version (the CRD given as JSON), made strict the way
 /// the API server behaves (see [`strict_crd_version_schema`]).
 pub fn strict_crd_schema(crd: &serde_json::Value) -> serde_json::Value {

@@ -25,6 +25,8 @@ locals {
       k3s_token           = local.k3s_token
       gitops_repo_url     = var.gitops_repo_url
       gitops_branch       = var.gitops_branch
+      gitops_path         = var.gitops_path != "" ? var.gitops_path : "./clusters/${var.sovereign_fqdn}"
+      gitops_token        = var.gitops_token
       node_private_ip     = cidrhost(local.node_subnet, 2 + i)
       api_server_ip       = local.first_control_plane_ip
       # The first node initialises embedded etcd; the others join it.

@@ -189,6 +189,24 @@ variable "gitops_branch" {
   }
 }
 
+variable "gitops_path" {
+  description = "Folder of gitops_repo_url that Flux applies: the Sovereign's bootstrap tree, ./clusters/<sovereign_fqdn>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(\\./[A-Za-z0-9._/-]+)?$", var.gitops_path))
+    error_message = "gitops_path must be a relative folder such as ./clusters/omantel.omani.works."
+  }
+}
+
+variable "gitops_token" {
+  description = "Read token of gitops_repo_url (Catalyst's per-deployment token). Supply it as TF_VAR_gitops_token; never put it in a tfvars file."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "k3s_version" {
   description = "k3s release installed on every node."
   type        = string

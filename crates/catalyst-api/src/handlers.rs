@@ -74,7 +74,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
     }
 }
 
-fn parse_id(id: &str) -> AppResult<DeploymentId> {
+pub(crate) fn parse_id(id: &str) -> AppResult<DeploymentId> {
     DeploymentId::parse(id).map_err(|_| ApiError::deployment_not_found())
 }
 
@@ -132,6 +132,16 @@ pub async fn create_deployment(State(state): St, Body(body): Body) -> AppResult<
         .into_input()
         .validate(&state.service.config().pool_domains)
         .map_err(ApiError::validation)?;
+    // The bootstrap tree must render (every component in the bootstrap catalog) before
+    // anything is reserved or run.
+    if let Some(git) = &state.sovereign_git {
+        if let Err(e) = git.repos().render(&crate::sovereign_git::choice_of(&spec)) {
+            return Err(ApiError::validation(vec![catalyst_core::FieldError {
+                field: "components".into(),
+                message: e.to_string(),
+            }]));
+        }
+    }
     if let Some(other) = state.service.fqdn_in_use(&spec.sovereign_fqdn) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -243,7 +253,15 @@ pub async fn get_deployment(
     )
 )]
 pub async fn delete_deployment(State(state): St, Path(id): Path<String>) -> AppResult<StatusCode> {
-    state.service.delete(&parse_id(&id)?).await?;
+    let id = parse_id(&id)?;
+    state.service.delete(&id).await?;
+    // Its bootstrap repository goes with it (and its read token opens nothing any more).
+    if let Some(git) = state.sovereign_git.clone() {
+        let removed = tokio::task::spawn_blocking(move || git.repos().remove(id.as_str())).await;
+        if let Ok(Err(e)) = removed {
+            warn!(error = %e, "Could not remove a deleted deployment's bootstrap repository.");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod orgs;
 pub mod pool;
 pub mod session;
+pub mod sovereign_git;
 pub mod sse;
 pub mod wire;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// The read side's metrics, served on `/metrics` too, when the read side is mounted.
     pub read: Option<Arc<orgs::read::ReadMetrics>>,
+    /// The provisioned Sovereigns' bootstrap repositories (`None`: not kept).
+    pub sovereign_git: Option<Arc<sovereign_git::SovereignGit>>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             pool: None,
             auth,
             read: None,
+            sovereign_git: None,
         }
     }
 }
@@ -141,6 +145,7 @@ fn admin_routes() -> OpenApiRouter<Arc<AppState>> {
             handlers::delete_deployment
         ))
         .routes(routes!(handlers::get_events))
+        .routes(routes!(sovereign_git::get_bootstrap))
         .routes(routes!(sse::stream_logs))
         .routes(routes!(handlers::cancel_deployment))
         .routes(routes!(handlers::retry_phase))

@@ -64,6 +64,9 @@ pub struct OrgApi {
     /// Cancelled when the server shuts down: every event stream ends with a comment saying
     /// where to resume.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The provisioned Sovereigns' bootstrap repositories, whose per-deployment read tokens
+    /// open `/git/system/sovereign-<id>.git` (`None`: only sovereign-admins read those).
+    pub sovereign_git: Option<Arc<crate::sovereign_git::SovereignGit>>,
 }
 
 impl OrgApi {
@@ -81,12 +84,19 @@ impl OrgApi {
             frames: Arc::default(),
             read,
             flux_key: String::new(),
+            sovereign_git: None,
         })
     }
 
     /// The same, accepting Flux notifications signed with `key`.
     pub fn with_flux_key(mut self, key: impl Into<String>) -> OrgApi {
         self.flux_key = key.into();
+        self
+    }
+
+    /// The same, serving the provisioned Sovereigns' bootstrap repositories to their tokens.
+    pub fn with_sovereign_git(mut self, git: Arc<crate::sovereign_git::SovereignGit>) -> OrgApi {
+        self.sovereign_git = Some(git);
         self
     }
 }
@@ -144,7 +154,9 @@ pub fn router(state: Arc<OrgApi>) -> Router {
         .layer(DefaultBodyLimit::max(crate::BODY_LIMIT))
         .merge(hooks);
     let (git, _) = git_routes().split_for_parts();
-    let git = git.layer(DefaultBodyLimit::max(GIT_BODY_LIMIT));
+    let git = git.layer(DefaultBodyLimit::max(GIT_BODY_LIMIT)).layer(
+        axum::middleware::from_fn_with_state(state.clone(), git_http::deployment_reader),
+    );
     Router::new()
         .nest("/api/v1", api)
         .merge(git)

@@ -30,6 +30,8 @@ pub struct CreateDeploymentRequest {
     ha_enabled: bool,
     regions: Option<Vec<RegionWire>>,
     ssh_public_key: String,
+    /// Optional components (Blueprint names) installed besides the bootstrap kit.
+    components: Vec<String>,
 }
 
 /// One region of a create request.
@@ -73,6 +75,7 @@ impl CreateDeploymentRequest {
                 })
                 .collect(),
             ssh_public_key: self.ssh_public_key,
+            components: self.components,
         }
     }
 }

@@ -405,6 +405,7 @@
       region: regions[0].cloudRegion, controlPlaneSize: regions[0].controlPlaneSize,
       workerSize: regions[0].workerSize, workerCount: regions[0].workerCount, haEnabled: false,
       regions, sshPublicKey: state.sshPublicKey.trim(),
+      components: state.components.filter((n) => components[n]),
     };
     try {
       const res = await fetch("/api/v1/deployments", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -87,7 +87,13 @@ pub struct DeploymentInput {
     pub regions: Vec<RegionInput>,
     /// SSH public key (OpenSSH authorized_keys format).
     pub ssh_public_key: String,
+    /// Optional components chosen in the wizard (Blueprint names, `bp-<name>` or `<name>`);
+    /// the bootstrap kit is always installed.
+    pub components: Vec<String>,
 }
+
+/// Most components one request may name.
+pub const MAX_COMPONENTS: usize = 64;
 
 /// A validated region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +135,10 @@ pub struct DeploymentSpec {
     pub ha_enabled: bool,
     /// SSH public key, normalised to `algo base64 [comment]`.
     pub ssh_public_key: String,
+    /// Optional components chosen (each `bp-<name>`, sorted, without duplicates); the
+    /// bootstrap kit is always installed. Records from before the field have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
 }
 
 impl DeploymentSpec {
@@ -432,6 +442,8 @@ impl DeploymentInput {
             }
         };
 
+        let components = check_components(&self.components, &mut errors);
+
         match (errors.is_empty(), token, mode, ssh) {
             (true, Some(token), Some(domain_mode), Some(ssh_public_key)) if !regions.is_empty() => {
                 Ok((
@@ -446,6 +458,7 @@ impl DeploymentInput {
                         regions,
                         ha_enabled: self.ha_enabled,
                         ssh_public_key,
+                        components,
                     },
                     token,
                 ))
@@ -455,9 +468,74 @@ impl DeploymentInput {
     }
 }
 
+/// The components of a request as `bp-<name>`, sorted and without duplicates; a malformed
+/// name is an error on `components[i]`. Whether each exists is the bootstrap catalog's say.
+fn check_components(input: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    if input.len() > MAX_COMPONENTS {
+        errors.push(err(
+            "components",
+            format!(
+                "{} components named; at most {MAX_COMPONENTS} may be",
+                input.len()
+            ),
+        ));
+        return Vec::new();
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for (i, raw) in input.iter().enumerate() {
+        let name = raw.trim().to_ascii_lowercase();
+        let bare = name.strip_prefix("bp-").unwrap_or(&name);
+        let ok = !bare.is_empty()
+            && bare.len() <= 60
+            && bare.starts_with(|c: char| c.is_ascii_lowercase())
+            && !bare.ends_with('-')
+            && bare
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok {
+            out.insert(format!("bp-{bare}"));
+        } else {
+            errors.push(err(
+                format!("components[{i}]"),
+                format!("{raw:?} is not a Blueprint name (bp-<name>: lower-case letters, digits and hyphens)"),
+            ));
+        }
+    }
+    out.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn components_are_normalised_and_malformed_ones_named() {
+        let mut errors = Vec::new();
+        let got = check_components(
+            &["Gitea".into(), "bp-gitea".into(), " bp-harbor ".into()],
+            &mut errors,
+        );
+        assert_eq!(got, ["bp-gitea", "bp-harbor"]);
+        assert!(errors.is_empty());
+        check_components(
+            &["".into(), "bp-".into(), "x/y".into(), "a-".into()],
+            &mut errors,
+        );
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "components[0]",
+                "components[1]",
+                "components[2]",
+                "components[3]"
+            ]
+        );
+        let many = vec!["a".to_string(); MAX_COMPONENTS + 1];
+        let mut errors = Vec::new();
+        assert!(check_components(&many, &mut errors).is_empty());
+        assert_eq!(errors[0].field, "components");
+    }
 
     const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl catalyst@test";
 

@@ -360,6 +360,7 @@ fn a_sovereign_from_a_deployment_is_a_valid_object() {
         }],
         ha_enabled: false,
         ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop".into(),
+        components: Vec::new(),
     };
     let sov = catalyst_crds::Sovereign::new(
         "acme",

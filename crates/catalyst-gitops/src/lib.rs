@@ -5,7 +5,9 @@
 //! Layers, each calling only down: [`names`] (validated names) → [`config`], [`app`],
 //! [`policy`], [`plumbing`], [`bootstrap`] (pure documents and rules) → [`repo`] (the only module that runs `git`) →
 //! [`sovereign`] (the operations: locks, optimistic concurrency, all-or-nothing ref updates,
-//! and one event per change on the spine, `catalyst-spine`, through the journal as outbox). [`yaml`] is the only module that knows YAML.
+//! and one event per change on the spine, `catalyst-spine`, through the journal as outbox);
+//! [`sovereign_git`] commits each provisioned Sovereign's bootstrap tree to
+//! `system/sovereign-<deployment id>`. [`yaml`] is the only module that knows YAML.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -17,6 +19,7 @@ pub mod plumbing;
 pub mod policy;
 pub mod repo;
 pub mod sovereign;
+pub mod sovereign_git;
 pub mod yaml;
 
 pub use admission::{Admission, AdmissionError};

@@ -357,11 +357,14 @@ impl Sovereign {
         Repo::at(self.root.join(org.as_str()).join(format!("{app}.git")))
     }
 
-    /// The directory of a repository served over smart HTTP (`<org>/<app>` or
-    /// `system/catalyst-config`), if it exists.
+    /// The directory of a repository served over smart HTTP (`<org>/<app>`,
+    /// `system/catalyst-config` or a `system/sovereign-<deployment id>`), if it exists.
     pub fn git_dir(&self, org: &str, repo: &str) -> Option<PathBuf> {
         let r = if org == "system" && repo == "catalyst-config" {
             self.config()
+        } else if let Some(id) = repo.strip_prefix("sovereign-").filter(|_| org == "system") {
+            crate::sovereign_git::repo_name(id).ok()?;
+            Repo::at(self.root.join("system").join(format!("{repo}.git")))
         } else {
             self.app_repo(&OrgName::parse(org).ok()?, &AppName::parse(repo).ok()?)
         };

@@ -147,7 +147,7 @@ impl Provisioner for DryRunProvisioner {
         sink.status(DeploymentStatus::FluxBootstrapping).await;
         say(
             phase::FLUX_BOOTSTRAP,
-            format!("On a real run: {}", flux_bootstrap_message(spec, settings)),
+            format!("On a real run: {}", flux_bootstrap_message(&job, settings)),
         )
         .await;
         info!(deployment = %job.id, "Dry run finished; nothing was applied.");

@@ -17,5 +17,6 @@ pub mod sshkey;
 pub mod tofu;
 
 pub use provisioner::{
-    EventSink, ProvisionError, ProvisionJob, ProvisionOutput, Provisioner, SinkMessage,
+    BootstrapPublisher, EventSink, GitSource, ProvisionError, ProvisionJob, ProvisionOutput,
+    Provisioner, SinkMessage,
 };

@@ -16,6 +16,33 @@ pub struct ProvisionJob {
     pub hetzner_token: Secret,
     /// 1 for the first run, 2 for the first retry, …
     pub attempt: u32,
+    /// Where Flux on the new Sovereign reads its bootstrap tree (Catalyst's own Git), once the
+    /// service has committed it; `None` without a [`BootstrapPublisher`] (the operator's
+    /// `gitops_repo_url` setting then stands).
+    pub git: Option<GitSource>,
+}
+
+/// Where Flux on a new Sovereign reads the Sovereign's bootstrap tree, and how.
+#[derive(Debug, Clone)]
+pub struct GitSource {
+    /// The repository's smart HTTP URL (`<public url>/git/system/sovereign-<id>.git`).
+    pub url: String,
+    /// The branch Flux follows.
+    pub branch: String,
+    /// The folder Flux applies (`./clusters/<fqdn>`).
+    pub path: String,
+    /// The commit the tree is at.
+    pub commit: String,
+    /// The read token of that repository alone; handed to OpenTofu through the child's
+    /// environment only (`TF_VAR_gitops_token`), never written to a file or a log.
+    pub token: Secret,
+}
+
+/// Commits a deployment's bootstrap tree to Catalyst's Git and says where Flux finds it.
+/// Blocking (Git writes); the service calls it off the async threads before each run.
+pub trait BootstrapPublisher: Send + Sync {
+    /// Renders and commits the tree for `spec` (the same spec commits the same tree).
+    fn publish(&self, id: &DeploymentId, spec: &DeploymentSpec) -> Result<GitSource, String>;
 }
 
 /// What the provisioner found out (OpenTofu outputs). `None` when nothing was applied.

@@ -15,6 +15,7 @@
 //! Several servers on one shared store (PostgreSQL) coordinate through [`replica`]: a
 //! deployment is run by the holder of its lease, and every server follows the others'
 //! deployments from the store's change notifications.
+mod bootstrap;
 mod replica;
 
 pub use replica::Coordination;
@@ -236,6 +237,8 @@ pub struct DeploymentService {
     metrics: ServiceMetrics,
     /// Pool-domain allocator; when unset, pool names are not reserved.
     names: OnceLock<Arc<dyn NameAllocator>>,
+    /// Commits each deployment's bootstrap tree to Catalyst's Git before its run, when set.
+    bootstrap: OnceLock<Arc<dyn crate::provisioner::BootstrapPublisher>>,
     /// The event spine every creation and status change is recorded on, when set.
     spine: OnceLock<Arc<dyn Spine>>,
     /// Leases and change notifications, when the store is shared with other servers.
@@ -303,6 +306,7 @@ impl DeploymentService {
             shutdown: CancellationToken::new(),
             metrics: ServiceMetrics::default(),
             names: OnceLock::new(),
+            bootstrap: OnceLock::new(),
             spine: OnceLock::new(),
             coordination,
             local: Mutex::new(HashSet::new()),
@@ -947,6 +951,7 @@ impl DeploymentService {
             spec: dep.lock().record.spec.clone(),
             hetzner_token: token,
             attempt,
+            git: None,
         };
         let service = self.clone();
         let dep = dep.clone();
@@ -989,7 +994,14 @@ impl DeploymentService {
         };
         let fqdn = job.spec.sovereign_fqdn.clone();
         let id = job.id.clone();
-        let outcome = self.provisioner.provision(job, sink, cancel.clone()).await;
+        let outcome = match self.publish_bootstrap(job, &sink).await {
+            Ok(job) => self.provisioner.provision(job, sink, cancel.clone()).await,
+            Err(e) => {
+                // The recorder drains until every sink clone is gone.
+                drop(sink);
+                Err(e)
+            }
+        };
         timer.abort();
         // Every sink clone is gone once `provision` returned; the recorder drains what is left.
         let recorder_ok = recorder.await.unwrap_or(false);

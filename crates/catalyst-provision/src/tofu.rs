@@ -12,9 +12,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalyst_core::{
-    DeploymentSpec, DeploymentStatus, EventDraft, Level, ResourceProgress, ResourceState, Secret,
-};
+use catalyst_core::{DeploymentStatus, EventDraft, Level, ResourceProgress, ResourceState};
 use chrono::Utc;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
@@ -102,13 +100,14 @@ const OUTPUT: Step = Step {
 };
 
 /// What happens once the infrastructure exists, in the words of the `flux-bootstrap` event.
-pub(crate) fn flux_bootstrap_message(spec: &DeploymentSpec, settings: &TofuSettings) -> String {
+pub(crate) fn flux_bootstrap_message(job: &ProvisionJob, settings: &TofuSettings) -> String {
+    let (url, branch, path) = crate::render::gitops_source(job, settings);
     format!(
         "The servers are up. Cloud-init on the first control-plane node is now installing k3s, \
-         Cilium and Flux; Flux then reconciles clusters/_template from {} (branch {}) with \
-         SOVEREIGN_FQDN={}, installing the bootstrap kit in dependency order. Catalyst does not \
-         wait for this; follow it on the new cluster's Flux Kustomizations.",
-        settings.gitops_repo_url, settings.gitops_branch, spec.sovereign_fqdn
+         Cilium and Flux; Flux then reconciles {path} from {url} (branch {branch}) for {}, \
+         installing the bootstrap kit in dependency order. Catalyst does not wait for this; \
+         follow it on the new cluster's Flux Kustomizations.",
+        job.spec.sovereign_fqdn
     )
 }
 
@@ -158,14 +157,7 @@ impl TofuProvisioner {
         sink.info(step.phase, step.announce).await;
         info!(deployment = %job.id, step = step.name, "Running OpenTofu.");
         let run = self
-            .run_tofu(
-                step,
-                workdir,
-                &job.hetzner_token,
-                sink,
-                cancel,
-                capture_stdout,
-            )
+            .run_tofu(step, workdir, job, sink, cancel, capture_stdout)
             .await?;
         if run.status.success() {
             return Ok(run.stdout);
@@ -188,17 +180,22 @@ impl TofuProvisioner {
         &self,
         step: &Step,
         workdir: &Path,
-        token: &Secret,
+        job: &ProvisionJob,
         sink: &EventSink,
         cancel: &CancellationToken,
         capture_stdout: bool,
     ) -> Result<Run, ProvisionError> {
-        let mut child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        // Secrets reach OpenTofu through its environment only.
+        if let Some(g) = &job.git {
+            command.env("TF_VAR_gitops_token", g.token.expose());
+        }
+        let mut child = command
             .args(step.args)
             .current_dir(workdir)
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
-            .env("TF_VAR_hcloud_token", token.expose())
+            .env("TF_VAR_hcloud_token", job.hetzner_token.expose())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -218,7 +215,7 @@ impl TofuProvisioner {
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(ProvisionError::step(step.name, "output pipes missing"));
         };
-        let scrub = Scrubber::new(token);
+        let scrub = Scrubber::new(job);
         let readers = async {
             let out = async {
                 if capture_stdout {
@@ -367,7 +364,7 @@ impl Provisioner for TofuProvisioner {
         sink.status(DeploymentStatus::FluxBootstrapping).await;
         sink.info(
             phase::FLUX_BOOTSTRAP,
-            flux_bootstrap_message(&job.spec, &self.settings),
+            flux_bootstrap_message(&job, &self.settings),
         )
         .await;
         info!(
@@ -450,22 +447,27 @@ enum Captured {
 
 /// Replaces the token in output with a marker; OpenTofu never prints it, this makes sure.
 struct Scrubber<'a> {
-    token: &'a str,
+    secrets: Vec<&'a str>,
 }
 
 impl<'a> Scrubber<'a> {
-    fn new(token: &'a Secret) -> Self {
-        Scrubber {
-            token: token.expose(),
+    /// Scrubs the run's Hetzner token and its Git read token.
+    fn new(job: &'a ProvisionJob) -> Self {
+        let mut secrets = vec![job.hetzner_token.expose()];
+        if let Some(g) = &job.git {
+            secrets.push(g.token.expose());
         }
+        secrets.retain(|s| s.len() >= MIN_SCRUB_LEN);
+        Scrubber { secrets }
     }
 
-    fn scrub(&self, line: String) -> String {
-        if self.token.len() >= MIN_SCRUB_LEN && line.contains(self.token) {
-            line.replace(self.token, "<redacted>")
-        } else {
-            line
+    fn scrub(&self, mut line: String) -> String {
+        for s in &self.secrets {
+            if line.contains(s) {
+                line = line.replace(s, "<redacted>");
+            }
         }
+        line
     }
 }
 

@@ -64,9 +64,13 @@ async fn walks_the_phases_and_shows_what_it_would_apply() {
         .find(|e| e.message.contains("Cloud-init of control-plane node 1"))
         .expect("control-plane cloud-init event");
     assert!(control_plane.message.contains("#cloud-config"));
+    // Flux reads the Sovereign's own bootstrap folder; the read token is a placeholder.
     assert!(control_plane
         .message
-        .contains("SOVEREIGN_FQDN: \"omantel.omani.works\""));
+        .contains("path: \"./clusters/omantel.omani.works\""));
+    assert!(control_plane
+        .message
+        .contains(catalyst_provision::render::GIT_TOKEN_PLACEHOLDER));
     assert!(events
         .iter()
         .any(|e| e.message.contains("Cloud-init of worker node 1")

@@ -172,7 +172,13 @@ fn tfvars_match_the_declared_variables() {
         );
     }
     for (name, has_default, sensitive) in &declared {
-        if name == TOKEN_VARIABLE {
+        if name == render::GIT_TOKEN_VARIABLE {
+            assert!(*sensitive, "gitops_token must be sensitive");
+            assert!(
+                !written.contains_key(name),
+                "gitops_token must never be written"
+            );
+        } else if name == TOKEN_VARIABLE {
             assert!(*sensitive, "hcloud_token must be sensitive");
             assert!(!has_default, "hcloud_token must have no default");
             assert!(
@@ -282,7 +288,8 @@ locals {
   k3s_token = "PLACEHOLDER"
 }
 output "control_plane" {
-  value = templatefile("${path.module}/cloudinit-control-plane.tftpl", local.control_plane_cloudinit[0])
+  value     = templatefile("${path.module}/cloudinit-control-plane.tftpl", local.control_plane_cloudinit[0])
+  sensitive = true
 }
 output "worker" {
   value = templatefile("${path.module}/cloudinit-worker.tftpl", local.worker_cloudinit[0])
@@ -295,6 +302,7 @@ output "worker" {
             .args(args)
             .current_dir(dir)
             .env("TF_VAR_hcloud_token", TOKEN)
+            .env("TF_VAR_gitops_token", render::GIT_TOKEN_PLACEHOLDER)
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .output()

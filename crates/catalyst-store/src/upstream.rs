@@ -105,6 +105,7 @@ fn spec(req: &Value) -> DeploymentSpec {
         regions,
         ha_enabled: flag(req, "haEnabled"),
         ssh_public_key: text(req, "sshPublicKey"),
+        components: Vec::new(),
     }
 }
 

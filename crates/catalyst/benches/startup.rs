@@ -59,6 +59,7 @@ async fn main() {
                     }],
                     ha_enabled: false,
                     ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl b@b".into(),
+                    components: Vec::new(),
                 },
                 result: None,
                 error: None,

@@ -26,6 +26,7 @@ use tracing::{info, warn};
 mod cli_out;
 mod artifact_cli;
 mod blueprint_cli;
+mod bootstrap_catalog;
 mod config;
 mod datadir;
 mod deployment_cli;
@@ -301,6 +302,19 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_FLUX_WEBHOOK_KEY_FILE", value_name = "PATH")]
     flux_webhook_key_file: Option<PathBuf>,
 
+    /// The key the read tokens of the provisioned Sovereigns' bootstrap repositories
+    /// (`/git/system/sovereign-<deployment id>.git`) are derived from. Default:
+    /// <data-dir>/auth/sovereign-git.key, created (mode 0600, random) when missing; replicas
+    /// share one. A new key revokes every token.
+    #[arg(long, env = "CATALYST_SOVEREIGN_GIT_KEY_FILE", value_name = "PATH")]
+    sovereign_git_key_file: Option<PathBuf>,
+
+    /// The Blueprints a new Sovereign's bootstrap tree is resolved from (a folder like
+    /// catalog/bootstrap). Default: the bootstrap kit built into this binary. The --catalog
+    /// Blueprints are added, for the components the wizard offers.
+    #[arg(long, env = "CATALYST_BOOTSTRAP_CATALOG", value_name = "DIR")]
+    bootstrap_catalog: Option<PathBuf>,
+
     /// The URL the Sovereign's clusters reach this Catalyst at: each Environment's Flux
     /// plumbing in system/catalyst-config points its GitRepository sources at <URL>/git and
     /// its notification Provider at <URL>/api/v1/hooks/flux.
@@ -556,6 +570,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     // Git first (it seeds an empty log from a data directory's history), then the deployments.
     let orgs = org_api(&args, auth.clone(), spine.clone())?;
+    if let Some(git) = &orgs.sovereign_git {
+        service.set_bootstrap_publisher(git.clone());
+        state.sovereign_git = Some(git.clone());
+    }
     let console = catalyst_console::routers(Arc::new(
         catalyst_console::ConsoleState::new(service.clone(), catalog).with_read(orgs.read.clone()),
     ));
@@ -627,6 +645,7 @@ fn org_api(
         catalyst_blueprint::load::load_catalog(&roots).context("cannot load --catalog")?;
     let admission = admission(args)?;
     let render = render_options(args, &admission);
+    let render_registry = render.clone();
     let sovereign = catalyst_gitops::Sovereign::open_with_spine(
         args.data_dir.join("git"),
         Arc::new(catalog),
@@ -662,9 +681,39 @@ fn org_api(
         );
     }
     info!(key_file = %key_file.display(), "Flux notifications are accepted at /api/v1/hooks/flux, signed with the key in this file.");
+    let git_key_file = args
+        .sovereign_git_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("auth").join("sovereign-git.key"));
+    let git_key = catalyst_api::orgs::auth::secret_file(&git_key_file).with_context(|| {
+        format!(
+            "cannot read the Sovereign Git key {}",
+            git_key_file.display()
+        )
+    })?;
+    if git_key.is_empty() {
+        bail!("the Sovereign Git key {} is empty", git_key_file.display());
+    }
+    let bootstrap = bootstrap_catalog::load(args.bootstrap_catalog.as_ref(), &args.catalog)?;
+    let settings = catalyst_gitops::bootstrap::BootstrapSettings {
+        registry: render_registry.registry,
+        pull_secret: render_registry.pull_secret,
+        ..Default::default()
+    };
+    let repos = catalyst_gitops::sovereign_git::SovereignRepos::new(
+        args.data_dir.join("git"),
+        Arc::new(bootstrap),
+        settings,
+    );
+    let sovereign_git = Arc::new(catalyst_api::sovereign_git::SovereignGit::new(
+        repos,
+        &git_key,
+        &args.public_url,
+    ));
     let api = catalyst_api::orgs::OrgApi::new(Arc::new(sovereign), auth)
         .context("the GitOps state records on no event log")?
-        .with_flux_key(flux_key);
+        .with_flux_key(flux_key)
+        .with_sovereign_git(sovereign_git);
     Ok(Arc::new(api))
 }
 
@@ -817,7 +866,7 @@ async fn run() -> Result<()> {
         Command::Key(args) => artifact_cli::run_key(args),
         Command::Token(args) => org_cli::run_token(args),
         Command::Projection(args) => projection_cli::run(args),
-        Command::Sovereign(args) => sovereign_cli::run(args),
+        Command::Sovereign(args) => sovereign_cli::run(args).await,
         Command::Org(args) => org_cli::report(org_cli::run_org(args).await),
         Command::Env(args) => org_cli::report(org_cli::run_env(args).await),
         Command::App(args) => org_cli::report(org_cli::run_app(args).await),

@@ -38,10 +38,53 @@ fn repo_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not-found", "repository not found")
 }
 
+/// The [`Identity`] a deployment's read token stands for: it names no Organization a role
+/// applies in, so it authorizes nothing but reading that deployment's repository
+/// ([`resolve`] checks it by name).
+fn deployment_identity(repo: &str) -> Identity {
+    Identity {
+        name: format!("{repo} read token"),
+        role: super::auth::Role::OrgViewer,
+        org: Some(format!("system/{repo}")),
+    }
+}
+
+/// Middleware on `/git`: a request for `/git/system/sovereign-<id>.git/…` carrying that
+/// deployment's read token (the basic-auth password) is let in as the deployment's reader;
+/// everything else is authenticated as usual by the handlers.
+pub async fn deployment_reader(
+    State(api): State<Arc<OrgApi>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(git) = &api.sovereign_git {
+        let repo = req
+            .uri()
+            .path()
+            .strip_prefix("/git/system/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|r| r.strip_suffix(".git"))
+            .filter(|r| r.starts_with("sovereign-"))
+            .map(str::to_owned);
+        if let Some(repo) = repo {
+            let (mut parts, body) = req.into_parts();
+            let presented = super::auth::token_of(&parts);
+            let id = repo.trim_start_matches("sovereign-");
+            if presented.is_some_and(|t| git.verify(id, &t)) {
+                parts.extensions.insert(deployment_identity(&repo));
+            }
+            req = axum::extract::Request::from_parts(parts, body);
+        }
+    }
+    next.run(req).await
+}
+
 /// Which repository, if the caller may read it.
 fn resolve(api: &OrgApi, id: &Identity, org: &str, repo: &str) -> Result<PathBuf, ApiError> {
     let name = repo.strip_suffix(".git").unwrap_or(repo);
-    if org == "system" {
+    if org == "system" && name.starts_with("sovereign-") && *id == deployment_identity(name) {
+        // That deployment's read token: this repository only.
+    } else if org == "system" {
         id.authorize_sovereign().map_err(|_| repo_not_found())?;
     } else {
         id.authorize(org, Right::ReadApps).map_err(|e| {

@@ -54,6 +54,7 @@ pub fn spec() -> DeploymentSpec {
         ssh_public_key:
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl catalyst@test"
                 .into(),
+        components: Vec::new(),
     }
 }
 
@@ -64,6 +65,7 @@ pub fn job() -> ProvisionJob {
         spec: spec(),
         hetzner_token: Secret::new(TOKEN),
         attempt: 1,
+        git: None,
     }
 }
 

@@ -44,6 +44,7 @@ pub fn record(id: &DeploymentId) -> DeploymentRecord {
             }],
             ha_enabled: false,
             ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxbenchkey bench".into(),
+            components: Vec::new(),
         },
         result: None,
         error: None,

@@ -15,6 +15,7 @@ pub mod config;
 pub mod names;
 pub mod plumbing;
 pub mod policy;
+pub mod push;
 pub mod repo;
 pub mod sovereign;
 pub mod yaml;

@@ -997,31 +997,419 @@ impl Sovereign {
         Ok(Ok((doc, kind)))
     }
 
-    /// The commands to `system/catalyst-config`.
+    /// The commands to `system/catalyst-config` (the caller checked sovereign-admin).
     fn push_config(
         &self,
         call: &Call,
         q: &Quarantine,
         commands: &[PushCommand],
     ) -> Result<Vec<(String, Outcome)>, GitopsError> {
-        let _ = (call, q, CONFIG_BRANCH, CONFIG_REPO);
-        let _ = (config::org_path, plumbing::dir, policy::validate_rules);
-        Ok(commands
-            .iter()
-            .map(|c| {
-                (
-                    c.refname.clone(),
-                    Err(Refusal::new(
-                        "read-only",
-                        format!(
-                            "{}: /: system/catalyst-config is not pushable yet",
-                            c.refname
-                        ),
-                    )),
-                )
-            })
-            .collect())
+        let mut out = Vec::new();
+        for c in commands {
+            let res = self.push_config_one(call, q, c)?;
+            out.push((c.refname.clone(), res));
+        }
+        Ok(out)
     }
+
+    fn push_config_one(
+        &self,
+        call: &Call,
+        q: &Quarantine,
+        c: &PushCommand,
+    ) -> Result<Outcome, GitopsError> {
+        let refuse = |reason: &str, line: String| Ok(Err(Refusal::new(reason, line)));
+        if c.refname != format!("refs/heads/{CONFIG_BRANCH}") {
+            return refuse(
+                "unknown branch",
+                format!(
+                    "{}: /: system/catalyst-config has only {CONFIG_BRANCH}",
+                    c.refname
+                ),
+            );
+        }
+        if c.new == ZERO {
+            return refuse(
+                "deletion refused",
+                format!("{CONFIG_BRANCH}: /: never deleted"),
+            );
+        }
+        let config = self.config();
+        let Some(head) = config.head(CONFIG_BRANCH)? else {
+            return refuse("no branch", format!("{CONFIG_BRANCH}: /: not created yet"));
+        };
+        if c.old != head || !q.is_ancestor(&head, &c.new) {
+            return refuse(
+                "non-fast-forward",
+                format!("{CONFIG_BRANCH}: /: force pushes are refused; fetch, rebase onto {head} and push again"),
+            );
+        }
+        let commits = q.commits(&head, &c.new).map_err(GitopsError::Git)?;
+        if commits.is_empty() || commits.len() > MAX_COMMITS {
+            return refuse(
+                "invalid change",
+                format!("{CONFIG_BRANCH}: /: push 1 to {MAX_COMMITS} new commits"),
+            );
+        }
+        let old = q.tree(&head).map_err(GitopsError::Git)?;
+        let new = q.tree(&c.new).map_err(GitopsError::Git)?;
+        // The one Organization the push changes (found before its lock is taken, checked again
+        // under it: the head must still be `old`).
+        let changed: BTreeSet<&String> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|p| old.get(*p).map(|e| &e.bytes) != new.get(*p).map(|e| &e.bytes))
+            .collect();
+        let mut orgs = BTreeSet::new();
+        for p in &changed {
+            match org_of_path(p) {
+                Some(o) => {
+                    orgs.insert(o);
+                }
+                None => {
+                    return refuse(
+                        "invalid change",
+                        format!("{p}: /: not a file of system/catalyst-config (organizations/, environments/, policies/, approvals/)"),
+                    )
+                }
+            }
+        }
+        if orgs.len() != 1 {
+            return refuse(
+                "invalid change",
+                format!(
+                    "{CONFIG_BRANCH}: /: a push changes exactly one Organization (this one changes {})",
+                    if orgs.is_empty() { "none".to_owned() } else { orgs.iter().cloned().collect::<Vec<_>>().join(", ") }
+                ),
+            );
+        }
+        let org_s = orgs.into_iter().next().unwrap_or_default();
+        let Ok(org) = OrgName::parse(&org_s) else {
+            return refuse(
+                "invalid change",
+                format!(
+                    "organizations/{org_s}.yaml: /metadata/name: not a valid Organization name"
+                ),
+            );
+        };
+        let ol = self.org_lock(&org);
+        let _o = lock(&ol);
+        let _g = lock(&self.config_lock);
+        if config.head(CONFIG_BRANCH)?.as_deref() != Some(head.as_str()) {
+            return refuse(
+                "non-fast-forward",
+                format!("{CONFIG_BRANCH}: /: the branch moved since you fetched; fetch, rebase and push again"),
+            );
+        }
+        let (kind, subject) = config_kind(&org, &old, &new);
+        let mut prev = old;
+        let mut problems = Vec::new();
+        for (commit, _, _) in &commits {
+            let tree = q.tree(commit).map_err(GitopsError::Git)?;
+            let p = self.check_config_tree(&org, &prev, &tree)?;
+            if !p.is_empty() {
+                problems.extend(
+                    p.into_iter()
+                        .map(|l| format!("{l} (commit {})", &commit[..12])),
+                );
+                break;
+            }
+            prev = tree;
+        }
+        if !problems.is_empty() {
+            return Ok(Err(Refusal {
+                reason: "invalid change".into(),
+                lines: problems,
+            }));
+        }
+        q.migrate()?;
+        let tip_subject = commits.last().map(|c| c.2.clone()).unwrap_or_default();
+        let w = Write {
+            name: CONFIG_REPO.into(),
+            repo: config.clone(),
+            branch: CONFIG_BRANCH.into(),
+            changes: Default::default(),
+            tree: Some(c.new.clone()),
+            commit: Some(c.new.clone()),
+            subject: format!(
+                "Push to system/catalyst-config by {}: {tip_subject}",
+                call.actor.name
+            ),
+            primary: true,
+        };
+        match self.apply(vec![w], call, (kind, &org, &subject)) {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => applied(e, CONFIG_BRANCH),
+        }
+    }
+
+    /// Every resource of a pushed `system/catalyst-config` tree that `org` owns, against its CRD
+    /// and the API's rules; `prev` is the tree before.
+    fn check_config_tree(
+        &self,
+        org: &OrgName,
+        prev: &BTreeMap<String, Entry>,
+        tree: &BTreeMap<String, Entry>,
+    ) -> Result<Vec<String>, GitopsError> {
+        let mut problems = Vec::new();
+        for (path, e) in tree {
+            if org_of_path(path).as_deref() != Some(org.as_str()) {
+                continue;
+            }
+            if e.kind != "blob" || e.mode != "100644" {
+                problems.push(format!(
+                    "{path}: /: only regular files (mode 100644) are accepted"
+                ));
+                continue;
+            }
+            if plumbing_env(path).is_some() {
+                continue;
+            }
+            let doc = match yaml::parse(&String::from_utf8_lossy(&e.bytes)) {
+                Ok(v) => v,
+                Err(err) => {
+                    problems.push(format!("{path}: /: not YAML: {err}"));
+                    continue;
+                }
+            };
+            let (kind, name) = kind_of_path(path);
+            problems.extend(check_resource(path, kind, &doc));
+            if doc.pointer("/metadata/name").and_then(Value::as_str) != Some(name.as_str()) {
+                problems.push(format!(
+                    "{path}: /metadata/name: must be {name:?} (the file's name)"
+                ));
+            }
+            if doc
+                .pointer("/metadata/labels/catalyst.openova.io~1organization")
+                .and_then(Value::as_str)
+                != Some(org.as_str())
+            {
+                problems.push(format!(
+                    "{path}: /metadata/labels/catalyst.openova.io~1organization: must be {:?}",
+                    org.as_str()
+                ));
+            }
+            if kind == "EnvironmentPolicy" {
+                if let Err(err) =
+                    policy::validate_rules(doc.pointer("/spec/rules").unwrap_or(&Value::Null))
+                {
+                    problems.push(format!("{path}: /spec/rules: {err}"));
+                }
+            }
+        }
+        // Environments: each one's document and policy together, its plumbing Catalyst's.
+        for env in EnvType::ALL {
+            let (ep, pp) = (config::env_path(org, env), config::policy_path(org, env));
+            let (had, has) = (prev.contains_key(&ep), tree.contains_key(&ep));
+            if has != tree.contains_key(&pp) {
+                problems.push(format!(
+                    "{pp}: /: an Environment and its EnvironmentPolicy come and go together"
+                ));
+            }
+            if let Some(d) = tree.get(&ep) {
+                let doc = yaml::parse(&String::from_utf8_lossy(&d.bytes)).unwrap_or(Value::Null);
+                let want = config::environment(org, env);
+                if let Some((p, is, should)) =
+                    first_difference(&doc["spec"], &want["spec"], "/spec".into())
+                {
+                    problems.push(format!(
+                        "{ep}: {p}: is {}, must be {}",
+                        short(&is),
+                        short(&should)
+                    ));
+                }
+            }
+            let dir = format!("{}/", plumbing::dir(org, env));
+            let files = |t: &BTreeMap<String, Entry>| -> BTreeMap<String, Vec<u8>> {
+                t.iter()
+                    .filter(|(p, _)| p.starts_with(&dir))
+                    .map(|(p, e)| (p.clone(), e.bytes.clone()))
+                    .collect()
+            };
+            let (before, after) = (files(prev), files(tree));
+            let want = match (had, has, &self.plumbing) {
+                (true, true, _) => before.clone(),
+                (false, true, Some(settings)) => plumbing::files(org, env, &[], settings)
+                    .into_iter()
+                    .map(|(p, b)| (format!("{dir}{p}"), b))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            if had && !has && !self.env_apps(org, env)?.is_empty() {
+                problems.push(format!(
+                    "{ep}: /: Applications are installed in {}; uninstall them first",
+                    env_name(org, env)
+                ));
+            }
+            if after != want {
+                let p = after
+                    .keys()
+                    .chain(want.keys())
+                    .find(|p| after.get(*p) != want.get(*p))
+                    .cloned()
+                    .unwrap_or(dir.clone());
+                problems.push(format!(
+                    "{p}: /: the Flux plumbing of an Environment is Catalyst's; it must be {}",
+                    if want.contains_key(&p) {
+                        "as Catalyst writes it"
+                    } else {
+                        "absent"
+                    }
+                ));
+            }
+        }
+        if !tree.contains_key(&config::org_path(org)) {
+            if tree
+                .keys()
+                .any(|p| org_of_path(p).as_deref() == Some(org.as_str()))
+            {
+                problems.push(format!(
+                    "{}: /: an Organization's Environments, policies and approvals go with it",
+                    config::org_path(org)
+                ));
+            } else if !self.list_apps(org)?.is_empty() {
+                problems.push(format!(
+                    "{}: /: {org} still has Applications; uninstall them first",
+                    config::org_path(org)
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+/// The Organization a `system/catalyst-config` path belongs to (`None`: not a path Catalyst
+/// keeps there).
+fn org_of_path(path: &str) -> Option<String> {
+    let strip_env = |s: &str| {
+        EnvType::ALL
+            .into_iter()
+            .find_map(|e| s.strip_suffix(&format!("-{e}")).map(str::to_owned))
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["organizations", f] => f.strip_suffix(".yaml").map(str::to_owned),
+        ["environments", f] => f.strip_suffix(".yaml").and_then(strip_env),
+        ["environments", d, _, ..] => strip_env(d),
+        ["policies", f] => f.strip_suffix("-policy.yaml").and_then(strip_env),
+        ["approvals", o, f] if f.ends_with(".yaml") => Some((*o).to_owned()),
+        _ => None,
+    }
+}
+
+/// True for a file of an Environment's Flux plumbing (`environments/<org>-<env>/…`).
+fn plumbing_env(path: &str) -> Option<()> {
+    (path.starts_with("environments/") && path.matches('/').count() >= 2).then_some(())
+}
+
+/// The kind of the resource at `path` and the name its file gives it.
+fn kind_of_path(path: &str) -> (&'static str, String) {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem = file.strip_suffix(".yaml").unwrap_or(file).to_owned();
+    let kind = match path.split('/').next() {
+        Some("organizations") => "Organization",
+        Some("environments") => "Environment",
+        Some("policies") => "EnvironmentPolicy",
+        _ => "PromotionApprovals",
+    };
+    (kind, stem)
+}
+
+/// A CRD's schema made strict the way the API server behaves: unknown fields are refused (it
+/// would prune them), `apiVersion` and `kind` pinned.
+fn strict_schema(kind: &str) -> Option<Value> {
+    fn strict(schema: &mut Value) {
+        let Some(obj) = schema.as_object_mut() else {
+            return;
+        };
+        let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+        if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties")
+        {
+            obj.insert("additionalProperties".into(), json!(false));
+        }
+        for (_, v) in obj.iter_mut() {
+            match v {
+                Value::Object(_) => strict(v),
+                Value::Array(items) => items.iter_mut().for_each(strict),
+                _ => {}
+            }
+        }
+    }
+    let mut schema = catalyst_crds::openapi_schema(kind, catalyst_crds::VERSION)?;
+    strict(&mut schema);
+    schema["properties"]["apiVersion"] = json!({"const": crate::API_VERSION});
+    schema["properties"]["kind"] = json!({"const": kind});
+    schema["properties"]["metadata"] = json!({"type": "object"});
+    if let Some(req) = schema["required"].as_array_mut() {
+        for k in ["apiVersion", "kind", "metadata"] {
+            if !req.contains(&json!(k)) {
+                req.push(json!(k));
+            }
+        }
+    } else {
+        schema["required"] = json!(["apiVersion", "kind", "metadata", "spec"]);
+    }
+    Some(schema)
+}
+
+/// The resource at `path` against its CRD: one line per error.
+fn check_resource(path: &str, kind: &str, doc: &Value) -> Vec<String> {
+    use std::sync::OnceLock;
+    static VALIDATORS: OnceLock<BTreeMap<&'static str, jsonschema::Validator>> = OnceLock::new();
+    let validators = VALIDATORS.get_or_init(|| {
+        [
+            "Organization",
+            "Environment",
+            "EnvironmentPolicy",
+            "PromotionApprovals",
+        ]
+        .into_iter()
+        .filter_map(|k| Some((k, jsonschema::validator_for(&strict_schema(k)?).ok()?)))
+        .collect()
+    });
+    let Some(v) = validators.get(kind) else {
+        return vec![format!("{path}: /: no CRD for {kind}")];
+    };
+    v.iter_errors(doc)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            format!(
+                "{path}: {}: {e}",
+                if at.is_empty() { "/".to_owned() } else { at }
+            )
+        })
+        .collect()
+}
+
+/// The kind and subject the API records for the change `old` → `new` of `org`'s resources.
+fn config_kind(
+    org: &OrgName,
+    old: &BTreeMap<String, Entry>,
+    new: &BTreeMap<String, Entry>,
+) -> (&'static str, String) {
+    let op = config::org_path(org);
+    match (old.contains_key(&op), new.contains_key(&op)) {
+        (false, true) => return ("organization.created", org.to_string()),
+        (true, false) => return ("organization.deleted", org.to_string()),
+        _ => {}
+    }
+    for env in EnvType::ALL {
+        let ep = config::env_path(org, env);
+        match (old.contains_key(&ep), new.contains_key(&ep)) {
+            (false, true) => return ("environment.created", env_name(org, env)),
+            (true, false) => return ("environment.deleted", env_name(org, env)),
+            _ => {}
+        }
+    }
+    let members = |t: &BTreeMap<String, Entry>| {
+        t.get(&op)
+            .and_then(|e| yaml::parse(&String::from_utf8_lossy(&e.bytes)).ok())
+            .and_then(|d| d.pointer("/spec/members").cloned())
+    };
+    if members(old) != members(new) {
+        return ("member.set", org.to_string());
+    }
+    ("organization.updated", org.to_string())
 }
 
 /// A write-path failure of an accepted command as its outcome: a lost race is the pusher's

@@ -248,3 +248,96 @@ async fn pushes_follow_the_api_rules() {
     assert!(err.contains("403"), "{err}");
     assert_eq!(remote_head(&work, as_dana, &url, "develop"), pushed.trim());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn system_config_pushes_need_sovereign_admin_and_valid_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Catalyst::console(&dir.path().join("data"), &[]);
+    server
+        .organization("acme", &[("dev", json!({"rules": []}))])
+        .await;
+    let owner = server.member("acme", "olga", "org-admin").await;
+    let url = format!("{}/git/system/catalyst-config.git", server.base);
+    let work = dir.path().join("config");
+    let admin = ("test-admin", server.admin.as_str());
+    ok(git(
+        dir.path(),
+        Some(admin),
+        &["clone", "--quiet", &url, work.to_str().unwrap()],
+    ));
+    let org = work.join("organizations/acme.yaml");
+    let head = remote_head(&work, admin, &url, "main");
+
+    // An org-admin may not even see the repository.
+    let text = std::fs::read_to_string(&org).unwrap();
+    let named = text.replace("spec:\n", "spec:\n  displayName: Acme Corp\n");
+    std::fs::write(&org, &named).unwrap();
+    ok(git(&work, None, &["commit", "--quiet", "-am", "Rename"]));
+    let err = refused(git(
+        &work,
+        Some(("olga", owner.as_str())),
+        &["push", "origin", "main"],
+    ));
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(remote_head(&work, admin, &url, "main"), head);
+
+    // sovereign-admin with a resource its CRD refuses: the JSON pointer in `remote:`.
+    ok(git(
+        &work,
+        None,
+        &["reset", "--quiet", "--hard", "origin/main"],
+    ));
+    std::fs::write(&org, text.replace("spec:\n", "spec:\n  displayName: 42\n")).unwrap();
+    ok(git(&work, None, &["commit", "--quiet", "-am", "Bad name"]));
+    let err = refused(git(&work, Some(admin), &["push", "origin", "main"]));
+    assert!(
+        err.contains("remote: organizations/acme.yaml: /spec/displayName:"),
+        "{err}"
+    );
+    assert_eq!(remote_head(&work, admin, &url, "main"), head);
+
+    // The plumbing is Catalyst's.
+    ok(git(
+        &work,
+        None,
+        &["reset", "--quiet", "--hard", "origin/main"],
+    ));
+    let ns = work.join("environments/acme-dev/namespace.yaml");
+    std::fs::write(
+        &ns,
+        std::fs::read_to_string(&ns).unwrap() + "# mine\nextra: 1\n",
+    )
+    .unwrap();
+    ok(git(
+        &work,
+        None,
+        &["commit", "--quiet", "-am", "Touch plumbing"],
+    ));
+    let err = refused(git(&work, Some(admin), &["push", "origin", "main"]));
+    assert!(
+        err.contains("remote: environments/acme-dev/namespace.yaml: /:"),
+        "{err}"
+    );
+
+    // A valid change: accepted and recorded like the API's.
+    ok(git(
+        &work,
+        None,
+        &["reset", "--quiet", "--hard", "origin/main"],
+    ));
+    std::fs::write(&org, &named).unwrap();
+    ok(git(&work, None, &["commit", "--quiet", "-am", "Rename"]));
+    ok(git(
+        &work,
+        Some(admin),
+        &["push", "--quiet", "origin", "main"],
+    ));
+    let (status, v) = server.get_json("/api/v1/orgs/acme").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["organization"]["spec"]["displayName"], "Acme Corp", "{v}");
+    let (_, audit) = server.get_json("/api/v1/orgs/acme/audit").await;
+    assert!(
+        audit.to_string().contains("organization.updated"),
+        "{audit}"
+    );
+}

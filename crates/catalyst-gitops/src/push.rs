@@ -795,12 +795,8 @@ impl Sovereign {
                 format!("{branch}: /: force pushes are refused; fetch, rebase onto {head} and push again"),
             )));
         }
-        if let Err(e) = self.require_env(org, env) {
-            return Ok(Err(Refusal::new(
-                "no environment",
-                format!("{branch}: /: {e}"),
-            )));
-        }
+        // The Environment exists: the Application is installed on its branch, and an
+        // Environment with Applications is never deleted (API or push).
         let commits = q.commits(&head, &c.new).map_err(GitopsError::Git)?;
         if commits.len() > MAX_COMMITS {
             return Ok(Err(Refusal::new(
@@ -863,7 +859,9 @@ impl Sovereign {
             repo: repo.clone(),
             branch: branch.to_owned(),
             changes: Default::default(),
-            tree: Some(c.new.clone()),
+            // The plumbing reads `catalyst.yaml` from `tree`; a values change leaves it (and so
+            // the plumbing) as it was, so none is given and the plumbing is not rewritten.
+            tree: (kind == "application.upgraded").then(|| c.new.clone()),
             commit: Some(c.new.clone()),
             subject: format!(
                 "Push to {app} in {} by {}: {tip_subject}",

@@ -17,6 +17,7 @@ pub mod config;
 pub mod names;
 pub mod plumbing;
 pub mod policy;
+pub mod push;
 pub mod repo;
 pub mod sovereign;
 pub mod sovereign_git;

@@ -155,14 +155,19 @@ fn no_missing(plan: &Plan) -> Result<(), GitopsError> {
     )))
 }
 
-struct Write {
-    name: String,
-    repo: Repo,
-    branch: String,
-    changes: Changes,
-    tree: Option<String>,
-    subject: String,
-    primary: bool,
+/// One commit a call writes on one branch (or, with `commit`, a commit that exists already —
+/// a pushed one — becoming the branch head).
+pub(crate) struct Write {
+    pub(crate) name: String,
+    pub(crate) repo: Repo,
+    pub(crate) branch: String,
+    pub(crate) changes: Changes,
+    pub(crate) tree: Option<String>,
+    /// An existing commit (whose parent is the branch head) to move the branch to, instead of
+    /// writing one from `changes`/`tree` (`crate::push`).
+    pub(crate) commit: Option<String>,
+    pub(crate) subject: String,
+    pub(crate) primary: bool,
 }
 
 /// What the event of a call says, fixed before its refs move (kept in the journal).
@@ -190,27 +195,27 @@ struct Move {
 pub struct Sovereign {
     root: PathBuf,
     catalog: Arc<Catalog>,
-    render: RenderOptions,
+    pub(crate) render: RenderOptions,
     admission: Option<Arc<dyn Admission>>,
     spine: Option<Arc<dyn Spine>>,
-    config_lock: Mutex<()>,
+    pub(crate) config_lock: Mutex<()>,
     /// Where clusters find this Catalyst (the Environments' Flux plumbing points there);
     /// `None`: no plumbing is kept (the benchmark's baseline).
-    plumbing: Option<PlumbingSettings>,
+    pub(crate) plumbing: Option<PlumbingSettings>,
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
-const CONFIG_BRANCH: &str = "main";
+pub(crate) const CONFIG_BRANCH: &str = "main";
 /// The name of the Sovereign's configuration repository.
-const CONFIG_REPO: &str = "system/catalyst-config";
+pub(crate) const CONFIG_REPO: &str = "system/catalyst-config";
 /// Where clusters reach Catalyst until [`Sovereign::with_public_url`] says otherwise.
 pub const DEFAULT_PUBLIC_URL: &str = "http://catalyst.catalyst-system.svc:8080";
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn parse_yaml(bytes: &[u8], what: &str) -> Result<Value, GitopsError> {
+pub(crate) fn parse_yaml(bytes: &[u8], what: &str) -> Result<Value, GitopsError> {
     yaml::parse(&String::from_utf8_lossy(bytes))
         .map_err(|e| GitopsError::Corrupt(format!("{what}: {e}")))
 }
@@ -376,14 +381,14 @@ impl Sovereign {
         &self.root
     }
 
-    fn org_lock(&self, org: &OrgName) -> Arc<Mutex<()>> {
+    pub(crate) fn org_lock(&self, org: &OrgName) -> Arc<Mutex<()>> {
         lock(&self.org_locks)
             .entry(org.to_string())
             .or_default()
             .clone()
     }
 
-    fn config_read(&self, path: &str) -> Result<Option<Value>, GitopsError> {
+    pub(crate) fn config_read(&self, path: &str) -> Result<Option<Value>, GitopsError> {
         let c = self.config();
         if c.head(CONFIG_BRANCH)?.is_none() {
             return Ok(None);
@@ -394,7 +399,7 @@ impl Sovereign {
         }
     }
 
-    fn config_list(&self, prefix: &str) -> Result<Vec<String>, GitopsError> {
+    pub(crate) fn config_list(&self, prefix: &str) -> Result<Vec<String>, GitopsError> {
         let c = self.config();
         if c.head(CONFIG_BRANCH)?.is_none() {
             return Ok(Vec::new());
@@ -402,13 +407,14 @@ impl Sovereign {
         c.list(CONFIG_BRANCH, Some(prefix))
     }
 
-    fn config_write(&self, changes: Changes, subject: String) -> Write {
+    pub(crate) fn config_write(&self, changes: Changes, subject: String) -> Write {
         Write {
             name: CONFIG_REPO.into(),
             repo: self.config(),
             branch: CONFIG_BRANCH.into(),
             changes,
             tree: None,
+            commit: None,
             subject,
             primary: true,
         }
@@ -514,7 +520,7 @@ impl Sovereign {
     }
 
     /// Writes `writes` (one commit each) all or nothing; publishes `event` on success.
-    fn apply(
+    pub(crate) fn apply(
         &self,
         writes: Vec<Write>,
         call: &Call,
@@ -583,6 +589,16 @@ impl Sovereign {
                         )));
                     }
                 }
+            }
+            if let Some(commit) = &w.commit {
+                // A pushed commit: the branch moves to it from the head it was checked against.
+                prepared.push(crate::repo::Prepared {
+                    branch: w.branch.clone(),
+                    old: head,
+                    new: commit.clone(),
+                    unchanged: false,
+                });
+                continue;
             }
             let msg = message(&w.subject, &call.request_id, &call.actor);
             let p = w.repo.prepare(
@@ -1218,7 +1234,7 @@ impl Sovereign {
 
     // ---- Applications -------------------------------------------------------------------
 
-    fn app_doc(
+    pub(crate) fn app_doc(
         &self,
         org: &OrgName,
         app: &AppName,
@@ -1232,7 +1248,7 @@ impl Sovereign {
     }
 
     /// The Application document of `env` at commit `rev` (`None`: not installed there).
-    fn app_doc_at(
+    pub(crate) fn app_doc_at(
         &self,
         org: &OrgName,
         app: &AppName,
@@ -1247,7 +1263,12 @@ impl Sovereign {
         Ok(Some(AppDoc::from_resource(&v, env)?))
     }
 
-    fn read_values(&self, repo: &Repo, rev: &str, path: &str) -> Result<Value, GitopsError> {
+    pub(crate) fn read_values(
+        &self,
+        repo: &Repo,
+        rev: &str,
+        path: &str,
+    ) -> Result<Value, GitopsError> {
         match repo.read(rev, path)? {
             Some(b) => {
                 let v = parse_yaml(&b, path)?;
@@ -1257,7 +1278,11 @@ impl Sovereign {
         }
     }
 
-    fn schema_of(&self, org: &OrgName, doc: &AppDoc) -> Result<Option<Value>, GitopsError> {
+    pub(crate) fn schema_of(
+        &self,
+        org: &OrgName,
+        doc: &AppDoc,
+    ) -> Result<Option<Value>, GitopsError> {
         let viewer = Viewer {
             organization: Some(org.to_string()),
         };
@@ -1292,12 +1317,13 @@ impl Sovereign {
             branch: doc.env.branch().to_string(),
             changes,
             tree: None,
+            commit: None,
             subject,
             primary,
         }
     }
 
-    fn require_env(&self, org: &OrgName, env: EnvType) -> Result<(), GitopsError> {
+    pub(crate) fn require_env(&self, org: &OrgName, env: EnvType) -> Result<(), GitopsError> {
         self.get_org(org)?;
         self.get_env(org, env).map(|_| ())
     }
@@ -1438,7 +1464,7 @@ impl Sovereign {
     }
 
     /// The names of an Organization's Application repositories, sorted.
-    fn app_names(&self, org: &OrgName) -> Vec<AppName> {
+    pub(crate) fn app_names(&self, org: &OrgName) -> Vec<AppName> {
         let dir = self.root.join(org.as_str());
         let mut names = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -1467,7 +1493,7 @@ impl Sovereign {
     }
 
     /// The Applications installed in one Environment (who depends on whom: their `dependsOn`).
-    fn env_apps(&self, org: &OrgName, env: EnvType) -> Result<Vec<AppDoc>, GitopsError> {
+    pub(crate) fn env_apps(&self, org: &OrgName, env: EnvType) -> Result<Vec<AppDoc>, GitopsError> {
         let mut out = Vec::new();
         for app in self.app_names(org) {
             if let Some((doc, _)) = self.app_doc(org, &app, env)? {
@@ -1603,11 +1629,30 @@ impl Sovereign {
     ) -> Result<Written, GitopsError> {
         let ol = self.org_lock(org);
         let _o = lock(&ol);
+        let writes = self.upgrade_writes(org, req, None)?;
+        let subj = format!("{org}/{}", req.app);
+        self.apply(writes, call, ("application.upgraded", org, &subj))
+    }
+
+    /// The writes of [`Sovereign::upgrade_with`] (the caller holds the Organization's lock);
+    /// `inputs`: the Application's `values.yaml` and overlay to render instead of its head's
+    /// (a pushed upgrade's). The upgraded Application's write is the last.
+    pub(crate) fn upgrade_writes(
+        &self,
+        org: &OrgName,
+        req: &UpgradeRequest,
+        inputs: Option<(&Value, &Value)>,
+    ) -> Result<Vec<Write>, GitopsError> {
         let (app, env) = (&req.app, req.env);
         let (doc, head) = self.installed(org, app, env)?;
         let repo = self.app_repo(org, app);
-        let base = self.read_values(&repo, &head, "values.yaml")?;
-        let overlay = self.read_values(&repo, &head, &format!("overlays/{env}/values.yaml"))?;
+        let (base, overlay) = match inputs {
+            Some((b, o)) => (b.clone(), o.clone()),
+            None => (
+                self.read_values(&repo, &head, "values.yaml")?,
+                self.read_values(&repo, &head, &format!("overlays/{env}/values.yaml"))?,
+            ),
+        };
         let range = VersionRange::parse(&req.version)
             .map_err(|e| GitopsError::Invalid(format!("version: {e}")))?;
         let viewer = Viewer {
@@ -1856,8 +1901,7 @@ impl Sovereign {
             self.upgrade_write(org, doc, planned, (&plan, &app_of), (&base, &overlay), "")?;
         w.primary = true;
         writes.push(w);
-        let subj = format!("{org}/{app}");
-        self.apply(writes, call, ("application.upgraded", org, &subj))
+        Ok(writes)
     }
 
     /// The commit that moves `doc` to the planned version `p`: relinked to the plan's
@@ -2010,6 +2054,7 @@ impl Sovereign {
                     ..Changes::default()
                 },
                 tree: None,
+                commit: None,
                 subject: format!(
                     "Uninstall {name} ({} {}) from {}",
                     doc.blueprint,
@@ -2053,6 +2098,7 @@ impl Sovereign {
             branch: env.branch().into(),
             changes: Changes::default(),
             tree: Some(repo.tree_of(&target)?),
+            commit: None,
             subject: format!(
                 "Roll {app} in {} back to {}",
                 env_name(org, env),
@@ -2086,6 +2132,20 @@ impl Sovereign {
         source: &str,
         to: EnvType,
     ) -> Result<Promotion, GitopsError> {
+        let changed = self.app_repo(org, app).commit_time(source)?;
+        self.promotion_at(org, app, source, changed, to)
+    }
+
+    /// [`Sovereign::promotion_of`] for a `source` commit made at `changed` (Unix seconds),
+    /// which need not be in the repository yet (a pushed one).
+    pub(crate) fn promotion_at(
+        &self,
+        org: &OrgName,
+        app: &AppName,
+        source: &str,
+        changed: i64,
+        to: EnvType,
+    ) -> Result<Promotion, GitopsError> {
         let rules = self
             .config_read(&config::policy_path(org, to))?
             .and_then(|p| p.pointer("/spec/rules").cloned())
@@ -2101,7 +2161,6 @@ impl Sovereign {
             .into_iter()
             .filter(|a| a["commit"] == json!(source))
             .collect();
-        let changed = self.app_repo(org, app).commit_time(source)?;
         let facts = policy::Facts {
             now: chrono::Utc::now(),
             source_changed: chrono::DateTime::from_timestamp(changed, 0).unwrap_or_default(),

@@ -1,7 +1,9 @@
-//! Read-only Git smart HTTP (`git-upload-pack` only) for `/git/<org>/<app>.git` and
-//! `/git/system/catalyst-config.git`: the API token is the basic-auth password. The protocol is
-//! spoken by `git upload-pack --stateless-rpc`, the reference implementation; this module only
-//! frames the advertisement and pipes bodies. Pushes are refused.
+//! Git smart HTTP for `/git/<org>/<app>.git` and `/git/system/catalyst-config.git`: the API
+//! token is the basic-auth password. Fetches are spoken by `git upload-pack --stateless-rpc`,
+//! the reference implementation; this module only frames the advertisement and pipes bodies.
+//! Pushes (`git-receive-pack`) are judged by `catalyst_gitops::push` with the API's rules:
+//! org-developer and above push Application repositories, sovereign-admin
+//! `system/catalyst-config`; every other repository is read-only.
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -25,13 +27,28 @@ pub struct ServiceQuery {
     service: Option<String>,
 }
 
-fn read_only() -> Response {
+fn read_only() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "read-only",
-        "these repositories are read-only over HTTP; change them through /api/v1",
+        "this repository is read-only over HTTP",
     )
-    .into_response()
+}
+
+/// Who may push where: the repository must be readable (else 404 as for a fetch), an
+/// Application repository needs the right to write Applications (403 for org-viewer and the
+/// other read-only roles), `system/catalyst-config` sovereign-admin, and nothing else under
+/// `system/` is ever pushable.
+fn resolve_push(api: &OrgApi, id: &Identity, org: &str, repo: &str) -> Result<(), ApiError> {
+    resolve(api, id, org, repo)?;
+    let name = repo.strip_suffix(".git").unwrap_or(repo);
+    if org == "system" {
+        if name != "catalyst-config" {
+            return Err(read_only());
+        }
+        return id.authorize_sovereign();
+    }
+    id.authorize(org, Right::WriteApps)
 }
 
 fn repo_not_found() -> ApiError {
@@ -148,10 +165,14 @@ async fn upload_pack(dir: PathBuf, advertise: bool, input: Vec<u8>) -> Result<Ve
     params(
         ("org" = String, Path, description = "The Organization (`system` for system/catalyst-config)"),
         ("repo" = String, Path, description = "The repository, `<app>.git`"),
+        ("service" = Option<String>, Query, description = "`git-upload-pack` (fetch) or `git-receive-pack` (push)"),
     ),
     responses(
-        (status = 200, description = "The ref advertisement (smart HTTP).", content_type = "application/x-git-upload-pack-advertisement", body = Vec<u8>),
-        (status = 403, description = "`dumb-http-unsupported`, `read-only` (`service=git-receive-pack`), or the role does not allow reading.", body = crate::error::ErrorBody),
+        (status = 200, description = "The ref advertisement (smart HTTP).", content(
+            (Vec<u8> = "application/x-git-upload-pack-advertisement"),
+            (Vec<u8> = "application/x-git-receive-pack-advertisement"),
+        )),
+        (status = 403, description = "`dumb-http-unsupported`, `read-only` (a repository that is never pushable), or `forbidden` (the role does not allow reading, or pushing).", body = crate::error::ErrorBody),
         (status = 404, description = "`not-found`.", body = crate::error::ErrorBody),
     )
 )]
@@ -163,7 +184,7 @@ pub async fn info_refs(
 ) -> Response {
     match q.service.as_deref() {
         Some("git-upload-pack") => {}
-        Some("git-receive-pack") => return read_only(),
+        Some("git-receive-pack") => return receive_pack_refs(api, id, org, repo).await,
         _ => {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -271,7 +292,33 @@ pub async fn upload_pack_rpc(
     }
 }
 
-/// `POST /git/{org}/{repo}/git-receive-pack`: refused.
+/// The `git-receive-pack` advertisement, for a caller who may push.
+async fn receive_pack_refs(api: Arc<OrgApi>, id: Identity, org: String, repo: String) -> Response {
+    if let Err(e) = resolve_push(&api, &id, &org, &repo) {
+        return e.into_response();
+    }
+    match super::run(&api, move |s| s.receive_pack_refs(&org, &repo)).await {
+        Ok(refs) => {
+            let mut body = pkt_line("# service=git-receive-pack\n");
+            body.extend_from_slice(b"0000");
+            body.extend_from_slice(&refs);
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/x-git-receive-pack-advertisement",
+                    ),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                Body::from(body),
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /git/{org}/{repo}/git-receive-pack`: a push, judged with the API's rules.
 #[utoipa::path(
     post,
     path = "/git/{org}/{repo}/git-receive-pack",
@@ -281,10 +328,49 @@ pub async fn upload_pack_rpc(
         ("org" = String, Path, description = "The Organization (`system` for system/catalyst-config)"),
         ("repo" = String, Path, description = "The repository, `<app>.git`"),
     ),
-    responses((status = 403, description = "`read-only`: pushes are not accepted yet.", body = crate::error::ErrorBody))
+    request_body(content = Vec<u8>, content_type = "application/x-git-receive-pack-request"),
+    responses(
+        (status = 200, description = "report-status (in side-band-64k when asked): `ok <ref>` for each accepted ref, `ng <ref> <reason>` for each refused one, the refusal's `<file>: <json-pointer>: <message>` lines on the progress band.", content_type = "application/x-git-receive-pack-result", body = Vec<u8>),
+        (status = 403, description = "`read-only` (a repository that is never pushable) or `forbidden` (the role may not push here).", body = crate::error::ErrorBody),
+        (status = 404, description = "`not-found`.", body = crate::error::ErrorBody),
+        (status = 413, description = "`request-too-large`.", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid-request`: not a receive-pack request.", body = crate::error::ErrorBody),
+    )
 )]
-pub async fn receive_pack() -> Response {
-    read_only()
+pub async fn receive_pack(
+    State(api): State<Arc<OrgApi>>,
+    id: Identity,
+    Path((org, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = resolve_push(&api, &id, &org, &repo) {
+        return e.into_response();
+    }
+    let input = match request_body(&headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e.into_response(),
+    };
+    let c = super::call(&id, &headers, &super::Flags::default());
+    let started = std::time::Instant::now();
+    let (o, r) = (org.clone(), repo.clone());
+    match super::run(&api, move |s| s.receive_pack(&c, &o, &r, &input)).await {
+        Ok(out) => {
+            tracing::info!(org = %org, repository = %repo, actor = %id.name, elapsed_ms = started.elapsed().as_millis() as u64, "Served a git push.");
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/x-git-receive-pack-result",
+                    ),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                Body::from(out),
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,44 @@ impl AppDoc {
     }
 }
 
+/// What stands for a secret value wherever values are shown (events, the API).
+pub const REDACTED: &str = "<redacted>";
+
+/// True for a configSchema property that holds a secret: `x-catalyst-ui-hint: password`,
+/// `format: password` or `writeOnly: true`.
+fn is_secret(prop: &Value) -> bool {
+    prop.get("x-catalyst-ui-hint").and_then(Value::as_str) == Some("password")
+        || prop.get("format").and_then(Value::as_str) == Some("password")
+        || prop.get("writeOnly").and_then(Value::as_bool) == Some(true)
+}
+
+/// `values` with every secret property of `schema` (at any depth of `properties`) replaced by
+/// [`REDACTED`], so events and API answers never carry one.
+pub fn redact(schema: Option<&Value>, mut values: Value) -> Value {
+    fn walk(schema: &Value, values: &mut Value) {
+        let (Some(props), Some(obj)) = (
+            schema.get("properties").and_then(Value::as_object),
+            values.as_object_mut(),
+        ) else {
+            return;
+        };
+        for (key, prop) in props {
+            let Some(v) = obj.get_mut(key) else {
+                continue;
+            };
+            if is_secret(prop) {
+                *v = Value::String(REDACTED.to_owned());
+            } else {
+                walk(prop, v);
+            }
+        }
+    }
+    if let Some(schema) = schema {
+        walk(schema, &mut values);
+    }
+    values
+}
+
 /// The configuration the chart gets: schema defaults ⊕ `values.yaml` ⊕ the env overlay.
 pub fn effective_values(schema: Option<&Value>, base: &Value, overlay: &Value) -> Value {
     let mut v = base.clone();
@@ -251,4 +289,76 @@ pub fn files(
         .into_bytes(),
     );
     Ok(out)
+}
+
+/// `incoming` with each secret property that still says [`REDACTED`] (values read back from
+/// an event or the API and sent again) set to its value in `stored`, or left out when `stored`
+/// has none: a redacted read never overwrites a secret with the placeholder.
+pub fn keep_secrets(schema: Option<&Value>, mut incoming: Value, stored: &Value) -> Value {
+    fn walk(schema: &Value, incoming: &mut Value, stored: Option<&Value>) {
+        let (Some(props), Some(obj)) = (
+            schema.get("properties").and_then(Value::as_object),
+            incoming.as_object_mut(),
+        ) else {
+            return;
+        };
+        for (key, prop) in props {
+            let old = stored.and_then(|s| s.get(key));
+            if is_secret(prop) {
+                if obj.get(key).and_then(Value::as_str) == Some(REDACTED) {
+                    match old {
+                        Some(v) => {
+                            obj.insert(key.clone(), v.clone());
+                        }
+                        None => {
+                            obj.remove(key);
+                        }
+                    }
+                }
+            } else if let Some(v) = obj.get_mut(key) {
+                walk(prop, v, old);
+            }
+        }
+    }
+    if let Some(schema) = schema {
+        walk(schema, &mut incoming, Some(stored));
+    }
+    incoming
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_at_any_depth() {
+        let schema = json!({"properties": {
+            "adminPassword": {"type": "string", "x-catalyst-ui-hint": "password"},
+            "db": {"type": "object", "properties": {
+                "pass": {"type": "string", "format": "password"},
+                "host": {"type": "string"}
+            }},
+            "key": {"type": "string", "writeOnly": true},
+            "instances": {"type": "integer"}
+        }});
+        let v = redact(
+            Some(&schema),
+            json!({"adminPassword": "s3cret", "db": {"pass": "p", "host": "h"}, "key": "k", "instances": 2}),
+        );
+        assert_eq!(
+            v,
+            json!({"adminPassword": REDACTED, "db": {"pass": REDACTED, "host": "h"}, "key": REDACTED, "instances": 2})
+        );
+        assert_eq!(redact(None, json!({"a": 1})), json!({"a": 1}));
+        // Sent back as read, the placeholders keep what is stored.
+        let stored =
+            json!({"adminPassword": "s3cret", "db": {"pass": "p", "host": "h"}, "instances": 2});
+        let back = keep_secrets(Some(&schema), v, &stored);
+        assert_eq!(
+            back,
+            json!({"adminPassword": "s3cret", "db": {"pass": "p", "host": "h"}, "instances": 2})
+        );
+        let changed = keep_secrets(Some(&schema), json!({"adminPassword": "new"}), &stored);
+        assert_eq!(changed, json!({"adminPassword": "new"}));
+    }
 }

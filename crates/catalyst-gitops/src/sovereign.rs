@@ -753,8 +753,7 @@ impl Sovereign {
             match self.app_doc_at(&org, &app, e, &m.new)? {
                 Some(doc) => {
                     let mut s = summary(&doc, &m.new);
-                    s["values"] =
-                        self.read_values(&self.app_repo(&org, &app), &m.new, "values.yaml")?;
+                    s["values"] = self.shown_values(&org, &doc, &m.new)?;
                     apps.push(s)
                 }
                 None => {
@@ -810,8 +809,7 @@ impl Sovereign {
                 for env in EnvType::ALL {
                     if let Some((doc, head)) = self.app_doc(&org, &app, env)? {
                         let mut s = summary(&doc, &head);
-                        s["values"] =
-                            self.read_values(&self.app_repo(&org, &app), &head, "values.yaml")?;
+                        s["values"] = self.shown_values(&org, &doc, &head)?;
                         apps.push(s);
                     }
                 }
@@ -1263,6 +1261,14 @@ impl Sovereign {
         Ok(Some(AppDoc::from_resource(&v, env)?))
     }
 
+    /// The values of `doc`'s Application at `rev` as events and the API show them: secret
+    /// properties of its configSchema redacted ([`app::redact`]).
+    fn shown_values(&self, org: &OrgName, doc: &AppDoc, rev: &str) -> Result<Value, GitopsError> {
+        let values = self.read_values(&self.app_repo(org, &doc.app), rev, "values.yaml")?;
+        let schema = self.schema_of(org, doc).ok().flatten();
+        Ok(app::redact(schema.as_ref(), values))
+    }
+
     pub(crate) fn read_values(
         &self,
         repo: &Repo,
@@ -1505,12 +1511,11 @@ impl Sovereign {
 
     /// One Application: its state on every env branch.
     pub fn get_app(&self, org: &OrgName, app: &AppName) -> Result<Value, GitopsError> {
-        let repo = self.app_repo(org, app);
         let mut envs = Vec::new();
         for env in EnvType::ALL {
             if let Some((doc, head)) = self.app_doc(org, app, env)? {
                 let mut s = summary(&doc, &head);
-                s["values"] = self.read_values(&repo, &head, "values.yaml")?;
+                s["values"] = self.shown_values(org, &doc, &head)?;
                 envs.push(s);
             }
         }
@@ -1565,11 +1570,15 @@ impl Sovereign {
         let _o = lock(&ol);
         let (doc, head) = self.installed(org, app, env)?;
         let subject = format!("Change values of {app} in {}", env_name(org, env));
+        // Values read back redacted keep their stored secrets.
+        let stored = self.read_values(&self.app_repo(org, app), &head, "values.yaml")?;
+        let schema = self.schema_of(org, &doc).ok().flatten();
+        let values = app::keep_secrets(schema.as_ref(), values.clone(), &stored);
         self.rerender(
             call,
             org,
             &doc,
-            values,
+            &values,
             &head,
             (subject, "application.values-changed"),
         )

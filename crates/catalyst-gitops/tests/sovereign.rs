@@ -1514,3 +1514,73 @@ fn environment_plumbing_satisfies_the_flux_crd_schemas() {
         "4 of the Environment, 2 for each of 3 Applications"
     );
 }
+
+/// A secret value (a configSchema property hinted `password`) reaches Git, which Flux needs,
+/// but never an event or the API's answer.
+#[test]
+fn secret_values_are_redacted_in_events_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalog");
+    let (catalog, _) = load_catalog(&[(Source::Public, examples)]).unwrap();
+    let s = open_with_log(dir.path(), Arc::new(catalog));
+    s.create_org(&call("r-org"), &org(), &json!({})).unwrap();
+    s.create_env(&call("r-dev"), &org(), EnvType::Dev, &json!([]))
+        .unwrap();
+    let mut events = Events::of(&s);
+    s.install(
+        &call("r-kc"),
+        &org(),
+        &InstallRequest {
+            app: app("sso"),
+            env: EnvType::Dev,
+            blueprint: "bp-keycloak".into(),
+            values: json!({"realm": "acme", "adminPassword": "hunter2-s3cret"}),
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+    .unwrap();
+    let mut seen = String::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push_str(&serde_json::to_string(&*e).unwrap());
+    }
+    assert!(seen.contains("application.installed"), "{seen}");
+    assert!(
+        !seen.contains("hunter2-s3cret"),
+        "an event carries the secret: {seen}"
+    );
+    assert!(seen.contains("<redacted>"), "{seen}");
+    let got = s.get_app(&org(), &app("sso")).unwrap().to_string();
+    assert!(
+        !got.contains("hunter2-s3cret") && got.contains("<redacted>"),
+        "{got}"
+    );
+    // Git keeps the value: the Application's release needs it.
+    let values = s
+        .app_repo(&org(), &app("sso"))
+        .read("develop", "values.yaml")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&values).contains("hunter2-s3cret"));
+    // Values read back (redacted) and sent again keep the secret.
+    let read: Value = s.get_app(&org(), &app("sso")).unwrap();
+    let mut back = read
+        .pointer("/environments/0/values")
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!("no values in {read}");
+        });
+    back["realm"] = json!("acme2");
+    s.set_values(&call("r-set"), &org(), &app("sso"), EnvType::Dev, &back)
+        .unwrap();
+    let values = s
+        .app_repo(&org(), &app("sso"))
+        .read("develop", "values.yaml")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&values);
+    assert!(
+        text.contains("hunter2-s3cret") && text.contains("acme2"),
+        "{text}"
+    );
+}

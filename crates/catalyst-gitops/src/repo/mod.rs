@@ -372,3 +372,338 @@ pub fn message(subject: &str, request_id: &str, actor: &Actor) -> String {
         actor.name
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor() -> Actor {
+        Actor {
+            name: "ada".into(),
+            email: "ada@acme.example".into(),
+        }
+    }
+
+    fn git(repo: &Repo, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(repo.path())
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn fsck(repo: &Repo) {
+        let out = git(repo, &["fsck", "--strict", "--no-dangling"]);
+        assert!(
+            out.status.success(),
+            "git fsck --strict: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn new_repo(dir: &Path, backend: Backend) -> Repo {
+        let r = Repo::at(dir.join("r.git")).with_backend(backend);
+        r.init().unwrap();
+        r
+    }
+
+    /// Commits `changes` on `branch` (on top of its head) and moves the branch.
+    fn commit(r: &Repo, branch: &str, changes: &Changes) -> Prepared {
+        let head = r.head(branch).unwrap();
+        let p = r
+            .prepare(
+                branch,
+                head.as_deref(),
+                changes,
+                None,
+                &actor(),
+                &message("a change", "req-1", &actor()),
+            )
+            .unwrap();
+        r.update_refs(std::slice::from_ref(&p), "a change").unwrap();
+        p
+    }
+
+    fn files(list: &[(&str, &str)]) -> Changes {
+        let mut c = Changes::default();
+        for (p, v) in list {
+            c.put(*p, v.as_bytes());
+        }
+        c
+    }
+
+    #[test]
+    fn gix_writes_read_back_through_git_and_fsck_clean() {
+        let d = tempfile::tempdir().unwrap();
+        let r = new_repo(d.path(), Backend::Gix);
+        let p = commit(
+            &r,
+            "develop",
+            &files(&[("catalyst.yaml", "a: 1\n"), ("flux/hr.yaml", "kind: X\n")]),
+        );
+        assert!(!p.unchanged);
+        assert_eq!(r.head("develop").unwrap().as_deref(), Some(p.new.as_str()));
+        let out = git(&r, &["cat-file", "blob", "develop:flux/hr.yaml"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "kind: X\n");
+        let out = git(
+            &r,
+            &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", "develop"],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("ada <ada@acme.example>|Catalyst <catalyst@localhost>|a change\n\nCatalyst-Request-Id: req-1\nCatalyst-Actor: ada"),
+            "{text}"
+        );
+        // The reflog keeps the reason; the settings real git needs are there.
+        let out = git(
+            &r,
+            &["reflog", "show", "--format=%gs", "refs/heads/develop"],
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a change");
+        let out = git(&r, &["config", "core.fsync"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "objects,reference"
+        );
+        let out = git(&r, &["symbolic-ref", "HEAD"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "refs/heads/main"
+        );
+        // Reads in process agree with git.
+        assert_eq!(
+            r.read("develop", "catalyst.yaml").unwrap().unwrap(),
+            b"a: 1\n"
+        );
+        assert_eq!(r.read(&p.new, "missing").unwrap(), None);
+        assert_eq!(r.read(&p.new, "flux").unwrap(), None, "a tree is no blob");
+        assert_eq!(
+            r.list("develop", None).unwrap(),
+            vec!["catalyst.yaml", "flux/hr.yaml"]
+        );
+        assert_eq!(
+            r.list("develop", Some("flux")).unwrap(),
+            vec!["flux/hr.yaml"]
+        );
+        let tree = String::from_utf8_lossy(&git(&r, &["rev-parse", "develop^{tree}"]).stdout)
+            .trim()
+            .to_string();
+        assert_eq!(r.tree_of(&p.new).unwrap(), tree);
+        assert_eq!(r.read(&tree, "catalyst.yaml").unwrap().unwrap(), b"a: 1\n");
+        assert_eq!(
+            r.resolve_commit(&p.new[..8]).unwrap().as_deref(),
+            Some(p.new.as_str())
+        );
+        assert_eq!(
+            r.resolve_commit(&tree).unwrap(),
+            None,
+            "a tree is no commit"
+        );
+        let ct =
+            String::from_utf8_lossy(&git(&r, &["show", "-s", "--format=%ct", "develop"]).stdout)
+                .trim()
+                .parse::<i64>()
+                .unwrap();
+        assert_eq!(r.commit_time("develop").unwrap(), ct);
+        let q = commit(&r, "develop", &files(&[("catalyst.yaml", "a: 2\n")]));
+        assert_eq!(
+            r.log("develop").unwrap(),
+            vec![q.new.clone(), p.new.clone()]
+        );
+        assert!(r.is_ancestor(&p.new, &q.new).unwrap());
+        assert!(!r.is_ancestor(&q.new, &p.new).unwrap());
+        assert!(r
+            .show(&q.new)
+            .unwrap()
+            .starts_with(&format!("ada <ada@acme.example>\n{}\na change", p.new)));
+        assert_eq!(
+            r.branches().unwrap(),
+            BTreeMap::from([("develop".to_string(), q.new.clone())])
+        );
+        // Nothing changes: the same tree.
+        let same = r
+            .prepare(
+                "develop",
+                Some(&q.new),
+                &files(&[("catalyst.yaml", "a: 2\n")]),
+                None,
+                &actor(),
+                "m",
+            )
+            .unwrap();
+        assert!(same.unchanged);
+        fsck(&r);
+    }
+
+    #[test]
+    fn an_emptied_tree_is_stored_and_fsck_clean() {
+        for backend in [Backend::Gix, Backend::Cli] {
+            let d = tempfile::tempdir().unwrap();
+            let r = new_repo(d.path(), backend);
+            commit(
+                &r,
+                "develop",
+                &files(&[("a/b.yaml", "x\n"), ("c.yaml", "y\n")]),
+            );
+            let mut del = Changes::default();
+            del.delete("a/b.yaml");
+            commit(&r, "develop", &del);
+            assert_eq!(
+                r.list("develop", None).unwrap(),
+                vec!["c.yaml"],
+                "{backend:?}"
+            );
+            let p = commit(
+                &r,
+                "develop",
+                &Changes {
+                    replace_all: true,
+                    ..Changes::default()
+                },
+            );
+            assert_eq!(r.tree_of(&p.new).unwrap(), EMPTY_TREE);
+            assert!(r.list("develop", None).unwrap().is_empty());
+            let out = git(&r, &["cat-file", "-t", EMPTY_TREE]);
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tree");
+            fsck(&r);
+        }
+    }
+
+    #[test]
+    fn a_stale_expectation_is_a_conflict_and_overwrites_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let r = new_repo(d.path(), Backend::Gix);
+        let first = commit(&r, "develop", &files(&[("a", "1")]));
+        // Two writers prepared on the same head; the second to move loses.
+        let a = r
+            .prepare(
+                "develop",
+                Some(&first.new),
+                &files(&[("a", "2")]),
+                None,
+                &actor(),
+                "a",
+            )
+            .unwrap();
+        let b = r
+            .prepare(
+                "develop",
+                Some(&first.new),
+                &files(&[("a", "3")]),
+                None,
+                &actor(),
+                "b",
+            )
+            .unwrap();
+        r.update_refs(std::slice::from_ref(&a), "a").unwrap();
+        let e = r.update_refs(std::slice::from_ref(&b), "b").unwrap_err();
+        assert!(
+            matches!(&e, GitopsError::Conflict(m) if m.ends_with("moved while this change was being written; read it again and retry")),
+            "{e:?}"
+        );
+        assert_eq!(r.head("develop").unwrap().as_deref(), Some(a.new.as_str()));
+        // A branch that must not exist, but does.
+        let fresh = Prepared {
+            old: None,
+            ..b.clone()
+        };
+        let e = r.update_refs(&[fresh], "c").unwrap_err();
+        assert!(matches!(e, GitopsError::Conflict(_)), "{e:?}");
+        assert_eq!(r.head("develop").unwrap().as_deref(), Some(a.new.as_str()));
+        // A held lock (another writer mid-update) is a conflict too, not a wait forever.
+        std::fs::write(r.path().join("refs/heads/develop.lock"), "").unwrap();
+        let c = r
+            .prepare(
+                "develop",
+                Some(&a.new),
+                &files(&[("a", "4")]),
+                None,
+                &actor(),
+                "c",
+            )
+            .unwrap();
+        let e = r.update_refs(std::slice::from_ref(&c), "c").unwrap_err();
+        assert!(matches!(e, GitopsError::Conflict(_)), "{e:?}");
+        // What a SIGKILL leaves is cleared, and the update goes through then.
+        let removed = r.clear_leftovers().unwrap();
+        assert_eq!(removed, vec![r.path().join("refs/heads/develop.lock")]);
+        r.update_refs(std::slice::from_ref(&c), "c").unwrap();
+        fsck(&r);
+    }
+
+    #[test]
+    fn several_refs_move_all_or_none_and_undo() {
+        let d = tempfile::tempdir().unwrap();
+        let r = new_repo(d.path(), Backend::Gix);
+        let dev = commit(&r, "develop", &files(&[("a", "1")]));
+        let p1 = r
+            .prepare(
+                "develop",
+                Some(&dev.new),
+                &files(&[("a", "2")]),
+                None,
+                &actor(),
+                "m",
+            )
+            .unwrap();
+        let p2 = r
+            .prepare("staging", None, &files(&[("a", "s")]), None, &actor(), "m")
+            .unwrap();
+        // One stale expectation: neither branch moves.
+        let stale = Prepared {
+            old: Some(p1.new.clone()),
+            ..p1.clone()
+        };
+        let e = r.update_refs(&[p2.clone(), stale], "both").unwrap_err();
+        assert!(matches!(e, GitopsError::Conflict(_)), "{e:?}");
+        assert_eq!(
+            r.head("develop").unwrap().as_deref(),
+            Some(dev.new.as_str())
+        );
+        assert_eq!(r.head("staging").unwrap(), None);
+        assert!(!r.path().join("refs/heads/staging.lock").exists());
+        // Both expectations hold: both move.
+        r.update_refs(&[p1.clone(), p2.clone()], "both").unwrap();
+        assert_eq!(r.head("develop").unwrap().as_deref(), Some(p1.new.as_str()));
+        assert_eq!(r.head("staging").unwrap().as_deref(), Some(p2.new.as_str()));
+        fsck(&r);
+        // Undo: develop back to its old commit, staging (new) gone.
+        r.undo_refs(&[p1, p2]).unwrap();
+        assert_eq!(
+            r.head("develop").unwrap().as_deref(),
+            Some(dev.new.as_str())
+        );
+        assert_eq!(r.head("staging").unwrap(), None);
+        let out = git(
+            &r,
+            &["reflog", "show", "--format=%gs", "refs/heads/develop"],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "catalyst: undo\nboth\na change"
+        );
+        fsck(&r);
+    }
+
+    #[test]
+    fn both_backends_read_what_the_other_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        let g = new_repo(d.path(), Backend::Gix);
+        let c = Repo::at(g.path()).with_backend(Backend::Cli);
+        let p = commit(&g, "develop", &files(&[("x/y.yaml", "1\n")]));
+        assert_eq!(c.read("develop", "x/y.yaml").unwrap().unwrap(), b"1\n");
+        assert_eq!(c.show(&p.new).unwrap(), g.show(&p.new).unwrap());
+        let q = commit(&c, "develop", &files(&[("x/z.yaml", "2\n")]));
+        assert_eq!(
+            g.list("develop", None).unwrap(),
+            c.list("develop", None).unwrap()
+        );
+        assert_eq!(g.log("develop").unwrap(), c.log("develop").unwrap());
+        assert_eq!(g.tree_of(&q.new).unwrap(), c.tree_of(&q.new).unwrap());
+        assert_eq!(g.branches().unwrap(), c.branches().unwrap());
+        fsck(&g);
+    }
+}

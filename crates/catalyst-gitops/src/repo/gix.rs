@@ -22,7 +22,7 @@ use gix::objs::{Kind, WriteTo as _};
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::refs::Target;
 
-use super::{conflict, sync_paths, write_atomic, Actor, Changes, Prepared};
+use super::{conflict, sync_paths, Actor, Changes, Prepared};
 use crate::GitopsError;
 
 const HASH: gix::hash::Kind = gix::hash::Kind::Sha1;
@@ -109,36 +109,47 @@ impl Gix<'_> {
         Ok(r.to_thread_local())
     }
 
-    /// Creates the bare repository's files (the directory exists): everything else first,
-    /// `HEAD` last, so a repository [`super::Repo::exists`] only once it is whole.
+    /// Creates the bare repository's files (the directory exists) in two fsync rounds: `config`
+    /// and `HEAD` written to their lock files and fsynced, renamed (`HEAD` last, so a
+    /// repository [`super::Repo::exists`] only once it is whole), then every directory that
+    /// gained an entry fsynced together.
     pub(super) fn init(&self) -> Result<(), GitopsError> {
         lock(&OPEN, HashMap::new).remove(self.path);
-        let dirs = [
+        for d in [
             "objects/info",
             "objects/pack",
             "refs/heads",
             "refs/tags",
             "logs/refs/heads",
-        ];
-        for d in dirs {
+        ] {
             std::fs::create_dir_all(self.path.join(d))?;
         }
-        write_atomic(&self.path.join("config"), CONFIG.as_bytes())?;
         std::fs::write(
             self.path.join("description"),
             "Unnamed repository; edit this file 'description' to name the repository.\n",
         )?;
-        let mut sync: Vec<PathBuf> = ["objects", "refs", "refs/heads", "logs", "logs/refs"]
+        let files = [("config", CONFIG), ("HEAD", "ref: refs/heads/main\n")];
+        let mut locks = Vec::new();
+        for (name, text) in files {
+            let path = self.path.join(format!("{name}.lock"));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            f.write_all(text.as_bytes())?;
+            locks.push((path, f, self.path.join(name)));
+        }
+        let handles: Vec<&std::fs::File> = locks.iter().map(|l| &l.1).collect();
+        super::parallel(&handles, |f| f.sync_all())?;
+        for (lock, _, target) in &locks {
+            std::fs::rename(lock, target)?;
+        }
+        let mut dirs: Vec<PathBuf> = ["", "objects", "refs", "logs", "logs/refs"]
             .iter()
             .map(|d| self.path.join(d))
             .collect();
-        sync.extend(dirs.iter().map(|d| self.path.join(d)));
-        sync_paths(&sync)?;
-        write_atomic(&self.path.join("HEAD"), b"ref: refs/heads/main\n")?;
-        if let Some(parent) = self.path.parent() {
-            sync_paths(&[parent.to_path_buf()])?;
-        }
-        Ok(())
+        dirs.extend(self.path.parent().map(Path::to_path_buf));
+        Ok(sync_paths(&dirs)?)
     }
 
     fn ref_target(repo: &gix::Repository, name: &str) -> Option<ObjectId> {

@@ -1,10 +1,14 @@
 //! Install of a Blueprint with a 3-deep dependency chain (bp-shop → bp-api → bp-db: three
-//! Application repositories, one commit each) into a Sovereign already holding
-//! `BENCH_APPS` (default 1 000) Applications; prints p50/p99 from request to committed refs,
-//! with the Environment's Flux plumbing kept (a fourth commit, to system/catalyst-config) and
-//! without it, interleaved in the same run.
+//! Application repositories, one commit each, plus the Environment's Flux plumbing in
+//! system/catalyst-config) into a Sovereign already holding `BENCH_APPS` (default 10 000)
+//! Applications, in process (gix); and the same through the `git` CLI backend holding
+//! `BENCH_CLI_APPS` (default 1 000: filling 10 000 through the CLI takes too long), next to
+//! gix at that size, interleaved in the same run. Prints the fill time of each and p50/p95/p99
+//! from request to committed (fsynced) refs. `BENCH_WITHOUT_PLUMBING=1` adds gix without the
+//! plumbing commit; `BENCH_DIR` puts the repositories elsewhere (a tmpfs leaves fsync out).
 //!
-//! `cargo bench -p catalyst-gitops --bench install` (`BENCH_APPS`, `BENCH_INSTALLS` override).
+//! `cargo bench -p catalyst-gitops --bench install` (`BENCH_APPS`, `BENCH_CLI_APPS`,
+//! `BENCH_INSTALLS` override).
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,13 +32,15 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// A Sovereign under `dir` with `acme` and `acme-dev` filled with `apps` single-repository
-/// Applications.
-fn filled(dir: &Path, apps: usize, plumbing: bool) -> Sovereign {
+/// Applications (each install also moves the Environment's plumbing in
+/// system/catalyst-config), through the `git` CLI when `cli`; returns it and the fill time.
+fn filled(dir: &Path, apps: usize, plumbing: bool, cli: bool) -> (Sovereign, Duration) {
     let catalog_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/catalog");
     let (catalog, _) = load_catalog(&[(Source::Public, catalog_dir)]).expect("catalog");
     let s = Sovereign::open(dir.join("git"), Arc::new(catalog), RenderOptions::default())
         .expect("open");
     let s = if plumbing { s } else { s.without_plumbing() };
+    let s = if cli { s.with_git_cli() } else { s };
     let org = OrgName::parse("acme").expect("org");
     s.create_org(&call("org".into()), &org, &json!({}))
         .expect("org");
@@ -53,12 +59,7 @@ fn filled(dir: &Path, apps: usize, plumbing: bool) -> Sovereign {
         s.install(&call(format!("fill-{i}")), &org, &req)
             .expect("fill");
     }
-    eprintln!(
-        "filled {apps} Applications ({}) in {:.1?}",
-        if plumbing { "with plumbing" } else { "without" },
-        start.elapsed()
-    );
-    s
+    (s, start.elapsed())
 }
 
 fn call(id: String) -> Call {
@@ -73,21 +74,74 @@ fn call(id: String) -> Call {
     }
 }
 
+/// One Sovereign measured: which backend, how full, with or without plumbing.
+struct Setup {
+    label: String,
+    sovereign: Sovereign,
+    commits: usize,
+    times: Vec<Duration>,
+    _dir: tempfile::TempDir,
+}
+
 fn main() {
-    let apps = env_usize("BENCH_APPS", 1000);
+    let apps = env_usize("BENCH_APPS", 10_000);
+    let cli_apps = env_usize("BENCH_CLI_APPS", 1000);
     let installs = env_usize("BENCH_INSTALLS", 100);
+    let without_plumbing = std::env::var("BENCH_WITHOUT_PLUMBING").is_ok_and(|v| v == "1");
+    // Where the repositories live (`BENCH_DIR`, e.g. a tmpfs to leave fsync out): the system
+    // temporary directory by default.
+    let base = std::env::var_os("BENCH_DIR").map(std::path::PathBuf::from);
     let org = OrgName::parse("acme").expect("org");
-    let (a, b) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
-    // The same Sovereign twice: keeping each Environment's Flux plumbing (the product), and
-    // without it (the baseline); installs alternate between them so both see the same load.
-    let with = filled(a.path(), apps, true);
-    let without = filled(b.path(), apps, false);
-    let (mut t_with, mut t_without) = (Vec::new(), Vec::new());
+    // (label, Applications, plumbing, CLI)
+    let mut plan = vec![(format!("gix, {apps} Applications"), apps, true, false)];
+    if cli_apps != apps && cli_apps > 0 {
+        plan.push((
+            format!("gix, {cli_apps} Applications"),
+            cli_apps,
+            true,
+            false,
+        ));
+    }
+    if cli_apps > 0 {
+        plan.push((
+            format!("git CLI, {cli_apps} Applications"),
+            cli_apps,
+            true,
+            true,
+        ));
+    }
+    if without_plumbing {
+        plan.push((
+            format!("gix without plumbing, {apps} Applications"),
+            apps,
+            false,
+            false,
+        ));
+    }
+    let mut setups = Vec::new();
+    for (label, n, plumbing, cli) in plan {
+        let dir = match &base {
+            Some(b) => tempfile::tempdir_in(b),
+            None => tempfile::tempdir(),
+        }
+        .expect("tempdir");
+        let (sovereign, took) = filled(dir.path(), n, plumbing, cli);
+        println!(
+            "fill {label}: {:.1} s ({:.2} ms per install)",
+            took.as_secs_f64(),
+            took.as_secs_f64() * 1000.0 / n.max(1) as f64
+        );
+        setups.push(Setup {
+            label,
+            sovereign,
+            commits: if plumbing { 4 } else { 3 },
+            times: Vec::new(),
+            _dir: dir,
+        });
+    }
+    // Installs alternate between the setups so every one sees the same machine load.
     for i in 0..installs {
-        for (s, times, commits) in [(&with, &mut t_with, 4), (&without, &mut t_without, 3)] {
+        for s in &mut setups {
             let req = InstallRequest {
                 app: AppName::parse(&format!("shop-{i:04}")).expect("name"),
                 env: EnvType::Dev,
@@ -98,28 +152,37 @@ fn main() {
             };
             let t = Instant::now();
             let w = s
+                .sovereign
                 .install(&call(format!("bench-{i}")), &org, &req)
                 .expect("install");
-            times.push(t.elapsed());
-            assert_eq!(w.commits.len(), commits);
+            s.times.push(t.elapsed());
+            assert_eq!(w.commits.len(), s.commits);
         }
     }
-    for (label, times) in [
-        ("with the Environment's plumbing (4 repos)", &mut t_with),
-        ("without plumbing (3 repos, baseline)", &mut t_without),
-    ] {
-        times.sort();
+    for s in &mut setups {
+        s.times.sort();
         println!(
-            "install bp-shop (3-deep chain) into a Sovereign with {apps} Applications, {label}: n={installs} p50={:.1?} p99={:.1?} max={:.1?}",
-            pct(times, 0.50),
-            pct(times, 0.99),
-            times[times.len() - 1]
+            "install bp-shop (3-deep chain, {} repos) into a Sovereign, {}: n={installs} p50={:.1?} p95={:.1?} p99={:.1?} max={:.1?}",
+            s.commits,
+            s.label,
+            pct(&s.times, 0.50),
+            pct(&s.times, 0.95),
+            pct(&s.times, 0.99),
+            s.times[s.times.len() - 1]
         );
     }
-    let extra = |p: f64| pct(&t_with, p).saturating_sub(pct(&t_without, p));
-    println!(
-        "plumbing on top of the install: p50 +{:.1?}, p99 +{:.1?}",
-        extra(0.50),
-        extra(0.99)
-    );
+    let find = |label: &str| setups.iter().find(|s| s.label == label);
+    if let (Some(g), Some(c)) = (
+        find(&format!("gix, {cli_apps} Applications"))
+            .or(find(&format!("gix, {apps} Applications")).filter(|_| apps == cli_apps)),
+        find(&format!("git CLI, {cli_apps} Applications")),
+    ) {
+        let ratio = |p: f64| pct(&c.times, p).as_secs_f64() / pct(&g.times, p).as_secs_f64();
+        println!(
+            "git CLI / gix at {cli_apps} Applications: p50 x{:.1}, p95 x{:.1}, p99 x{:.1}",
+            ratio(0.50),
+            ratio(0.95),
+            ratio(0.99)
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! `--data-dir/git`, which Flux pulls over smart HTTP.
 //!
 //! Layers, each calling only down: [`names`] (validated names) → [`config`], [`app`],
-//! [`policy`], [`plumbing`], [`bootstrap`] (pure documents and rules) → [`repo`] (the only module that runs `git`) →
+//! [`policy`], [`plumbing`], [`bootstrap`] (pure documents and rules) → [`repo`] (the only module that touches Git repositories: in process with gitoxide; no `git` process on the write path) →
 //! [`sovereign`] (the operations: locks, optimistic concurrency, all-or-nothing ref updates,
 //! and one event per change on the spine, `catalyst-spine`, through the journal as outbox);
 //! [`sovereign_git`] commits each provisioned Sovereign's bootstrap tree to

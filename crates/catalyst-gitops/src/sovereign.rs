@@ -203,6 +203,8 @@ pub struct Sovereign {
     /// `None`: no plumbing is kept (the benchmark's baseline).
     pub(crate) plumbing: Option<PlumbingSettings>,
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// How the repositories are read and written (in process unless benchmarking the CLI).
+    git: crate::repo::Backend,
 }
 
 pub(crate) const CONFIG_BRANCH: &str = "main";
@@ -258,6 +260,7 @@ impl Sovereign {
             spine,
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
+            git: crate::repo::Backend::default(),
         };
         s.clear_leftovers()?;
         s.config().init()?;
@@ -312,6 +315,14 @@ impl Sovereign {
         self
     }
 
+    /// Reads and writes the repositories through the `git` CLI instead of in process: only
+    /// for measuring what the in-process backend saves (`benches/install.rs`).
+    #[doc(hidden)]
+    pub fn with_git_cli(mut self) -> Self {
+        self.git = crate::repo::Backend::Cli;
+        self
+    }
+
     /// Admits every Blueprint artifact an install, upgrade or promotion pins through
     /// `admission` (before anything is written); its digest is what the Flux source pins.
     /// Without it, the catalog's digest is pinned when it records one, else the exact tag.
@@ -354,12 +365,12 @@ impl Sovereign {
 
     /// `system/catalyst-config`.
     pub fn config(&self) -> Repo {
-        Repo::at(self.root.join("system").join("catalyst-config.git"))
+        Repo::at(self.root.join("system").join("catalyst-config.git")).with_backend(self.git)
     }
 
     /// The repository of an Application.
     pub fn app_repo(&self, org: &OrgName, app: &AppName) -> Repo {
-        Repo::at(self.root.join(org.as_str()).join(format!("{app}.git")))
+        Repo::at(self.root.join(org.as_str()).join(format!("{app}.git"))).with_backend(self.git)
     }
 
     /// The directory of a repository served over smart HTTP (`<org>/<app>`,

@@ -1,4 +1,4 @@
-//! The write path end to end against real bare repositories (the `git` CLI).
+//! The write path end to end against real bare repositories (written in process, checked with the `git` CLI).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

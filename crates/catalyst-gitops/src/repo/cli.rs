@@ -1,65 +1,19 @@
-//! Bare Git repositories driven through the `git` CLI's plumbing (`hash-object`, `update-index`
-//! on a private index, `write-tree`, `commit-tree`, `update-ref --stdin`): no C library to build,
-//! and the same binary serves smart HTTP. Nothing here spawns a shell; paths and refs come from
-//! validated names.
+//! The `git` CLI backend: bare repositories driven through the plumbing (`hash-object`,
+//! `update-index` on a private index, `write-tree`, `commit-tree`, `update-ref --stdin`), about
+//! ten processes per repository write. Kept only to compare against the in-process backend
+//! ([`super::gix`]) in `benches/install.rs` ([`super::Backend::Cli`]); nothing here spawns a
+//! shell, and paths and refs come from validated names.
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::{conflict, Actor, Changes, Prepared, EMPTY_TREE, ZERO};
 use crate::GitopsError;
 
-/// The all-zero object id: "this ref must not exist yet".
-pub const ZERO: &str = "0000000000000000000000000000000000000000";
-/// The id of the empty tree.
-const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
-
-/// Who made a change, and why: becomes the commit's author and trailers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// Display name (token name or user).
-    pub name: String,
-    /// E-mail for the commit author.
-    pub email: String,
-}
-
-/// A set of file changes on one branch: `Some(bytes)` writes, `None` deletes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Path → new content, or deletion.
-    pub files: BTreeMap<String, Option<Vec<u8>>>,
-    /// Delete every file not written by this change set (replace the whole tree).
-    pub replace_all: bool,
-}
-
-impl Changes {
-    /// Writes `path`.
-    pub fn put(&mut self, path: impl Into<String>, content: impl Into<Vec<u8>>) {
-        self.files.insert(path.into(), Some(content.into()));
-    }
-    /// Deletes `path`.
-    pub fn delete(&mut self, path: impl Into<String>) {
-        self.files.insert(path.into(), None);
-    }
-}
-
-/// One commit waiting for its ref update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prepared {
-    /// The branch (`develop`).
-    pub branch: String,
-    /// The commit the branch must still point at (`None`: must not exist).
-    pub old: Option<String>,
-    /// The new commit.
-    pub new: String,
-    /// True when the tree did not change (nothing to commit).
-    pub unchanged: bool,
-}
-
-/// A bare repository.
-#[derive(Debug, Clone)]
-pub struct Repo {
-    path: PathBuf,
+/// A repository seen through the `git` CLI.
+pub(super) struct Cli<'a> {
+    pub(super) path: &'a Path,
 }
 
 fn git_err(what: &str, out: &std::process::Output) -> GitopsError {
@@ -69,103 +23,24 @@ fn git_err(what: &str, out: &std::process::Output) -> GitopsError {
     ))
 }
 
-impl Repo {
-    /// Opens (without checking) the repository at `path`.
-    pub fn at(path: impl Into<PathBuf>) -> Repo {
-        Repo { path: path.into() }
-    }
-
-    /// Its directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// True when the directory holds a repository.
-    pub fn exists(&self) -> bool {
-        self.path.join("HEAD").is_file()
-    }
-
+impl Cli<'_> {
     /// Creates the bare repository if it does not exist (HEAD → `main`).
-    pub fn init(&self) -> Result<(), GitopsError> {
-        if self.exists() {
-            return Ok(());
-        }
-        std::fs::create_dir_all(&self.path)?;
+    pub(super) fn init(&self) -> Result<(), GitopsError> {
         let out = Command::new("git")
             .args(["init", "--bare", "--quiet", "--initial-branch=main"])
-            .arg(&self.path)
+            .arg(self.path)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()?;
         if !out.status.success() {
             return Err(git_err("init", &out));
         }
-        self.configure()
-    }
-
-    /// The settings every repository has (an init cut short is finished by
-    /// [`Repo::clear_leftovers`]).
-    fn configure(&self) -> Result<(), GitopsError> {
-        // Smart HTTP clients need nothing else; keep reflogs so a bad update can be traced.
-        self.run(&["config", "core.logAllRefUpdates", "always"], None)?;
-        // An acknowledged commit survives a power loss: fsync objects (loose ones too, which
-        // git skips by default) and refs.
-        self.run(&["config", "core.fsync", "objects,reference"], None)?;
-        Ok(())
-    }
-
-    /// Removes what a killed write leaves behind — git's lock files (a SIGKILL skips git's own
-    /// clean-up, and a stale `refs/heads/<branch>.lock` refuses every later update of that
-    /// branch), our private index files and blob staging — and finishes an init cut short.
-    /// Only for the one process that writes the repository, before it writes (`catalyst
-    /// serve` holds the data directory's lock). Returns the paths removed.
-    pub fn clear_leftovers(&self) -> Result<Vec<PathBuf>, GitopsError> {
-        fn locks_under(dir: &Path, out: &mut Vec<PathBuf>) {
-            let Ok(rd) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    locks_under(&p, out);
-                } else if p.extension().is_some_and(|x| x == "lock") {
-                    out.push(p);
-                }
-            }
-        }
-        let mut found = Vec::new();
-        for name in ["HEAD.lock", "config.lock", "packed-refs.lock", "index.lock"] {
-            let p = self.path.join(name);
-            if p.exists() {
-                found.push(p);
-            }
-        }
-        locks_under(&self.path.join("refs"), &mut found);
-        if let Ok(rd) = std::fs::read_dir(&self.path) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with("catalyst-index-") || name.starts_with("catalyst-blobs-") {
-                    found.push(e.path());
-                }
-            }
-        }
-        for p in &found {
-            if p.is_dir() {
-                std::fs::remove_dir_all(p)?;
-            } else {
-                std::fs::remove_file(p)?;
-            }
-        }
-        let config = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
-        if self.exists() && !config.contains("fsync") {
-            self.configure()?;
-        }
-        Ok(found)
+        super::configure(self.path)
     }
 
     fn cmd(&self) -> Command {
         let mut c = Command::new("git");
         c.arg("--git-dir")
-            .arg(&self.path)
+            .arg(self.path)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env_remove("GIT_INDEX_FILE")
@@ -211,10 +86,7 @@ impl Repo {
     }
 
     /// The commit `branch` points at, if the branch exists.
-    pub fn head(&self, branch: &str) -> Result<Option<String>, GitopsError> {
-        if !self.exists() {
-            return Ok(None);
-        }
+    pub(super) fn head(&self, branch: &str) -> Result<Option<String>, GitopsError> {
         let out = self
             .cmd()
             .args(["rev-parse", "--verify", "--quiet"])
@@ -229,10 +101,7 @@ impl Repo {
     }
 
     /// Every branch with its commit.
-    pub fn branches(&self) -> Result<BTreeMap<String, String>, GitopsError> {
-        if !self.exists() {
-            return Ok(BTreeMap::new());
-        }
+    pub(super) fn branches(&self) -> Result<BTreeMap<String, String>, GitopsError> {
         let text = self.run_text(&[
             "for-each-ref",
             "--format=%(refname:strip=2) %(objectname)",
@@ -246,7 +115,7 @@ impl Repo {
     }
 
     /// The content of `path` at `rev`, if it exists there.
-    pub fn read(&self, rev: &str, path: &str) -> Result<Option<Vec<u8>>, GitopsError> {
+    pub(super) fn read(&self, rev: &str, path: &str) -> Result<Option<Vec<u8>>, GitopsError> {
         let out = self
             .cmd()
             .args(["cat-file", "blob"])
@@ -256,7 +125,7 @@ impl Repo {
     }
 
     /// Every file path at `rev` (recursively), optionally under `prefix`.
-    pub fn list(&self, rev: &str, prefix: Option<&str>) -> Result<Vec<String>, GitopsError> {
+    pub(super) fn list(&self, rev: &str, prefix: Option<&str>) -> Result<Vec<String>, GitopsError> {
         let mut args = vec!["ls-tree", "-r", "--name-only", "-z", rev];
         if let Some(p) = prefix {
             args.push("--");
@@ -271,14 +140,14 @@ impl Repo {
     }
 
     /// Commit time (Unix seconds) of `rev`.
-    pub fn commit_time(&self, rev: &str) -> Result<i64, GitopsError> {
+    pub(super) fn commit_time(&self, rev: &str) -> Result<i64, GitopsError> {
         self.run_text(&["show", "-s", "--format=%ct", rev])?
             .parse()
             .map_err(|_| GitopsError::Git(format!("cannot read the time of {rev}")))
     }
 
     /// True when `ancestor` is `rev` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: &str, rev: &str) -> Result<bool, GitopsError> {
+    pub(super) fn is_ancestor(&self, ancestor: &str, rev: &str) -> Result<bool, GitopsError> {
         let st = self
             .cmd()
             .args(["merge-base", "--is-ancestor", ancestor, rev])
@@ -289,10 +158,7 @@ impl Repo {
     }
 
     /// Resolves `rev` to a full commit id, if it names a commit here.
-    pub fn resolve_commit(&self, rev: &str) -> Result<Option<String>, GitopsError> {
-        if !rev.bytes().all(|b| b.is_ascii_hexdigit()) || rev.len() < 7 || rev.len() > 40 {
-            return Ok(None);
-        }
+    pub(super) fn resolve_commit(&self, rev: &str) -> Result<Option<String>, GitopsError> {
         let out = self
             .cmd()
             .args(["rev-parse", "--verify", "--quiet"])
@@ -305,13 +171,13 @@ impl Repo {
     }
 
     /// The tree of `rev`.
-    pub fn tree_of(&self, rev: &str) -> Result<String, GitopsError> {
+    pub(super) fn tree_of(&self, rev: &str) -> Result<String, GitopsError> {
         self.run_text(&["rev-parse", &format!("{rev}^{{tree}}")])
     }
 
     /// Writes the objects of a commit of `changes` on top of `parent` (no ref moves yet).
     /// `tree` overrides the tree (used by rollback).
-    pub fn prepare(
+    pub(super) fn prepare(
         &self,
         branch: &str,
         parent: Option<&str>,
@@ -433,7 +299,11 @@ impl Repo {
 
     /// Moves every prepared branch in one ref transaction: all move or none does. A branch
     /// that moved since it was read is [`GitopsError::Conflict`].
-    pub fn update_refs(&self, prepared: &[Prepared], reason: &str) -> Result<(), GitopsError> {
+    pub(super) fn update_refs(
+        &self,
+        prepared: &[Prepared],
+        reason: &str,
+    ) -> Result<(), GitopsError> {
         let mut script = String::from("start\n");
         for p in prepared {
             script.push_str(&format!(
@@ -463,16 +333,13 @@ impl Repo {
             || stderr.contains("unable to resolve reference")
             || stderr.contains("cannot lock ref")
         {
-            return Err(GitopsError::Conflict(format!(
-                "{} moved while this change was being written; read it again and retry",
-                self.path.display()
-            )));
+            return Err(conflict(self.path));
         }
         Err(git_err("update-ref", &out))
     }
 
     /// Restores branches to their previous commits (undoing [`Repo::update_refs`]), best effort.
-    pub fn undo_refs(&self, prepared: &[Prepared]) -> Result<(), GitopsError> {
+    pub(super) fn undo_refs(&self, prepared: &[Prepared]) -> Result<(), GitopsError> {
         let mut script = String::from("start\n");
         for p in prepared {
             match &p.old {
@@ -491,7 +358,7 @@ impl Repo {
     }
 
     /// A unified diff between two commits (`None`: the empty tree), with `--stat` first.
-    pub fn diff(&self, old: Option<&str>, new: &str) -> Result<String, GitopsError> {
+    pub(super) fn diff(&self, old: Option<&str>, new: &str) -> Result<String, GitopsError> {
         let old = old.unwrap_or(EMPTY_TREE);
         let out = self.run(
             &[
@@ -509,27 +376,16 @@ impl Repo {
     }
 
     /// The commit message and author of `rev` (`%an <%ae>\n\n%B`).
-    pub fn show(&self, rev: &str) -> Result<String, GitopsError> {
+    pub(super) fn show(&self, rev: &str) -> Result<String, GitopsError> {
         self.run_text(&["show", "-s", "--format=%an <%ae>%n%P%n%B", rev])
     }
 
     /// Commit ids on `branch`, newest first.
-    pub fn log(&self, branch: &str) -> Result<Vec<String>, GitopsError> {
-        if self.head(branch)?.is_none() {
-            return Ok(Vec::new());
-        }
+    pub(super) fn log(&self, branch: &str) -> Result<Vec<String>, GitopsError> {
         Ok(self
             .run_text(&["rev-list", &format!("refs/heads/{branch}")])?
             .lines()
             .map(str::to_string)
             .collect())
     }
-}
-
-/// The commit message with Catalyst's trailers.
-pub fn message(subject: &str, request_id: &str, actor: &Actor) -> String {
-    format!(
-        "{subject}\n\nCatalyst-Request-Id: {request_id}\nCatalyst-Actor: {}\n",
-        actor.name
-    )
 }

@@ -1316,28 +1316,10 @@ fn kind_of_path(path: &str) -> (&'static str, String) {
 /// A CRD's schema made strict the way the API server behaves: unknown fields are refused (it
 /// would prune them), `apiVersion` and `kind` pinned.
 fn strict_schema(kind: &str) -> Option<Value> {
-    fn strict(schema: &mut Value) {
-        let Some(obj) = schema.as_object_mut() else {
-            return;
-        };
-        let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
-        if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties")
-        {
-            obj.insert("additionalProperties".into(), json!(false));
-        }
-        for (_, v) in obj.iter_mut() {
-            match v {
-                Value::Object(_) => strict(v),
-                Value::Array(items) => items.iter_mut().for_each(strict),
-                _ => {}
-            }
-        }
-    }
-    let mut schema = catalyst_crds::openapi_schema(kind, catalyst_crds::VERSION)?;
-    strict(&mut schema);
-    schema["properties"]["apiVersion"] = json!({"const": crate::API_VERSION});
-    schema["properties"]["kind"] = json!({"const": kind});
-    schema["properties"]["metadata"] = json!({"type": "object"});
+    let crd = catalyst_crds::documents()
+        .into_iter()
+        .find(|c| c["spec"]["names"]["kind"] == kind)?;
+    let mut schema = catalyst_crds::strict_version_schema(&crd, catalyst_crds::VERSION)?;
     if let Some(req) = schema["required"].as_array_mut() {
         for k in ["apiVersion", "kind", "metadata"] {
             if !req.contains(&json!(k)) {

@@ -349,52 +349,7 @@ pub fn strict_crd_schema(crd: &serde_json::Value) -> serde_json::Value {
     strict_crd_version_schema(crd, version).expect("the storage version has a schema")
 }
 
-/// The `openAPIV3Schema` of the CRD's served `version` (`None` when it serves no such version),
-/// made strict the way the API server behaves: objects with `properties` reject unknown fields
-/// (the server would prune them silently: the `disableTakeOwnership` incident) unless they
-/// preserve unknown fields; `apiVersion` must be the CRD's group and that version, `kind` the
-/// CRD's kind, and `metadata` an object (the server checks it as ObjectMeta, whether or not the
-/// schema names it). `x-kubernetes-*` keys are not JSON Schema keywords and are left to be
-/// ignored.
-pub fn strict_crd_version_schema(
-    crd: &serde_json::Value,
-    version: &str,
-) -> Option<serde_json::Value> {
-    use serde_json::{json, Value};
-    fn strict(schema: &mut Value) {
-        let Some(obj) = schema.as_object_mut() else {
-            return;
-        };
-        let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
-        if obj.contains_key("properties") && !preserve && !obj.contains_key("additionalProperties")
-        {
-            obj.insert("additionalProperties".into(), json!(false));
-        }
-        for (_, v) in obj.iter_mut() {
-            match v {
-                Value::Object(_) => strict(v),
-                Value::Array(items) => items.iter_mut().for_each(strict),
-                _ => {}
-            }
-        }
-    }
-    let served = crd["spec"]["versions"]
-        .as_array()?
-        .iter()
-        .find(|v| v["name"] == version && v["served"] == json!(true))?;
-    let mut schema = served["schema"]["openAPIV3Schema"].clone();
-    strict(&mut schema);
-    schema["properties"]["apiVersion"] = json!({"const": format!(
-        "{}/{}",
-        crd["spec"]["group"].as_str().unwrap_or_default(),
-        version
-    )});
-    schema["properties"]["kind"] = json!({"const": crd["spec"]["names"]["kind"]});
-    if schema["properties"].get("metadata").is_none() {
-        schema["properties"]["metadata"] = json!({"type": "object"});
-    }
-    Some(schema)
-}
+pub use catalyst_crds::strict_version_schema as strict_crd_version_schema;
 
 #[cfg(test)]
 mod tests {

@@ -199,24 +199,25 @@ pub async fn info_refs(
         Err(e) => return e.into_response(),
     };
     match upload_pack(dir, true, Vec::new()).await {
-        Ok(refs) => {
-            let mut body = pkt_line("# service=git-upload-pack\n");
-            body.extend_from_slice(b"0000");
-            body.extend_from_slice(&refs);
-            (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/x-git-upload-pack-advertisement",
-                    ),
-                    (header::CACHE_CONTROL, "no-cache"),
-                ],
-                Body::from(body),
-            )
-                .into_response()
-        }
+        Ok(refs) => advertisement("git-upload-pack", refs),
         Err(e) => e.into_response(),
     }
+}
+
+/// A smart HTTP ref advertisement of `service` (`git-upload-pack`, `git-receive-pack`).
+fn advertisement(service: &'static str, refs: Vec<u8>) -> Response {
+    let mut body = pkt_line(&format!("# service={service}\n"));
+    body.extend_from_slice(b"0000");
+    body.extend_from_slice(&refs);
+    let content_type = format!("application/x-{service}-advertisement");
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        Body::from(body),
+    )
+        .into_response()
 }
 
 /// The request body as `git upload-pack` reads it: gunzipped when `Content-Encoding: gzip`.
@@ -298,22 +299,7 @@ async fn receive_pack_refs(api: Arc<OrgApi>, id: Identity, org: String, repo: St
         return e.into_response();
     }
     match super::run(&api, move |s| s.receive_pack_refs(&org, &repo)).await {
-        Ok(refs) => {
-            let mut body = pkt_line("# service=git-receive-pack\n");
-            body.extend_from_slice(b"0000");
-            body.extend_from_slice(&refs);
-            (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/x-git-receive-pack-advertisement",
-                    ),
-                    (header::CACHE_CONTROL, "no-cache"),
-                ],
-                Body::from(body),
-            )
-                .into_response()
-        }
+        Ok(refs) => advertisement("git-receive-pack", refs),
         Err(e) => e.into_response(),
     }
 }

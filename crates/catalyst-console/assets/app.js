@@ -63,20 +63,23 @@
     for (const el of form.querySelectorAll("[data-kind]")) {
       const kind = el.dataset.kind;
       let v;
+      const text = kind === "checkbox" ? "" : el.value.trim();
+      const numeric = kind === "number" || ["integer", "number"].includes(el.dataset.type);
       if (kind === "checkbox") {
         v = el.checked;
+      } else if (text === "" && kind === "password") {
+        // A secret is never shown, so an empty password field keeps the stored one (the
+        // server puts it back for the placeholder; with none stored, it is left out).
+        v = "<redacted>";
+      } else if (text === "") {
+        continue;
+      } else if (numeric) {
+        const n = Number(text);
+        v = Number.isFinite(n) ? n : text;
+      } else if (el.dataset.type === "boolean") {
+        v = text === "true";
       } else {
-        const text = el.value.trim();
-        if (text === "") continue;
-        const numeric = kind === "number" || ["integer", "number"].includes(el.dataset.type);
-        if (numeric) {
-          const n = Number(text);
-          v = Number.isFinite(n) ? n : text;
-        } else if (el.dataset.type === "boolean") {
-          v = text === "true";
-        } else {
-          v = text;
-        }
+        v = text;
       }
       const path = el.name.split("/").slice(1).map(unescapePointer);
       let at = root;

@@ -69,6 +69,7 @@ catalogRelease: /etc/catalyst/catalog/release
 catalogExisting: /etc/catalyst/catalog/existing
 trust: /etc/catalyst/trust
 fluxWebhook: /etc/catalyst/flux-webhook
+sovereignGit: /etc/catalyst/sovereign-git
 docker: /etc/catalyst/docker
 tmp: /tmp
 {{- end }}
@@ -117,6 +118,9 @@ CATALYST_* variables or files.
 {{- end }}
 {{- if .Values.fluxWebhook.existingSecret }}
 {{- $_ := set $c "flux-webhook-key-file" (printf "%s/%s" $p.fluxWebhook .Values.fluxWebhook.key) }}
+{{- end }}
+{{- if .Values.sovereignGit.existingSecret }}
+{{- $_ := set $c "sovereign-git-key-file" (printf "%s/%s" $p.sovereignGit .Values.sovereignGit.key) }}
 {{- end }}
 {{- toYaml (merge $c .Values.config) }}
 {{- end }}

@@ -10,20 +10,7 @@ use catalyst_gitops::bootstrap::{render, BootstrapSettings, SovereignChoice};
 use catalyst_gitops::GitopsError;
 use serde_json::Value;
 
-const ORDER: [&str; 12] = [
-    "cilium",
-    "cert-manager",
-    "flux",
-    "crossplane",
-    "sealed-secrets",
-    "spire",
-    "nats-jetstream",
-    "openbao",
-    "keycloak",
-    "gitea",
-    "powerdns",
-    "catalyst-platform",
-];
+use catalyst_testkit::BOOTSTRAP_ORDER as ORDER;
 
 fn catalog() -> Catalog {
     let dir = catalyst_testkit::repo_root().join("catalog/bootstrap");

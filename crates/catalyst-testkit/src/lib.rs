@@ -248,6 +248,23 @@ impl Drop for TestStream {
     }
 }
 
+/// The bootstrap kit in upstream's order (`architecture.md` §3.4): what every Sovereign's
+/// bootstrap tree installs, `bp-` left off.
+pub const BOOTSTRAP_ORDER: [&str; 12] = [
+    "cilium",
+    "cert-manager",
+    "flux",
+    "crossplane",
+    "sealed-secrets",
+    "spire",
+    "nats-jetstream",
+    "openbao",
+    "keycloak",
+    "gitea",
+    "powerdns",
+    "catalyst-platform",
+];
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

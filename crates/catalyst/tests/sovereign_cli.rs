@@ -30,23 +30,12 @@ fn sovereign_render_writes_a_tree_kubectl_kustomize_builds() {
     assert!(stdout.contains("clusters/omantel.omani.works/"), "{stdout}");
     let root = std::fs::read_to_string(out.join("kustomization.yaml")).unwrap();
     let listed: Vec<&str> = root.lines().filter_map(|l| l.strip_prefix("- ")).collect();
-    assert_eq!(
-        listed,
-        [
-            "01-cilium.yaml",
-            "02-cert-manager.yaml",
-            "03-flux.yaml",
-            "04-crossplane.yaml",
-            "05-sealed-secrets.yaml",
-            "06-spire.yaml",
-            "07-nats-jetstream.yaml",
-            "08-openbao.yaml",
-            "09-keycloak.yaml",
-            "10-gitea.yaml",
-            "11-powerdns.yaml",
-            "12-catalyst-platform.yaml",
-        ]
-    );
+    let expected: Vec<String> = catalyst_testkit::BOOTSTRAP_ORDER
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{:02}-{n}.yaml", i + 1))
+        .collect();
+    assert_eq!(listed, expected);
     let hr = std::fs::read_to_string(out.join("10-gitea/helmrelease.yaml")).unwrap();
     assert!(hr.contains("sovereignFQDN: omantel.omani.works"), "{hr}");
 

@@ -187,23 +187,7 @@ async fn a_deployment_commits_its_bootstrap_tree_which_only_its_token_and_admins
         .map(String::as_str)
         .filter(|n| !matches!(*n, "grafana" | "loki"))
         .collect();
-    assert_eq!(
-        kit,
-        [
-            "cilium",
-            "cert-manager",
-            "flux",
-            "crossplane",
-            "sealed-secrets",
-            "spire",
-            "nats-jetstream",
-            "openbao",
-            "keycloak",
-            "gitea",
-            "powerdns",
-            "catalyst-platform"
-        ]
-    );
+    assert_eq!(kit, catalyst_testkit::BOOTSTRAP_ORDER);
     assert!(
         listed.iter().any(|n| n == "grafana") && listed.iter().any(|n| n == "loki"),
         "{listed:?}"

@@ -67,6 +67,10 @@ pub struct OrgApi {
     /// The provisioned Sovereigns' bootstrap repositories, whose per-deployment read tokens
     /// open `/git/system/sovereign-<id>.git` (`None`: only sovereign-admins read those).
     pub sovereign_git: Option<Arc<crate::sovereign_git::SovereignGit>>,
+    /// The token Flux reads this Sovereign's repositories with (the `catalyst-git` Secret's
+    /// password; empty: none). Read-only: `system/catalyst-config` and every Application
+    /// repository, over `/git` only.
+    pub flux_git_token: String,
 }
 
 impl OrgApi {
@@ -85,12 +89,19 @@ impl OrgApi {
             read,
             flux_key: String::new(),
             sovereign_git: None,
+            flux_git_token: String::new(),
         })
     }
 
     /// The same, accepting Flux notifications signed with `key`.
     pub fn with_flux_key(mut self, key: impl Into<String>) -> OrgApi {
         self.flux_key = key.into();
+        self
+    }
+
+    /// The same, letting Flux fetch this Sovereign's repositories with `token`.
+    pub fn with_flux_git_token(mut self, token: impl Into<String>) -> OrgApi {
+        self.flux_git_token = token.into();
         self
     }
 

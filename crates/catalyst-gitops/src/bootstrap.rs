@@ -19,7 +19,9 @@
 //!   creates (`path: ./clusters/<fqdn>`) applies the per-component Kustomizations and each of
 //!   them applies its folder (nothing is applied twice).
 //!
-//! Every Blueprint gets `global.sovereignFQDN` and `global.region`.
+//! Every Blueprint gets `global.sovereignFQDN` and `global.region`; `bp-catalyst-platform` also
+//! `flux.enabled` with `flux.existingSecret: catalyst-flux` (the Secret the cloud-init makes), so
+//! the Sovereign's own Catalyst hands its Environments' plumbing to Flux.
 use std::collections::{BTreeMap, BTreeSet};
 
 use catalyst_blueprint::render::{render as render_flux, RenderError, RenderOptions};
@@ -31,6 +33,10 @@ use crate::{yaml, GitopsError, ValueProblem};
 
 /// The Blueprint the tree is resolved for (Catalyst itself; it depends on the kit).
 pub const ROOT: &str = "bp-catalyst-platform";
+/// The Secret in `catalyst-system` the cloud-init makes for the Sovereign's own Catalyst and its
+/// Environments' Flux plumbing (`username`, `password`, `catalyst_git_token`,
+/// `catalyst_flux_webhook_token`; random, never in Git).
+pub const FLUX_SECRET: &str = "catalyst-flux";
 
 /// Where the Flux objects come from and how they reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +161,15 @@ pub fn render(
     let opts = Options {
         values: catalog
             .all()
-            .map(|e| (e.blueprint.name.clone(), globals.clone()))
+            .map(|e| {
+                let mut v = globals.clone();
+                if e.blueprint.name.as_str() == ROOT {
+                    // The Sovereign's own Catalyst hands its Environments to Flux, with the
+                    // Secret the cloud-init makes (catalyst-system/catalyst-flux).
+                    v["flux"] = json!({"enabled": true, "existingSecret": FLUX_SECRET});
+                }
+                (e.blueprint.name.clone(), v)
+            })
             .collect(),
         ..Options::default()
     };

@@ -15,6 +15,11 @@
 //!   to Catalyst's `/api/v1/hooks/flux` (key from the `catalyst-flux-webhook` Secret the bootstrap
 //!   creates) and an Alert for the Environment's HelmReleases and Kustomizations, naming the
 //!   Environment in its event metadata — Flux's status comes back to the read side;
+//! - `secrets/git.yaml`, `secrets/flux-webhook.yaml`: the two Secrets the sources and the
+//!   Provider read, in the Environment's namespace, with their values left as Flux
+//!   post-build variables (`${catalyst_git_token}`, `${catalyst_flux_webhook_token}`): the
+//!   Flux `Kustomization` that applies `environments/` substitutes them from a Secret in
+//!   Catalyst's namespace (the chart's `catalyst-flux`), so no credential is ever in Git;
 //! - `kustomization.yaml`: every file above, so `kubectl kustomize environments/<org>-<env>`
 //!   builds the lot.
 use std::collections::BTreeMap;
@@ -55,6 +60,15 @@ impl PlumbingSettings {
 pub const GIT_SECRET: &str = "catalyst-git";
 /// Name of the Secret holding the Flux webhook key (`token`; made by the bootstrap).
 pub const HOOK_SECRET: &str = "catalyst-flux-webhook";
+
+/// The user name in the `catalyst-git` Secret (Catalyst reads only the password).
+pub const GIT_USERNAME: &str = "flux";
+/// The Flux post-build variable holding Catalyst's Git read token for Flux (the
+/// `catalyst-git` Secret's `password`).
+pub const GIT_TOKEN_VAR: &str = "catalyst_git_token";
+/// The Flux post-build variable holding the Flux webhook key (the `catalyst-flux-webhook`
+/// Secret's `token`).
+pub const HOOK_TOKEN_VAR: &str = "catalyst_flux_webhook_token";
 
 /// The folder of an Environment's plumbing in `system/catalyst-config`.
 pub fn dir(org: &OrgName, env: EnvType) -> String {
@@ -177,6 +191,19 @@ pub fn files(
                         "values": {"organization": org.as_str(), "environment": ns}}}),
     );
     put(
+        "secrets/git.yaml",
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": meta(org, env, GIT_SECRET),
+               "stringData": {"username": GIT_USERNAME,
+                              "password": format!("${{{GIT_TOKEN_VAR}}}")}}),
+    );
+    put(
+        "secrets/flux-webhook.yaml",
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": meta(org, env, HOOK_SECRET),
+               "stringData": {"token": format!("${{{HOOK_TOKEN_VAR}}}")}}),
+    );
+    put(
         "notifications/provider.yaml",
         json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
                "metadata": meta(org, env, "catalyst"),
@@ -256,6 +283,17 @@ mod tests {
             src.contains("url: https://catalyst.acme.example/git/acme/web.git")
                 && src.contains("branch: develop"),
             "{src}"
+        );
+        // The Secrets carry variables for Flux to substitute, never a credential.
+        let git = String::from_utf8(two["secrets/git.yaml"].clone()).unwrap();
+        assert!(
+            git.contains("name: catalyst-git") && git.contains("password: ${catalyst_git_token}"),
+            "{git}"
+        );
+        let hook = String::from_utf8(two["secrets/flux-webhook.yaml"].clone()).unwrap();
+        assert!(
+            hook.contains("token: ${catalyst_flux_webhook_token}"),
+            "{hook}"
         );
         let provider = String::from_utf8(two["notifications/provider.yaml"].clone()).unwrap();
         assert!(

@@ -302,6 +302,13 @@ struct ServeArgs {
     #[arg(long, env = "CATALYST_FLUX_WEBHOOK_KEY_FILE", value_name = "PATH")]
     flux_webhook_key_file: Option<PathBuf>,
 
+    /// The token Flux fetches this Sovereign's Git with: a file holding the `password` of the
+    /// `catalyst-git` Secret the Environments' GitRepository sources use (read-only:
+    /// system/catalyst-config and every Application repository; no push, no API). Default:
+    /// <data-dir>/auth/flux-git.token, created (mode 0600, random) when missing.
+    #[arg(long, env = "CATALYST_FLUX_GIT_TOKEN_FILE", value_name = "PATH")]
+    flux_git_token_file: Option<PathBuf>,
+
     /// The key the read tokens of the provisioned Sovereigns' bootstrap repositories
     /// (`/git/system/sovereign-<deployment id>.git`) are derived from. Default:
     /// <data-dir>/auth/sovereign-git.key, created (mode 0600, random) when missing; replicas
@@ -681,6 +688,24 @@ fn org_api(
         );
     }
     info!(key_file = %key_file.display(), "Flux notifications are accepted at /api/v1/hooks/flux, signed with the key in this file.");
+    let flux_git_file = args
+        .flux_git_token_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("auth").join("flux-git.token"));
+    let flux_git_token =
+        catalyst_api::orgs::auth::secret_file(&flux_git_file).with_context(|| {
+            format!(
+                "cannot read Flux's Git read token {}",
+                flux_git_file.display()
+            )
+        })?;
+    if flux_git_token.len() < 16 {
+        bail!(
+            "Flux's Git read token {} is shorter than 16 characters: put the catalyst-git Secret's password in it",
+            flux_git_file.display()
+        );
+    }
+    info!(token_file = %flux_git_file.display(), "Flux fetches this Sovereign's Git with the token in this file (read-only).");
     let git_key_file = args
         .sovereign_git_key_file
         .clone()
@@ -713,6 +738,7 @@ fn org_api(
     let api = catalyst_api::orgs::OrgApi::new(Arc::new(sovereign), auth)
         .context("the GitOps state records on no event log")?
         .with_flux_key(flux_key)
+        .with_flux_git_token(flux_git_token)
         .with_sovereign_git(sovereign_git);
     Ok(Arc::new(api))
 }

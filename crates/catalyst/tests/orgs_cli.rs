@@ -265,13 +265,15 @@ fn token_org_env_install_and_git_clone() {
             String::from_utf8_lossy(&out.stderr)
         );
         let built = String::from_utf8_lossy(&out.stdout);
-        // Namespace, vcluster (2), Provider, Alert, and 2 for each of 4 Applications.
-        assert_eq!(built.split("\n---\n").count(), 13, "{built}");
+        // Namespace, vcluster (2), the two Secrets, Provider, Alert, and 2 for each of 4
+        // Applications.
+        assert_eq!(built.split("\n---\n").count(), 15, "{built}");
     }
 
     // No token, key or password in any committed file of any repository.
     let key = std::fs::read_to_string(data.join("auth/flux-webhook.key")).unwrap_or_default();
-    let secrets: Vec<&str> = [token.as_str(), vera.as_str(), key.trim()]
+    let flux_git = std::fs::read_to_string(data.join("auth/flux-git.token")).unwrap_or_default();
+    let secrets: Vec<&str> = [token.as_str(), vera.as_str(), key.trim(), flux_git.trim()]
         .into_iter()
         .filter(|s| s.len() >= 16)
         .collect();

@@ -69,6 +69,7 @@ catalogRelease: /etc/catalyst/catalog/release
 catalogExisting: /etc/catalyst/catalog/existing
 trust: /etc/catalyst/trust
 fluxWebhook: /etc/catalyst/flux-webhook
+flux: /etc/catalyst/flux
 sovereignGit: /etc/catalyst/sovereign-git
 docker: /etc/catalyst/docker
 tmp: /tmp
@@ -119,6 +120,10 @@ CATALYST_* variables or files.
 {{- if .Values.fluxWebhook.existingSecret }}
 {{- $_ := set $c "flux-webhook-key-file" (printf "%s/%s" $p.fluxWebhook .Values.fluxWebhook.key) }}
 {{- end }}
+{{- if .Values.flux.enabled }}
+{{- $_ := set $c "flux-webhook-key-file" (printf "%s/catalyst_flux_webhook_token" $p.flux) }}
+{{- $_ := set $c "flux-git-token-file" (printf "%s/catalyst_git_token" $p.flux) }}
+{{- end }}
 {{- if .Values.sovereignGit.existingSecret }}
 {{- $_ := set $c "sovereign-git-key-file" (printf "%s/%s" $p.sovereignGit .Values.sovereignGit.key) }}
 {{- end }}
@@ -143,6 +148,12 @@ CATALYST_* variables or files.
 {{- end }}
 {{- if and .Values.oidc.jwksURL (not .Values.oidc.issuer) }}
 {{- fail "oidc.jwksURL needs oidc.issuer and oidc.audience" }}
+{{- end }}
+{{- if and .Values.flux.enabled (not .Values.flux.existingSecret) }}
+{{- fail "flux.enabled needs flux.existingSecret (the bootstrap creates catalyst-flux: username, password, catalyst_git_token, catalyst_flux_webhook_token)" }}
+{{- end }}
+{{- if and .Values.flux.enabled .Values.fluxWebhook.existingSecret }}
+{{- fail "flux.enabled takes the webhook key from flux.existingSecret: leave fluxWebhook.existingSecret empty" }}
 {{- end }}
 {{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
 {{- fail "httpRoute.enabled needs httpRoute.parentRefs (the Gateway to attach to)" }}

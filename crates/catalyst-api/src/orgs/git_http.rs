@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
+use subtle::ConstantTimeEq;
+
 use super::auth::{Identity, Right};
 use super::OrgApi;
 use crate::ApiError;
@@ -66,34 +68,49 @@ fn deployment_identity(repo: &str) -> Identity {
     }
 }
 
+/// The [`Identity`] Flux's Git read token stands for (`--flux-git-token-file`, the
+/// `catalyst-git` Secret's password): it names no Organization a role applies in, so it
+/// authorizes nothing but fetching this Sovereign's repositories ([`resolve`] checks it by
+/// name) — never a push, never the API, never a provisioned Sovereign's bootstrap repository.
+fn flux_identity() -> Identity {
+    Identity {
+        name: "flux read token".into(),
+        role: super::auth::Role::OrgViewer,
+        org: Some("system/flux".into()),
+    }
+}
+
 /// Middleware on `/git`: a request for `/git/system/sovereign-<id>.git/…` carrying that
-/// deployment's read token (the basic-auth password) is let in as the deployment's reader;
-/// everything else is authenticated as usual by the handlers.
+/// deployment's read token (the basic-auth password) is let in as the deployment's reader,
+/// and any request carrying Flux's Git read token as [`flux_identity`]; everything else is
+/// authenticated as usual by the handlers.
 pub async fn deployment_reader(
     State(api): State<Arc<OrgApi>>,
-    mut req: axum::extract::Request,
+    req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some(git) = &api.sovereign_git {
-        let repo = req
-            .uri()
+    let (mut parts, body) = req.into_parts();
+    if let Some(presented) = super::auth::token_of(&parts) {
+        let repo = parts
+            .uri
             .path()
             .strip_prefix("/git/system/")
             .and_then(|rest| rest.split('/').next())
             .and_then(|r| r.strip_suffix(".git"))
             .filter(|r| r.starts_with("sovereign-"))
             .map(str::to_owned);
-        if let Some(repo) = repo {
-            let (mut parts, body) = req.into_parts();
-            let presented = super::auth::token_of(&parts);
+        let flux = &api.flux_git_token;
+        if !flux.is_empty() && bool::from(presented.as_bytes().ct_eq(flux.as_bytes())) {
+            parts.extensions.insert(flux_identity());
+        } else if let (Some(git), Some(repo)) = (&api.sovereign_git, repo) {
             let id = repo.trim_start_matches("sovereign-");
-            if presented.is_some_and(|t| git.verify(id, &t)) {
+            if git.verify(id, &presented) {
                 parts.extensions.insert(deployment_identity(&repo));
             }
-            req = axum::extract::Request::from_parts(parts, body);
         }
     }
-    next.run(req).await
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 /// Which repository, if the caller may read it.
@@ -101,6 +118,8 @@ fn resolve(api: &OrgApi, id: &Identity, org: &str, repo: &str) -> Result<PathBuf
     let name = repo.strip_suffix(".git").unwrap_or(repo);
     if org == "system" && name.starts_with("sovereign-") && *id == deployment_identity(name) {
         // That deployment's read token: this repository only.
+    } else if *id == flux_identity() && !(org == "system" && name != "catalyst-config") {
+        // Flux's read token: system/catalyst-config and every Application repository.
     } else if org == "system" {
         id.authorize_sovereign().map_err(|_| repo_not_found())?;
     } else {

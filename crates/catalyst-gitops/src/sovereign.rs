@@ -217,6 +217,23 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How many files are under `dir` (recursively; 0 when it does not exist).
+fn files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        files_under(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 pub(crate) fn parse_yaml(bytes: &[u8], what: &str) -> Result<Value, GitopsError> {
     yaml::parse(&String::from_utf8_lossy(bytes))
         .map_err(|e| GitopsError::Corrupt(format!("{what}: {e}")))
@@ -265,7 +282,53 @@ impl Sovereign {
         s.clear_leftovers()?;
         s.config().init()?;
         s.recover()?;
+        s.remove_unborn()?;
         Ok(s)
+    }
+
+    /// Removes every Application repository that holds no branch: a call creates its new
+    /// repositories before any ref moves and removes them when it fails, but a crash skips
+    /// that — it leaves them empty (or, killed inside `init`, without `HEAD`: not a
+    /// repository at all, which `git fsck` and clients refuse), and `recover` may just have
+    /// undone their only ref. A completed call never leaves an Application repository without
+    /// a branch (an uninstall commits the empty tree), so such a repository is a trace of a
+    /// call that did not happen. `system/…` is not touched.
+    fn remove_unborn(&self) -> Result<(), GitopsError> {
+        let Ok(owners) = std::fs::read_dir(&self.root) else {
+            return Ok(());
+        };
+        for owner in owners.flatten().filter(|e| e.path().is_dir()) {
+            let name = owner.file_name().to_string_lossy().into_owned();
+            if name == "system" || OrgName::parse(&name).is_err() {
+                continue;
+            }
+            let Ok(repos) = std::fs::read_dir(owner.path()) else {
+                continue;
+            };
+            for e in repos.flatten() {
+                if !e.file_name().to_string_lossy().ends_with(".git") || !e.path().is_dir() {
+                    continue;
+                }
+                let repo = Repo::at(e.path());
+                // Only a repository known to hold no branch; one that cannot be read is kept,
+                // and so is a folder without `HEAD` that has any ref file.
+                let unborn = if repo.exists() {
+                    matches!(repo.branches(), Ok(b) if b.is_empty())
+                } else {
+                    !e.path().join("packed-refs").exists()
+                        && files_under(&e.path().join("refs")) == 0
+                };
+                if !unborn {
+                    continue;
+                }
+                std::fs::remove_dir_all(e.path())?;
+                tracing::warn!(
+                    repository = %e.path().display(),
+                    "Removed a repository a call interrupted by a crash created and never committed to."
+                );
+            }
+        }
+        Ok(())
     }
 
     /// [`Repo::clear_leftovers`] on every repository (`system/…`, `<org>/…`): a write killed

@@ -627,6 +627,12 @@ fn a_call_interrupted_between_repositories_is_undone_at_open() {
         })
         .collect();
     std::fs::write(pending.join("x.json"), Value::Array(entries).to_string()).unwrap();
+    // And a call killed while it created its repositories: one empty, one cut inside `init`
+    // (its HEAD never renamed into place).
+    s.app_repo(&org(), &app("half")).init().unwrap();
+    let cut = s.app_repo(&org(), &app("cut")).path().to_path_buf();
+    std::fs::create_dir_all(cut.join("refs/heads")).unwrap();
+    std::fs::write(cut.join("HEAD.lock"), "ref: refs/heads/main\n").unwrap();
     drop(s);
     let s = sovereign(d.path());
     assert!(s
@@ -645,6 +651,12 @@ fn a_call_interrupted_between_repositories_is_undone_at_open() {
         .unwrap()
         .is_some());
     assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
+    // Repositories the interrupted calls created and never committed to are gone.
+    for name in ["web-db", "web-api", "half", "cut"] {
+        let path = d.path().join(format!("git/acme/{name}.git"));
+        assert!(!path.exists(), "{} is left", path.display());
+    }
+    assert!(d.path().join("git/acme/web.git").exists());
 }
 
 // ---------------------------------------------------------------- upgrades with new dependencies

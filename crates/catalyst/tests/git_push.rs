@@ -341,3 +341,346 @@ async fn system_config_pushes_need_sovereign_admin_and_valid_resources() {
         "{audit}"
     );
 }
+
+/// `bp-shop` 1.2.0, written for the test next to the gitops test catalog (bp-shop 1.0.0/1.1.0 →
+/// bp-api → bp-db): it also uses `bp-db` directly, so an upgrade to it changes the
+/// Application's dependencies (the Environment's plumbing) without adding an Application.
+const SHOP_1_2_0: &str = "apiVersion: catalyst.openova.io/v1alpha1
+kind: Blueprint
+metadata:
+  name: bp-shop
+spec:
+  version: 1.2.0
+  card:
+    title: Shop
+    summary: A web shop that also talks to its database directly.
+  visibility: listed
+  configSchema:
+    type: object
+    additionalProperties: false
+    properties:
+      replicas:
+        type: integer
+        minimum: 1
+        default: 1
+      title:
+        type: string
+        default: My shop
+  depends:
+    - blueprint: bp-api
+      version: ^1
+      alias: api
+    - blueprint: bp-db
+      version: ^1
+      alias: db
+";
+
+/// A file of `system/catalyst-config` at `main`, read from the bare repository.
+fn config_file(data: &Path, path: &str) -> String {
+    ok_stdout(
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(data.join("git/system/catalyst-config.git"))
+            .args(["show", &format!("main:{path}")])
+            .output()
+            .unwrap(),
+    )
+}
+
+/// An upgrade by `git push`, end to end: the version changed in `catalyst.yaml` with the files
+/// the API generates for it (taken from the API's own dry run of the same upgrade) is accepted,
+/// recorded as `application.upgraded` by the pusher, shown by `catalyst app get`, and moves the
+/// Environment's Flux plumbing in `system/catalyst-config` with it; a version the catalog does
+/// not have, or the version alone without the regenerated files, is refused with `remote:`
+/// lines and the branch does not move.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_change_pushed_with_its_generated_files_upgrades_the_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("catalog-extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("shop-1.2.0.blueprint.yaml"), SHOP_1_2_0).unwrap();
+    let data = dir.path().join("data");
+    let server = Catalyst::start_with(
+        &data,
+        &[
+            "--provisioner",
+            "dry-run",
+            "--catalog",
+            "crates/catalyst-gitops/testdata/catalog",
+            "--catalog",
+            extra.to_str().unwrap(),
+        ],
+        |cmd| {
+            cmd.current_dir(support::repo());
+        },
+    );
+    server
+        .organization("acme", &[("dev", json!({"rules": []}))])
+        .await;
+    let (status, v) = server
+        .post_json(
+            "/api/v1/orgs/acme/applications",
+            &json!({"name": "web", "environment": "dev", "blueprint": "bp-shop", "version": "1.0.0", "values": {"replicas": 2}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let plumbing = "environments/acme-dev/applications/web.yaml";
+    let before = config_file(&data, plumbing);
+    assert!(
+        before.contains("web-api") && !before.contains("web-db"),
+        "{before}"
+    );
+
+    let dana = server.member("acme", "dana", "org-developer").await;
+    let as_dana = ("dana", dana.as_str());
+    let url = format!("{}/git/acme/web.git", server.base);
+    let work = dir.path().join("web");
+    ok(git(
+        dir.path(),
+        Some(as_dana),
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "develop",
+            &url,
+            work.to_str().unwrap(),
+        ],
+    ));
+    let head = remote_head(&work, as_dana, &url, "develop");
+    let doc = work.join("catalyst.yaml");
+
+    // A version the catalog does not have: refused at catalyst.yaml's pointer.
+    // (`spec.blueprint.version` only: `spec.dependencies.api.version` is web-api's.)
+    let pinned = "name: bp-shop\n    version: 1.0.0";
+    edit(&doc, pinned, "name: bp-shop\n    version: 9.9.9");
+    ok(git(
+        &work,
+        None,
+        &["commit", "--quiet", "-am", "Shop 9.9.9"],
+    ));
+    let err = refused(git(&work, Some(as_dana), &["push", "origin", "develop"]));
+    assert!(
+        err.contains("remote: catalyst.yaml: /spec/blueprint/version:") && err.contains("9.9.9"),
+        "{err}"
+    );
+    assert!(err.contains("invalid change"), "{err}");
+    assert_eq!(remote_head(&work, as_dana, &url, "develop"), head);
+
+    // The version alone, without the files it regenerates: refused, naming a generated file.
+    ok(git(
+        &work,
+        None,
+        &["reset", "--quiet", "--hard", "origin/develop"],
+    ));
+    edit(&doc, pinned, "name: bp-shop\n    version: 1.2.0");
+    ok(git(
+        &work,
+        None,
+        &["commit", "--quiet", "-am", "Shop 1.2.0, by hand"],
+    ));
+    let err = refused(git(&work, Some(as_dana), &["push", "origin", "develop"]));
+    assert!(
+        err.contains("remote: flux/ocirepository.yaml: /metadata/labels/openova.io~1blueprint-version: is \"1.0.0\", Catalyst generates \"1.2.0\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("remote: catalyst.yaml: /spec/dependencies/db: is absent, Catalyst generates"),
+        "the dependency 1.2.0 adds is named: {err}"
+    );
+    assert_eq!(remote_head(&work, as_dana, &url, "develop"), head);
+
+    // Refused pushes record nothing and leave the plumbing alone.
+    let (_, audit) = server
+        .get_json("/api/v1/orgs/acme/audit?type=application.upgraded")
+        .await;
+    assert_eq!(audit["entries"], json!([]), "{audit}");
+    assert_eq!(config_file(&data, plumbing), before);
+
+    // The same upgrade as a dry run of the CLI: its diff of acme/web is what the API would
+    // commit; applied to the clone, committed and pushed.
+    let (code, out, err) = support::cli(
+        dir.path(),
+        &[
+            "app",
+            "upgrade",
+            "web",
+            "--org",
+            "acme",
+            "--env",
+            "dev",
+            "--version",
+            "1.2.0",
+            "--dry-run",
+            "-o",
+            "json",
+            "--server",
+            &server.base,
+            "--token",
+            &dana,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["dryRun"], true, "{plan}");
+    let commits = plan["commits"].as_array().unwrap();
+    let repos: Vec<&str> = commits
+        .iter()
+        .map(|c| c["repo"].as_str().unwrap())
+        .collect();
+    assert!(
+        repos.contains(&"acme/web") && repos.contains(&"system/catalyst-config"),
+        "the upgrade writes web and the plumbing only: {plan}"
+    );
+    assert_eq!(repos.len(), 2, "{plan}");
+    let diff = commits.iter().find(|c| c["repo"] == "acme/web").unwrap()["diff"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(git(
+        &work,
+        None,
+        &["reset", "--quiet", "--hard", "origin/develop"],
+    ));
+    let patch = dir.path().join("upgrade.patch");
+    std::fs::write(&patch, &diff).unwrap();
+    ok(git(
+        &work,
+        None,
+        &["apply", "--index", patch.to_str().unwrap()],
+    ));
+    let text = std::fs::read_to_string(&doc).unwrap();
+    assert!(
+        text.contains("version: 1.2.0") && text.contains("web-db"),
+        "{text}"
+    );
+    ok(git(
+        &work,
+        None,
+        &[
+            "commit",
+            "--quiet",
+            "-m",
+            "Shop 1.2.0: use the database directly",
+        ],
+    ));
+    let pushed = ok_stdout(git(&work, None, &["rev-parse", "HEAD"]));
+    let pushed = pushed.trim();
+    ok(git(
+        &work,
+        Some(as_dana),
+        &["push", "--quiet", "origin", "develop"],
+    ));
+    assert_eq!(remote_head(&work, as_dana, &url, "develop"), pushed);
+
+    // The API and the CLI show the new version at the pushed commit.
+    let (code, out, err) = support::cli(
+        dir.path(),
+        &[
+            "app",
+            "get",
+            "web",
+            "--org",
+            "acme",
+            "-o",
+            "json",
+            "--server",
+            &server.base,
+            "--token",
+            &dana,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let dev = got["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["envType"] == "dev")
+        .unwrap_or_else(|| panic!("{got}"))
+        .clone();
+    assert_eq!(dev["version"], "1.2.0", "{got}");
+    assert_eq!(dev["commit"], pushed, "{got}");
+    let (status, v) = server
+        .get_json("/api/v1/orgs/acme/applications?environment=dev")
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let card = v["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(card["version"], "1.2.0", "{v}");
+    assert_eq!(card["commit"], pushed, "{v}");
+    assert!(
+        card["dependsOn"].to_string().contains("web-db"),
+        "the card follows the new dependencies: {card}"
+    );
+
+    // One event, the pusher's.
+    let (_, audit) = server
+        .get_json("/api/v1/orgs/acme/audit?type=application.upgraded")
+        .await;
+    let entries: Vec<&serde_json::Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_string().contains(pushed))
+        .collect();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["actor"], "dana", "{audit}");
+    // The same event carries the plumbing commit, which is config's head.
+    let config_head = ok_stdout(
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(data.join("git/system/catalyst-config.git"))
+            .args(["rev-parse", "main"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        entries[0]["commits"].to_string().contains(&format!(
+            "system/catalyst-config@main:{}",
+            config_head.trim()
+        )),
+        "{audit}"
+    );
+
+    // The Environment's plumbing moved with it: web's Kustomization now waits for web-db too,
+    // exactly as the dry run said it would.
+    let after = config_file(&data, plumbing);
+    assert!(
+        after.contains("web-api") && after.contains("web-db"),
+        "{after}"
+    );
+    let config_diff = commits
+        .iter()
+        .find(|c| c["repo"] == "system/catalyst-config")
+        .unwrap()["diff"]
+        .as_str()
+        .unwrap();
+    let section = config_diff
+        .split("diff --git ")
+        .find(|s| s.starts_with(&format!("a/{plumbing} ")))
+        .unwrap_or_else(|| panic!("{config_diff}"));
+    for line in section
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+    {
+        assert!(after.contains(&line[1..]), "{line:?} missing from {after}");
+    }
+
+    // And the repositories stay sound.
+    for repo in ["acme/web", "system/catalyst-config"] {
+        ok_stdout(
+            Command::new("git")
+                .arg("--git-dir")
+                .arg(data.join(format!("git/{repo}.git")))
+                .args(["fsck", "--strict", "--no-progress"])
+                .output()
+                .unwrap(),
+        );
+    }
+}

@@ -744,7 +744,9 @@ impl MemberState {
     }
 }
 
-/// Every bare repository under `<data-dir>/git`.
+/// Every bare repository under `<data-dir>/git`: each `<name>.git` folder (a half-made one, no
+/// `HEAD` yet, included: the server must not leave one behind, and `git fsck` refuses it) and
+/// any other folder holding `HEAD` and `objects`.
 pub fn bare_repos(data_dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -755,7 +757,8 @@ pub fn bare_repos(data_dir: &Path) -> Vec<PathBuf> {
             if !p.is_dir() {
                 continue;
             }
-            if p.join("HEAD").is_file() && p.join("objects").is_dir() {
+            let named = p.extension().is_some_and(|x| x == "git");
+            if named || (p.join("HEAD").is_file() && p.join("objects").is_dir()) {
                 out.push(p);
             } else {
                 walk(&p, out);

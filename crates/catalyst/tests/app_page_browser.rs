@@ -56,13 +56,6 @@ fn flux_ready(app: &str) -> String {
     .to_string()
 }
 
-fn sign(key: &str, body: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_plan_history_rollback_promotion_roles_and_flux_status_on_the_application_page() {
     let Some(a) = browser().await else { return };
@@ -296,7 +289,7 @@ async fn values_plan_history_rollback_promotion_roles_and_flux_status_on_the_app
     let r = reqwest::Client::new()
         .post(c.url("/api/v1/hooks/flux"))
         .header("content-type", "application/json")
-        .header("x-signature", sign(key, &body))
+        .header("x-signature", support::flux_signature(key, &body))
         .body(body)
         .send()
         .await

@@ -72,13 +72,6 @@ fn substitute(text: &str) -> String {
         .replace("${catalyst_flux_webhook_token}", FLUX_WEBHOOK_KEY)
 }
 
-fn sign(key: &str, body: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plumbing_secrets_substituted_as_flux_does_read_every_source_and_sign_notifications() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +176,7 @@ async fn the_plumbing_secrets_substituted_as_flux_does_read_every_source_and_sig
     let r = reqwest::Client::new()
         .post(server.url("/api/v1/hooks/flux"))
         .header("content-type", "application/json")
-        .header("x-signature", sign(&key, &body))
+        .header("x-signature", support::flux_signature(&key, &body))
         .body(body)
         .send()
         .await

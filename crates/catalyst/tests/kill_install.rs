@@ -383,6 +383,8 @@ enum Kill {
     AfterSend(Duration),
     /// This long after the install's journal appeared in `git/.pending`.
     AfterJournal(Duration),
+    /// Once the install was answered (a landing after the acknowledgement, whatever the load).
+    Answered,
 }
 
 fn has_journal(pending: &Path) -> bool {
@@ -474,7 +476,7 @@ async fn sigkill_during_multi_repository_installs_leaves_each_all_or_nothing() {
     // Ten kills stratified over [0, 1.5) × the install's duration after the request is sent,
     // four at a random moment of the journal's window (where refs move), then extra kills only
     // while a kind of landing is still missing (mid-install: around the middle; after the
-    // answer: late).
+    // answer: once the install is answered).
     const SPREAD: usize = 10;
     const IN_WINDOW: usize = 4;
     const EXTRA: usize = 6;
@@ -490,7 +492,7 @@ async fn sigkill_during_multi_repository_installs_leaves_each_all_or_nothing() {
         } else if !seen_mid {
             Kill::AfterSend(took.mul_f64(0.3 + 0.5 * rng.unit()))
         } else if !seen_ack {
-            Kill::AfterSend(took.mul_f64(2.0 + rng.unit()))
+            Kill::Answered
         } else {
             break;
         };
@@ -499,8 +501,15 @@ async fn sigkill_during_multi_repository_installs_leaves_each_all_or_nothing() {
         let token = server.admin.clone();
         let name = app.clone();
         let pending = data.join("git/.pending");
-        let call = tokio::spawn(async move { install(port, &token, &name).await });
+        let mut call = Some(tokio::spawn(
+            async move { install(port, &token, &name).await },
+        ));
+        let mut answered = None;
         let when = match kill {
+            Kill::Answered => {
+                answered = Some(call.take().unwrap().await.unwrap());
+                "after the answer".to_owned()
+            }
             Kill::AfterSend(d) => {
                 tokio::time::sleep(d).await;
                 format!("{d:?} after the request")
@@ -519,7 +528,10 @@ async fn sigkill_during_multi_repository_installs_leaves_each_all_or_nothing() {
         };
         server.signal(nix::sys::signal::Signal::SIGKILL);
         server.wait_exit(Duration::from_secs(10));
-        let status = call.await.unwrap();
+        let status = match call {
+            Some(call) => call.await.unwrap(),
+            None => answered.flatten(),
+        };
         let ok = matches!(status, Some(s) if (200..300).contains(&s));
         assert!(
             status.is_none() || ok,

@@ -338,6 +338,10 @@ impl Sovereign {
             return Ok(());
         };
         for owner in owners.flatten().filter(|e| e.path().is_dir()) {
+            let aside = Repo::clear_aside(&owner.path())?;
+            if !aside.is_empty() {
+                tracing::warn!(removed = ?aside, "Removed repositories a killed init left half-made.");
+            }
             let Ok(repos) = std::fs::read_dir(owner.path()) else {
                 continue;
             };

@@ -46,6 +46,11 @@ fn lock<T>(m: &'static OnceLock<Mutex<T>>, init: fn() -> T) -> MutexGuard<'stati
 /// Open repositories by path: opening reads the config and sets up the object store, which
 /// every call on the write path would otherwise repeat.
 static OPEN: OnceLock<Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>> = OnceLock::new();
+
+/// Forgets the open handle of `path` (a repository renamed into place there).
+pub(super) fn forget(path: &Path) {
+    lock(&OPEN, HashMap::new).remove(path);
+}
 /// Per (repository, commit): object directories renamed into but not fsynced yet.
 type Pending = HashMap<(PathBuf, ObjectId), Vec<PathBuf>>;
 static PENDING: OnceLock<Mutex<Pending>> = OnceLock::new();

@@ -88,6 +88,9 @@ pub struct Repo {
     backend: Backend,
 }
 
+/// The name prefix of a repository being made aside by [`Repo::init`].
+const INIT_ASIDE: &str = ".init-";
+
 /// Calls `$m` on the backend of `$self`.
 macro_rules! dispatch {
     ($self:ident . $m:ident ( $($a:expr),* )) => {
@@ -196,13 +199,49 @@ impl Repo {
         self.path.join("HEAD").is_file()
     }
 
-    /// Creates the bare repository if it does not exist (HEAD → `main`).
+    /// Creates the bare repository if it does not exist (HEAD → `main`). It is made aside, in
+    /// `<parent>/.init-<random>`, and renamed into place, so a kill mid-way never leaves a
+    /// half-made repository (no `HEAD`, which `git` refuses) under the real name; the aside
+    /// folder is [`Repo::clear_aside`]'s. A folder already there without `HEAD` is such a
+    /// leftover of an older init and is replaced.
     pub fn init(&self) -> Result<(), GitopsError> {
         if self.exists() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.path)?;
-        dispatch!(self.init())
+        let parent = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
+        let aside = Repo {
+            path: parent.join(format!(
+                "{INIT_ASIDE}{}",
+                hex::encode(rand::random::<[u8; 8]>())
+            )),
+            backend: self.backend,
+        };
+        std::fs::create_dir_all(&aside.path)?;
+        let made = dispatch!(aside.init());
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&aside.path);
+            return Err(e);
+        }
+        if self.path.exists() {
+            std::fs::remove_dir_all(&self.path)?;
+        }
+        std::fs::rename(&aside.path, &self.path)?;
+        gix::forget(&self.path);
+        Ok(sync_paths(&[parent.to_path_buf()])?)
+    }
+
+    /// Removes the folders of inits a kill cut short under `dir` (an owner's folder of
+    /// repositories); returns them. Only for the one process that writes there.
+    pub fn clear_aside(dir: &Path) -> Result<Vec<PathBuf>, GitopsError> {
+        let mut removed = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(INIT_ASIDE) && e.path().is_dir() {
+                std::fs::remove_dir_all(e.path())?;
+                removed.push(e.path());
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes what a killed write leaves behind — git's lock files (a SIGKILL skips git's own
@@ -402,6 +441,37 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// An init is made aside and renamed into place: what a killed init left (a half-made
+    /// folder under the real name, an aside folder) neither blocks the next init nor stays.
+    #[test]
+    fn an_init_cut_short_leaves_nothing_half_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = dir.path().join("system");
+        for backend in [Backend::Gix, Backend::Cli] {
+            let repo =
+                Repo::at(owner.join(format!("sovereign-{backend:?}.git"))).with_backend(backend);
+            // What a kill during an older, in-place init left: objects/ but no HEAD.
+            std::fs::create_dir_all(repo.path().join("objects/pack")).unwrap();
+            std::fs::create_dir_all(owner.join(".init-0011223344556677/refs")).unwrap();
+            assert!(!repo.exists());
+            repo.init().unwrap();
+            assert!(repo.exists());
+            fsck(&repo);
+            let removed = Repo::clear_aside(&owner).unwrap();
+            assert_eq!(removed, [owner.join(".init-0011223344556677")]);
+            let left: Vec<String> = std::fs::read_dir(&owner)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+            // A second init of an existing repository changes nothing.
+            repo.init().unwrap();
+            fsck(&repo);
+        }
     }
 
     fn new_repo(dir: &Path, backend: Backend) -> Repo {

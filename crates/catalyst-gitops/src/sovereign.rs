@@ -434,8 +434,9 @@ impl Sovereign {
     /// The change to the Flux plumbing of the Environments `writes` touch (each Application
     /// write on an env branch: its new `catalyst.yaml`, or none when it is uninstalled), as
     /// one `system/catalyst-config` write; `None` when no Application changes. Reads only the
-    /// plumbing folder's listing, never the other Applications, so its cost does not grow
-    /// with the Environment. The caller holds `config_lock`.
+    /// folder's top-level `kustomization.yaml` and the listing of each shard it touches, never
+    /// the other Applications, so its cost does not grow with the Environment (about N/256
+    /// files per shard). The caller holds `config_lock`.
     fn plumbing_write(
         &self,
         org: &OrgName,
@@ -485,41 +486,93 @@ impl Sovereign {
         let mut ch = Changes::default();
         for (env, apps) in by_env.into_values() {
             let dir = plumbing::dir(org, env);
-            let existing = self.config_list(&format!("{dir}/"))?;
-            let mut paths: BTreeSet<String> = existing
-                .iter()
-                .filter_map(|p| p.strip_prefix(&format!("{dir}/")))
-                .filter(|p| *p != "kustomization.yaml")
-                .map(str::to_owned)
-                .collect();
-            if paths.is_empty() {
+            let at = |p: &str| format!("{dir}/{p}");
+            // The top-level listing: the files outside the shards and the shard folders.
+            let mut top: BTreeSet<String> = self
+                .config_read(&at("kustomization.yaml"))?
+                .and_then(|k| {
+                    k["resources"].as_array().map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            if top.is_empty() {
                 // An Environment made before its plumbing was kept: write the whole folder.
                 for (path, bytes) in plumbing::files(org, env, &[], settings) {
                     if path != "kustomization.yaml" {
-                        paths.insert(path.clone());
-                        ch.put(format!("{dir}/{path}"), bytes);
+                        top.insert(path.clone());
+                        ch.put(at(&path), bytes);
                     }
                 }
             }
+            // Per shard folder touched: the files it holds (read once, from its own listing).
+            let mut shards: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (app, plumbed) in apps {
-                match plumbed {
-                    Some(p) => {
-                        for (path, bytes) in plumbing::app_files(org, env, &p, settings) {
-                            paths.insert(path.clone());
-                            ch.put(format!("{dir}/{path}"), bytes);
+                // Files of the layout before shards go (the Application's are rewritten below).
+                for old in plumbing::unsharded_app_paths(&app) {
+                    if top.remove(&old) {
+                        ch.delete(at(&old));
+                    }
+                }
+                let files: Vec<(String, Option<Vec<u8>>)> = match plumbed {
+                    Some(p) => plumbing::app_files(org, env, &p, settings)
+                        .into_iter()
+                        .map(|(path, b)| (path, Some(b)))
+                        .collect(),
+                    None => plumbing::app_paths(&app)
+                        .into_iter()
+                        .map(|path| (path, None))
+                        .collect(),
+                };
+                for (path, bytes) in files {
+                    let Some((folder, file)) = plumbing::in_shard(&path) else {
+                        return Err(GitopsError::Git(format!(
+                            "{path} is outside the plumbing's shards"
+                        )));
+                    };
+                    if !shards.contains_key(folder) {
+                        let prefix = at(&format!("{folder}/"));
+                        let held = self
+                            .config_list(&prefix)?
+                            .iter()
+                            .filter_map(|p| p.strip_prefix(&prefix))
+                            .filter(|p| *p != "kustomization.yaml")
+                            .map(str::to_owned)
+                            .collect();
+                        shards.insert(folder.to_owned(), held);
+                    }
+                    let held = shards.entry(folder.to_owned()).or_default();
+                    match bytes {
+                        Some(b) => {
+                            held.insert(file.to_owned());
+                            ch.put(at(&path), b);
+                        }
+                        None => {
+                            if held.remove(file) {
+                                ch.delete(at(&path));
+                            }
                         }
                     }
-                    None => {
-                        for path in plumbing::app_paths(&app) {
-                            paths.remove(&path);
-                            ch.delete(format!("{dir}/{path}"));
-                        }
+                }
+            }
+            for (folder, held) in shards {
+                let listing = at(&format!("{folder}/kustomization.yaml"));
+                if held.is_empty() {
+                    // An emptied shard: its folder goes (with its listing) and leaves the top.
+                    if top.remove(&folder) {
+                        ch.delete(listing);
                     }
+                } else {
+                    top.insert(folder);
+                    ch.put(listing, plumbing::kustomization(held.iter().map(String::as_str)));
                 }
             }
             ch.put(
-                format!("{dir}/kustomization.yaml"),
-                plumbing::kustomization(paths.iter().map(String::as_str)),
+                at("kustomization.yaml"),
+                plumbing::kustomization(top.iter().map(String::as_str)),
             );
         }
         let mut w = self.config_write(

@@ -1433,6 +1433,32 @@ fn plumbing_of(s: &Sovereign, env: &str) -> std::collections::BTreeMap<String, S
         .collect()
 }
 
+/// `kubectl kustomize environments/acme-<env>` of the checked-out plumbing builds `objects`
+/// objects (skipped without kubectl, as `catalyst_testkit::kubectl` rules).
+fn kustomize_builds(s: &Sovereign, env: &str, objects: usize) {
+    let Some(kubectl) = catalyst_testkit::kubectl() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    for (path, text) in plumbing_of(s, env) {
+        let p = out.path().join(&path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let built = Command::new(&kubectl)
+        .arg("kustomize")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "kubectl kustomize environments/acme-{env}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let text = String::from_utf8_lossy(&built.stdout);
+    assert_eq!(text.split("\n---\n").count(), objects, "{text}");
+}
+
 #[test]
 fn environment_plumbing_follows_installs_and_uninstall_removes_exactly_what_install_added() {
     let (_d, s) = setup();
@@ -1456,23 +1482,52 @@ fn environment_plumbing_follows_installs_and_uninstall_removes_exactly_what_inst
         .filter(|k| !empty.contains_key(*k))
         .map(String::as_str)
         .collect();
-    assert_eq!(
-        added,
-        [
-            "applications/web-api.yaml",
-            "applications/web-db.yaml",
-            "applications/web.yaml",
-            "sources/web-api.yaml",
-            "sources/web-db.yaml",
-            "sources/web.yaml"
-        ]
-    );
+    // Each Application's files in its shard (a stable hash of its name), each shard folder
+    // with its own listing, the top-level listing naming the shard folders.
+    let shard = catalyst_gitops::plumbing::shard;
+    let mut want = Vec::new();
+    for a in ["web", "web-api", "web-db"] {
+        for folder in ["applications", "sources"] {
+            want.push(format!("{folder}/{}/{a}.yaml", shard(a)));
+            want.push(format!("{folder}/{}/kustomization.yaml", shard(a)));
+        }
+    }
+    want.sort();
+    want.dedup();
+    assert_eq!(added, want);
+    let at = |folder: &str, a: &str| format!("{folder}/{}/{a}.yaml", shard(a));
     // dependsOn follows the Blueprint plan across repositories.
-    assert!(installed["applications/web.yaml"].contains("dependsOn:\n  - name: web-api\n"));
-    assert!(installed["applications/web-api.yaml"].contains("dependsOn:\n  - name: web-db\n"));
-    assert!(!installed["applications/web-db.yaml"].contains("dependsOn"));
-    assert!(installed["sources/web.yaml"].contains("/git/acme/web.git"));
-    assert!(installed["kustomization.yaml"].contains("- sources/web-db.yaml"));
+    assert!(installed[&at("applications", "web")].contains("dependsOn:\n  - name: web-api\n"));
+    assert!(installed[&at("applications", "web-api")].contains("dependsOn:\n  - name: web-db\n"));
+    assert!(!installed[&at("applications", "web-db")].contains("dependsOn"));
+    assert!(installed[&at("sources", "web")].contains("/git/acme/web.git"));
+    assert!(installed["kustomization.yaml"].contains(&format!("- sources/{}\n", shard("web-db"))));
+    assert!(installed[&format!("sources/{}/kustomization.yaml", shard("web-db"))]
+        .contains("- web-db.yaml\n"));
+    kustomize_builds(&s, "dev", 5 + 2 * 3);
+    // A second Application in web's shard: listed next to it; uninstalling it restores the
+    // plumbing byte for byte (the shard stays, with web alone).
+    assert_eq!(shard("cache-120"), shard("web"));
+    s.install(
+        &call("r-cache"),
+        &org(),
+        &InstallRequest {
+            app: app("cache-120"),
+            env: EnvType::Dev,
+            blueprint: "bp-db".into(),
+            values: json!({"size": "small"}),
+            use_existing: Default::default(),
+            dependency_values: Default::default(),
+        },
+    )
+    .unwrap();
+    let both = plumbing_of(&s, "dev");
+    assert!(both[&format!("applications/{}/kustomization.yaml", shard("web"))]
+        .contains("- cache-120.yaml\n- web.yaml\n"));
+    kustomize_builds(&s, "dev", 5 + 2 * 4);
+    s.uninstall(&call("r-un-cache"), &org(), &app("cache-120"), EnvType::Dev, false)
+        .unwrap();
+    assert_eq!(plumbing_of(&s, "dev"), installed);
     // A values change touches no plumbing (no commit to system/catalyst-config).
     let before = s.config().head("main").unwrap();
     s.set_values(
@@ -1503,7 +1558,7 @@ fn environment_plumbing_satisfies_the_flux_crd_schemas() {
     let mut checked = 0;
     for (path, text) in plumbing_of(&s, "dev") {
         let o = catalyst_blueprint::yaml::parse_json(&text).unwrap();
-        if path == "kustomization.yaml" || o["kind"] == "Namespace" {
+        if path.ends_with("kustomization.yaml") || o["kind"] == "Namespace" {
             continue;
         }
         flux.check(&o).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -264,6 +264,13 @@ impl Sovereign {
         };
         s.clear_leftovers()?;
         s.config().init()?;
+        // The journals' folder, made once (durably), so a call only adds files to it.
+        if !s.journal_dir().is_dir() {
+            std::fs::create_dir_all(s.journal_dir())?;
+            for d in [s.journal_dir(), s.root.clone()] {
+                std::fs::File::open(d)?.sync_all()?;
+            }
+        }
         s.recover()?;
         Ok(s)
     }
@@ -593,7 +600,8 @@ impl Sovereign {
         let mut created: Vec<PathBuf> = Vec::new();
         for w in &writes {
             if !w.repo.exists() {
-                w.repo.init()?;
+                // Made durable with the call's first commit in it (`repo::publish`).
+                w.repo.init_staged()?;
                 created.push(w.repo.path().to_path_buf());
             }
         }
@@ -639,7 +647,23 @@ impl Sovereign {
         call: &Call,
         meta: &EventMeta,
     ) -> Result<Written, GitopsError> {
-        let mut prepared = Vec::new();
+        let mut prepared: Vec<crate::repo::Prepared> = Vec::new();
+        let result = self.apply_prepared(writes, call, meta, &mut prepared);
+        // Commits prepared but not published (a failure, a dry run, nothing changed) are
+        // dropped; a published one is not touched.
+        for (w, p) in writes.iter().zip(&prepared) {
+            w.repo.forget(p);
+        }
+        result
+    }
+
+    fn apply_prepared(
+        &self,
+        writes: &[Write],
+        call: &Call,
+        meta: &EventMeta,
+        prepared: &mut Vec<crate::repo::Prepared>,
+    ) -> Result<Written, GitopsError> {
         for w in writes {
             let head = w.repo.head(&w.branch)?;
             if w.primary {
@@ -680,10 +704,11 @@ impl Sovereign {
             commits: Vec::new(),
         };
         if call.dry_run {
-            for (w, p) in writes.iter().zip(&prepared) {
+            for (w, p) in writes.iter().zip(prepared.iter()) {
                 if p.unchanged {
                     continue;
                 }
+                w.repo.store(p)?;
                 out.commits.push(CommitInfo {
                     repo: w.name.clone(),
                     branch: w.branch.clone(),
@@ -695,31 +720,28 @@ impl Sovereign {
         }
         let moving: Vec<(&Write, &crate::repo::Prepared)> = writes
             .iter()
-            .zip(&prepared)
+            .zip(prepared.iter())
             .filter(|(_, p)| !p.unchanged)
             .collect();
+        if moving.is_empty() {
+            return Ok(out);
+        }
         // Several repositories cannot move in one transaction: a durable journal of the planned
         // moves lets `open` undo a half-applied call after a crash. With a spine the journal is
-        // also the outbox (it names the call's event), so it is written for every call.
-        let journal = if moving.len() > 1 || (self.spine.is_some() && !moving.is_empty()) {
-            Some(self.journal_write(&moving, self.spine.as_ref().map(|_| meta))?)
-        } else {
-            None
-        };
-        let mut done: Vec<(&Write, &crate::repo::Prepared)> = Vec::new();
-        for (w, p) in moving {
-            if let Err(e) = w.repo.update_refs(std::slice::from_ref(p), &w.subject) {
-                for (dw, dp) in done.iter().rev() {
-                    if let Err(undo) = dw.repo.undo_refs(std::slice::from_ref(*dp)) {
-                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a partial change failed.");
-                    }
-                }
-                if let Some(j) = &journal {
-                    let _ = std::fs::remove_file(j);
-                }
-                return Err(e);
-            }
-            done.push((w, p));
+        // also the outbox (it names the call's event). Written for every call that moves a
+        // ref, in the same fsync rounds as the objects (`repo::publish`), so that the unlink
+        // of the previous call's journal is durable before this call moves any ref.
+        let (journal, doc) = self.journal_doc(&moving, self.spine.as_ref().map(|_| meta));
+        let items: Vec<(&Repo, &[crate::repo::Prepared], &str)> = moving
+            .iter()
+            .map(|(w, p)| (&w.repo, std::slice::from_ref(*p), w.subject.as_str()))
+            .collect();
+        if let Err(e) = crate::repo::publish(&items, Some((&journal, &doc))) {
+            let _ = std::fs::remove_file(&journal);
+            return Err(e);
+        }
+        let done = moving;
+        for (w, p) in &done {
             out.commits.push(CommitInfo {
                 repo: w.name.clone(),
                 branch: w.branch.clone(),
@@ -727,7 +749,7 @@ impl Sovereign {
                 diff: None,
             });
         }
-        if let (Some(spine), false) = (&self.spine, done.is_empty()) {
+        if let Some(spine) = &self.spine {
             let moves: Vec<Move> = done
                 .iter()
                 .map(|(w, p)| Move {
@@ -749,15 +771,13 @@ impl Sovereign {
                         return Err(e);
                     }
                 }
-                if let Some(j) = &journal {
-                    let _ = std::fs::remove_file(j);
-                }
+                let _ = std::fs::remove_file(&journal);
                 return Err(e);
             }
         }
-        if let Some(j) = &journal {
-            std::fs::remove_file(j)?;
-        }
+        // Not fsynced: the next call's `publish` makes the unlink durable before it moves a
+        // ref, and a journal whose moves were all made is finished, not undone, at open.
+        std::fs::remove_file(&journal)?;
         Ok(out)
     }
 
@@ -898,16 +918,14 @@ impl Sovereign {
         self.root.join(".pending")
     }
 
-    /// Writes (and fsyncs) the planned ref moves of one call, and the event to record once they
-    /// are made (`{"moves": […], "event": {…}}`).
-    fn journal_write(
+    /// The journal of one call (its path in `git/.pending/` and content): the planned ref
+    /// moves and the event to record once they are made (`{"moves": […], "event": {…}}`).
+    /// Written and made durable by `repo::publish`, before any ref moves.
+    fn journal_doc(
         &self,
         moving: &[(&Write, &crate::repo::Prepared)],
         event: Option<&EventMeta>,
-    ) -> Result<PathBuf, GitopsError> {
-        use std::io::Write as _;
-        let dir = self.journal_dir();
-        std::fs::create_dir_all(&dir)?;
+    ) -> (PathBuf, Vec<u8>) {
         let entries: Vec<Value> = moving
             .iter()
             .map(|(w, p)| {
@@ -915,12 +933,10 @@ impl Sovereign {
             })
             .collect();
         let doc = json!({ "moves": entries, "event": event });
-        let path = dir.join(format!("{}.json", hex::encode(rand::random::<[u8; 8]>())));
-        let mut f = std::fs::File::create(&path)?;
-        f.write_all(doc.to_string().as_bytes())?;
-        f.sync_all()?;
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(path)
+        let path = self
+            .journal_dir()
+            .join(format!("{}.json", hex::encode(rand::random::<[u8; 8]>())));
+        (path, doc.to_string().into_bytes())
     }
 
     /// Finishes or undoes the calls a crash interrupted. A call whose every ref moved and whose
@@ -944,39 +960,42 @@ impl Sovereign {
                 _ => doc["moves"].as_array().cloned().unwrap_or_default(),
             };
             let meta: Option<EventMeta> = serde_json::from_value(doc["event"].clone()).ok();
-            if let (Some(meta), Some(spine)) = (&meta, &self.spine) {
-                let mut moves = Vec::new();
-                let mut all_made = !entries.is_empty();
-                for entry in &entries {
-                    let (Some(name), Some(repo), Some(branch), Some(new)) = (
-                        entry["name"].as_str(),
-                        entry["repo"].as_str(),
-                        entry["branch"].as_str(),
-                        entry["new"].as_str(),
-                    ) else {
-                        all_made = false;
-                        break;
-                    };
-                    if Repo::at(repo).head(branch)?.as_deref() != Some(new) {
-                        all_made = false;
-                        break;
-                    }
-                    moves.push(Move {
-                        name: name.to_string(),
-                        branch: branch.to_string(),
-                        new: new.to_string(),
-                    });
+            // Every move made: the call is finished (its event recorded, once). A journal's
+            // unlink is not fsynced, so a power loss can bring back the journal of a call that
+            // was answered: it is finished, never undone.
+            let mut moves = Vec::new();
+            let mut all_made = !entries.is_empty();
+            for entry in &entries {
+                let (Some(repo), Some(branch), Some(new)) = (
+                    entry["repo"].as_str(),
+                    entry["branch"].as_str(),
+                    entry["new"].as_str(),
+                ) else {
+                    all_made = false;
+                    break;
+                };
+                if Repo::at(repo).head(branch)?.as_deref() != Some(new) {
+                    all_made = false;
+                    break;
                 }
-                if all_made {
+                moves.push(Move {
+                    // Journals before the outbox named no repository.
+                    name: entry["name"].as_str().unwrap_or_default().to_string(),
+                    branch: branch.to_string(),
+                    new: new.to_string(),
+                });
+            }
+            if all_made {
+                if let (Some(meta), Some(spine)) = (&meta, &self.spine) {
                     let event = self.event_for(meta, &moves)?;
                     let fresh = !spine.contains(&event.id);
                     spine
                         .append(vec![event])
                         .map_err(|e| GitopsError::Events(e.to_string()))?;
                     tracing::warn!(kind = %meta.kind, subject = %meta.subject, recorded_now = fresh, "Finished a change a crash interrupted after its commits.");
-                    std::fs::remove_file(&path)?;
-                    continue;
                 }
+                std::fs::remove_file(&path)?;
+                continue;
             }
             for entry in entries {
                 let (Some(repo), Some(branch), Some(new)) = (

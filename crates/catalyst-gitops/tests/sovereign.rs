@@ -614,10 +614,11 @@ fn rendered_flux_objects_satisfy_the_flux_crd_schemas() {
 fn a_call_interrupted_between_repositories_is_undone_at_open() {
     let (d, s) = setup();
     let w = install_shop(&s, json!({})).unwrap();
-    // Simulate a crash after the first two of three repositories moved: a journal remains.
+    // Simulate a crash after the first two of three repositories moved: a journal remains
+    // whose third move (to a commit `web` is not at) was not made.
     let pending = d.path().join("git/.pending");
     std::fs::create_dir_all(&pending).unwrap();
-    let entries: Vec<Value> = w
+    let mut entries: Vec<Value> = w
         .commits
         .iter()
         .take(2)
@@ -626,6 +627,7 @@ fn a_call_interrupted_between_repositories_is_undone_at_open() {
             json!({"repo": s.app_repo(&org(), &app(name)).path(), "branch": "develop", "old": null, "new": c.commit})
         })
         .collect();
+    entries.push(json!({"repo": s.app_repo(&org(), &app("web")).path(), "branch": "develop", "old": null, "new": "1".repeat(40)}));
     std::fs::write(pending.join("x.json"), Value::Array(entries).to_string()).unwrap();
     drop(s);
     let s = sovereign(d.path());
@@ -644,6 +646,15 @@ fn a_call_interrupted_between_repositories_is_undone_at_open() {
         .head("develop")
         .unwrap()
         .is_some());
+    assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
+    // A journal whose moves were all made (a power loss brought back the journal of an
+    // answered call, whose unlink is not fsynced) is finished, not undone.
+    let web = s.app_repo(&org(), &app("web")).head("develop").unwrap();
+    let entries = vec![json!({"repo": s.app_repo(&org(), &app("web")).path(), "branch": "develop", "old": null, "new": web})];
+    std::fs::write(pending.join("y.json"), Value::Array(entries).to_string()).unwrap();
+    drop(s);
+    let s = sovereign(d.path());
+    assert_eq!(s.app_repo(&org(), &app("web")).head("develop").unwrap(), web);
     assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
 }
 

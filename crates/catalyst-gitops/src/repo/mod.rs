@@ -205,6 +205,37 @@ impl Repo {
         dispatch!(self.init())
     }
 
+    /// Creates the bare repository if it does not exist, leaving its durability to the
+    /// [`publish`] of its first commit (the CLI backend: [`Repo::init`]). For a repository
+    /// made by a call that moves its first branch in the same call.
+    pub fn init_staged(&self) -> Result<(), GitopsError> {
+        if self.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.path)?;
+        match self.backend {
+            Backend::Gix => gix::Gix { path: &self.path }.init_staged(),
+            Backend::Cli => cli::Cli { path: &self.path }.init(),
+        }
+    }
+
+    /// Makes the objects of a prepared commit durable and readable without moving any ref
+    /// (dry runs, whose diff reads them). A no-op once published, and with the CLI backend.
+    pub fn store(&self, prepared: &Prepared) -> Result<(), GitopsError> {
+        match self.backend {
+            Backend::Gix => gix::Gix { path: &self.path }.store(&prepared.new),
+            Backend::Cli => Ok(()),
+        }
+    }
+
+    /// Drops a prepared commit that will not be published (its objects are not kept).
+    /// A no-op once published, and with the CLI backend.
+    pub fn forget(&self, prepared: &Prepared) {
+        if self.backend == Backend::Gix {
+            gix::Gix { path: &self.path }.forget(&prepared.new);
+        }
+    }
+
     /// Removes what a killed write leaves behind — git's lock files (a SIGKILL skips git's own
     /// clean-up, and a stale `refs/heads/<branch>.lock` refuses every later update of that
     /// branch), the CLI backend's private index files and blob staging, loose objects never
@@ -262,6 +293,12 @@ impl Repo {
             } else {
                 std::fs::remove_file(p)?;
             }
+        }
+        // A repository made by `init_staged` whose files a power loss emptied before its
+        // first commit was published (no ref can have moved): its files written again.
+        if self.exists() && std::fs::read(self.path.join("HEAD")).is_ok_and(|h| h.is_empty()) {
+            write_atomic(&self.path.join("HEAD"), b"ref: refs/heads/main\n")?;
+            found.push(self.path.join("HEAD"));
         }
         let config = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
         if self.exists() && !config.contains("fsync") {
@@ -363,6 +400,46 @@ impl Repo {
         }
         dispatch!(self.log(branch))
     }
+}
+
+/// Moves the prepared branches of several repositories — `(repository, commits, reflog
+/// message)` each — all or none, and writes `journal` (`(path, content)`: the caller's record
+/// of the planned moves, in an existing directory) durably before any ref moves. With
+/// gitoxide: every ref locked and checked first, then three fsync rounds for the whole call
+/// (files, directories, refs; see [`gix`]). A stale expectation is [`GitopsError::Conflict`]
+/// and nothing moves; a later failure undoes the refs already moved. The journal is the
+/// caller's to remove, whatever the outcome.
+pub fn publish(
+    items: &[(&Repo, &[Prepared], &str)],
+    journal: Option<(&Path, &[u8])>,
+) -> Result<(), GitopsError> {
+    if items.iter().all(|(r, _, _)| r.backend == Backend::Gix) {
+        let items: Vec<(&Path, &[Prepared], &str)> = items
+            .iter()
+            .map(|(r, p, reason)| (r.path.as_path(), *p, *reason))
+            .collect();
+        return gix::publish(&items, journal);
+    }
+    // The CLI backend: the journal made durable, then one repository after the other.
+    if let Some((path, bytes)) = journal {
+        let mut f = std::fs::File::create(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        if let Some(dir) = path.parent() {
+            sync_paths(&[dir.to_path_buf()])?;
+        }
+    }
+    for (i, (repo, prepared, reason)) in items.iter().enumerate() {
+        if let Err(e) = repo.update_refs(prepared, reason) {
+            for (done, p, _) in items[..i].iter().rev() {
+                if let Err(undo) = done.undo_refs(p) {
+                    tracing::error!(repository = %done.path.display(), error = %undo, "Undoing a partial change failed.");
+                }
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The commit message with Catalyst's trailers.
@@ -627,9 +704,22 @@ mod tests {
             .unwrap();
         let e = r.update_refs(std::slice::from_ref(&c), "c").unwrap_err();
         assert!(matches!(e, GitopsError::Conflict(_)), "{e:?}");
-        // What a SIGKILL leaves is cleared, and the update goes through then.
+        // The losers' staged objects are dropped (as `Sovereign::apply` does), what a SIGKILL
+        // leaves is cleared, and the update goes through then.
+        r.forget(&b);
+        r.forget(&c);
         let removed = r.clear_leftovers().unwrap();
         assert_eq!(removed, vec![r.path().join("refs/heads/develop.lock")]);
+        let c = r
+            .prepare(
+                "develop",
+                Some(&a.new),
+                &files(&[("a", "4")]),
+                None,
+                &actor(),
+                "c",
+            )
+            .unwrap();
         r.update_refs(std::slice::from_ref(&c), "c").unwrap();
         fsck(&r);
     }

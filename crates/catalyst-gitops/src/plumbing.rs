@@ -201,6 +201,25 @@ pub fn kustomization<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The `resources` of a `kustomization.yaml` as [`kustomization`] writes it (`None` when it
+/// is not in that form): a line scan, far cheaper than parsing the YAML of a listing of a few
+/// hundred shard folders on every write.
+pub fn resources_of(listing: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(listing).ok()?;
+    let (_, items) = text.split_once("\nresources:\n")?;
+    items
+        .lines()
+        .map(|l| {
+            let item = l.strip_prefix("- ")?;
+            let plain = !item.is_empty()
+                && item
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            plain.then(|| item.to_owned())
+        })
+        .collect()
+}
+
 /// Every file of the Environment's plumbing, by path relative to [`dir`]. `apps` in any order.
 pub fn files(
     org: &OrgName,
@@ -330,6 +349,14 @@ mod tests {
                 && src.contains("branch: develop"),
             "{src}"
         );
+        // The listing reads back as written.
+        let listed = resources_of(&two["kustomization.yaml"]).unwrap();
+        assert_eq!(
+            kustomization(listed.iter().map(String::as_str)),
+            two["kustomization.yaml"]
+        );
+        assert!(listed.contains(&format!("sources/{}", shard("web-db"))));
+        assert_eq!(resources_of(b"kind: Kustomization\nresources:\n- 'a b'\n"), None);
         // The shard is stable (it says where existing files are).
         assert_eq!((shard("web"), shard("db-00001")), ("91".into(), "a1".into()));
         assert_eq!(in_shard("sources/91/web.yaml"), Some(("sources/91", "web.yaml")));

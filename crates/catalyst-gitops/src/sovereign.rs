@@ -495,17 +495,25 @@ impl Sovereign {
             let dir = plumbing::dir(org, env);
             let at = |p: &str| format!("{dir}/{p}");
             // The top-level listing: the files outside the shards and the shard folders.
-            let mut top: BTreeSet<String> = self
-                .config_read(&at("kustomization.yaml"))?
-                .and_then(|k| {
-                    k["resources"].as_array().map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                })
-                .unwrap_or_default();
+            let listing = match self.config().head(CONFIG_BRANCH)? {
+                Some(_) => self.config().read(CONFIG_BRANCH, &at("kustomization.yaml"))?,
+                None => None,
+            };
+            let mut top: BTreeSet<String> = match listing {
+                Some(bytes) => match plumbing::resources_of(&bytes) {
+                    Some(listed) => listed.into_iter().collect(),
+                    None => parse_yaml(&bytes, "kustomization.yaml")?["resources"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+                None => BTreeSet::new(),
+            };
             if top.is_empty() {
                 // An Environment made before its plumbing was kept: write the whole folder.
                 for (path, bytes) in plumbing::files(org, env, &[], settings) {

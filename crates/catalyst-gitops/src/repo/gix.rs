@@ -118,6 +118,39 @@ fn stage<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Batch>, key: K, batch: Ba
     }
 }
 
+/// `head` and `data` as one zlib stream, at git's level for loose objects
+/// (`core.looseCompression`, default 1: best speed). One compressor per thread, reset for each
+/// object: a new one allocates and zeroes a few hundred KiB, more than compressing a small
+/// object costs.
+fn deflate(head: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    thread_local! {
+        static Z: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(Compression::fast(), true));
+    }
+    Z.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let mut out = Vec::with_capacity(head.len() + data.len() / 2 + 64);
+        let start = z.total_in();
+        loop {
+            let done = (z.total_in() - start) as usize;
+            let (input, flush) = match done.checked_sub(head.len()) {
+                None => (&head[done..], FlushCompress::None),
+                Some(d) => (&data[d..], FlushCompress::Finish),
+            };
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            match z.compress_vec(input, &mut out, flush) {
+                Ok(Status::StreamEnd) => return Ok(out),
+                Ok(_) => {}
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+    })
+}
+
 /// Something to fsync: an open file or a path.
 enum ToSync<'a> {
     File(&'a std::fs::File),
@@ -321,7 +354,22 @@ impl Gix<'_> {
         let tree = Self::must(&repo, rev, Kind::Tree)?;
         let prefix = prefix.map(|p| p.trim_end_matches('/'));
         let mut out = Vec::new();
-        walk(&repo, tree, "", prefix.filter(|p| !p.is_empty()), &mut out)?;
+        match prefix.filter(|p| !p.is_empty()) {
+            // Straight to the prefix's entry: a listing costs what is under it, not its
+            // siblings.
+            Some(p) => {
+                let root = repo.find_tree(tree).map_err(fail("reading a tree"))?;
+                match root.lookup_entry_by_path(p) {
+                    Ok(Some(e)) if e.mode().is_tree() => {
+                        walk(&repo, e.object_id(), &format!("{p}/"), None, &mut out)?
+                    }
+                    Ok(Some(e)) if !e.mode().is_commit() => out.push(p.to_owned()),
+                    Ok(_) => {}
+                    Err(e) => return Err(fail("reading a tree")(e)),
+                }
+            }
+            None => walk(&repo, tree, "", None, &mut out)?,
+        }
         Ok(out)
     }
 
@@ -454,10 +502,11 @@ impl Gix<'_> {
             .create_new(true)
             .mode(0o444)
             .open(&tmp)?;
-        let mut z = flate2::write::ZlibEncoder::new(file, flate2::Compression::default());
-        z.write_all(&gix::objs::encode::loose_header(kind, data.len() as u64))?;
-        z.write_all(data)?;
-        let file = z.finish()?;
+        let mut file = file;
+        file.write_all(&deflate(
+            &gix::objs::encode::loose_header(kind, data.len() as u64),
+            data,
+        )?)?;
         batch.files.push((tmp, file, path));
         Ok(id)
     }

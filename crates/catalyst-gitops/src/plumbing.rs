@@ -342,8 +342,8 @@ mod tests {
         assert!(listed.contains("- web.yaml\n"), "{listed}");
         let web = String::from_utf8(two[&format!("applications/{web}/web.yaml")].clone()).unwrap();
         assert!(web.contains("dependsOn:\n  - name: web-db"), "{web}");
-        let src = String::from_utf8(two[&format!("sources/{}/web.yaml", shard("web"))].clone())
-            .unwrap();
+        let src =
+            String::from_utf8(two[&format!("sources/{}/web.yaml", shard("web"))].clone()).unwrap();
         assert!(
             src.contains("url: https://catalyst.acme.example/git/acme/web.git")
                 && src.contains("branch: develop"),
@@ -356,10 +356,19 @@ mod tests {
             two["kustomization.yaml"]
         );
         assert!(listed.contains(&format!("sources/{}", shard("web-db"))));
-        assert_eq!(resources_of(b"kind: Kustomization\nresources:\n- 'a b'\n"), None);
+        assert_eq!(
+            resources_of(b"kind: Kustomization\nresources:\n- 'a b'\n"),
+            None
+        );
         // The shard is stable (it says where existing files are).
-        assert_eq!((shard("web"), shard("db-00001")), ("91".into(), "a1".into()));
-        assert_eq!(in_shard("sources/91/web.yaml"), Some(("sources/91", "web.yaml")));
+        assert_eq!(
+            (shard("web"), shard("db-00001")),
+            ("91".into(), "a1".into())
+        );
+        assert_eq!(
+            in_shard("sources/91/web.yaml"),
+            Some(("sources/91", "web.yaml"))
+        );
         assert_eq!(in_shard("vcluster/helmrelease.yaml"), None);
         let provider = String::from_utf8(two["notifications/provider.yaml"].clone()).unwrap();
         assert!(

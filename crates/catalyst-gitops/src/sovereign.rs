@@ -205,6 +205,20 @@ pub struct Sovereign {
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// How the repositories are read and written (in process unless benchmarking the CLI).
     git: crate::repo::Backend,
+    /// The last call's refs' directories and reflogs, fsynced by the next call's first round,
+    /// and its journal, unlinked then (or when the Sovereign is dropped).
+    deferred: Mutex<crate::repo::Deferred>,
+    /// Orders the journals: recovery replays them in the order they were written.
+    journal_seq: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for Sovereign {
+    fn drop(&mut self) {
+        let mut d = lock(&self.deferred);
+        if let Err(e) = d.flush() {
+            tracing::warn!(error = %e, "Could not make the last call's refs durable; the next start-up finishes it from its journal.");
+        }
+    }
 }
 
 pub(crate) const CONFIG_BRANCH: &str = "main";
@@ -261,6 +275,8 @@ impl Sovereign {
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
             git: crate::repo::Backend::default(),
+            deferred: Mutex::new(crate::repo::Deferred::default()),
+            journal_seq: std::sync::atomic::AtomicU64::new(0),
         };
         s.clear_leftovers()?;
         s.config().init()?;
@@ -496,7 +512,9 @@ impl Sovereign {
             let at = |p: &str| format!("{dir}/{p}");
             // The top-level listing: the files outside the shards and the shard folders.
             let listing = match self.config().head(CONFIG_BRANCH)? {
-                Some(_) => self.config().read(CONFIG_BRANCH, &at("kustomization.yaml"))?,
+                Some(_) => self
+                    .config()
+                    .read(CONFIG_BRANCH, &at("kustomization.yaml"))?,
                 None => None,
             };
             let mut top: BTreeSet<String> = match listing {
@@ -582,7 +600,10 @@ impl Sovereign {
                     }
                 } else {
                     top.insert(folder);
-                    ch.put(listing, plumbing::kustomization(held.iter().map(String::as_str)));
+                    ch.put(
+                        listing,
+                        plumbing::kustomization(held.iter().map(String::as_str)),
+                    );
                 }
             }
             ch.put(
@@ -734,17 +755,23 @@ impl Sovereign {
         if moving.is_empty() {
             return Ok(out);
         }
-        // Several repositories cannot move in one transaction: a durable journal of the planned
-        // moves lets `open` undo a half-applied call after a crash. With a spine the journal is
-        // also the outbox (it names the call's event). Written for every call that moves a
-        // ref, in the same fsync rounds as the objects (`repo::publish`), so that the unlink
-        // of the previous call's journal is durable before this call moves any ref.
-        let (journal, doc) = self.journal_doc(&moving, self.spine.as_ref().map(|_| meta));
+        // Several repositories cannot move in one transaction: the journal of the planned
+        // moves, durable with the objects before any ref moves (`repo::publish`), lets `open`
+        // finish the call after a crash (or undo it when its objects are not all there). It
+        // also stands for the ref moves until they are durable (the next call's first fsync
+        // round), and with a spine it is the outbox (it names the call's event).
+        let (journal, doc, aborted) = self.journal_doc(&moving, self.spine.as_ref().map(|_| meta));
         let items: Vec<(&Repo, &[crate::repo::Prepared], &str)> = moving
             .iter()
             .map(|(w, p)| (&w.repo, std::slice::from_ref(*p), w.subject.as_str()))
             .collect();
-        if let Err(e) = crate::repo::publish(&items, Some((&journal, &doc))) {
+        let mut carry = lock(&self.deferred);
+        let j = crate::repo::Journal {
+            path: &journal,
+            doc: &doc,
+            aborted: &aborted,
+        };
+        if let Err(e) = crate::repo::publish(&items, Some(&j), Some(&mut carry)) {
             let _ = std::fs::remove_file(&journal);
             return Err(e);
         }
@@ -772,10 +799,12 @@ impl Sovereign {
                     .map_err(|e| GitopsError::Events(e.to_string()))
             });
             if let Err(e) = recorded {
-                // Not recorded: the change is not made either (all or nothing).
+                // Not recorded: the change is not made either (all or nothing). The journal
+                // says so (durably) first, or recovery would finish the call.
+                crate::repo::write_atomic(&journal, &aborted)?;
                 for (dw, dp) in done.iter().rev() {
                     if let Err(undo) = dw.repo.undo_refs(std::slice::from_ref(*dp)) {
-                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a change whose event could not be recorded failed; the next start-up finishes it.");
+                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a change whose event could not be recorded failed; the next start-up undoes it.");
                         return Err(e);
                     }
                 }
@@ -783,9 +812,8 @@ impl Sovereign {
                 return Err(e);
             }
         }
-        // Not fsynced: the next call's `publish` makes the unlink durable before it moves a
-        // ref, and a journal whose moves were all made is finished, not undone, at open.
-        std::fs::remove_file(&journal)?;
+        // Unlinked by the next call once these refs are durable (its first fsync round).
+        carry.journal(journal);
         Ok(out)
     }
 
@@ -926,38 +954,52 @@ impl Sovereign {
         self.root.join(".pending")
     }
 
-    /// The journal of one call (its path in `git/.pending/` and content): the planned ref
-    /// moves and the event to record once they are made (`{"moves": […], "event": {…}}`).
-    /// Written and made durable by `repo::publish`, before any ref moves.
+    /// The journal of one call: its path in `git/.pending/` (named in the order calls write
+    /// them), its content — the planned ref moves and the event to record once they are made
+    /// (`{"moves": […], "event": {…}}`) — and the same marked `"aborted": true`. Written and
+    /// made durable by `repo::publish`, before any ref moves.
     fn journal_doc(
         &self,
         moving: &[(&Write, &crate::repo::Prepared)],
         event: Option<&EventMeta>,
-    ) -> (PathBuf, Vec<u8>) {
+    ) -> (PathBuf, Vec<u8>, Vec<u8>) {
         let entries: Vec<Value> = moving
             .iter()
             .map(|(w, p)| {
                 json!({ "name": w.name, "repo": w.repo.path(), "branch": p.branch, "old": p.old, "new": p.new })
             })
             .collect();
-        let doc = json!({ "moves": entries, "event": event });
-        let path = self
-            .journal_dir()
-            .join(format!("{}.json", hex::encode(rand::random::<[u8; 8]>())));
-        (path, doc.to_string().into_bytes())
+        let mut doc = json!({ "moves": entries, "event": event });
+        let written = doc.to_string().into_bytes();
+        doc["aborted"] = json!(true);
+        let seq = self
+            .journal_seq
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = self.journal_dir().join(format!(
+            "{:020}-{}.json",
+            seq,
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
+        (path, written, doc.to_string().into_bytes())
     }
 
-    /// Finishes or undoes the calls a crash interrupted. A call whose every ref moved and whose
-    /// journal names an event (the outbox) is finished: its event is recorded (once: the spine
-    /// knows the id when it was recorded before the crash). Any other call is undone: each branch
-    /// still at the call's new commit goes back to its old one, so a call is all or nothing.
+    /// Finishes or undoes the calls a crash interrupted, in the order their journals were
+    /// written. A journal is durable only together with every object its commits reach, so a
+    /// call whose commits are all stored (`Repo::complete`) was decided: each of its branches
+    /// still at its old commit moves to the new one (the ref moves of an answered call are
+    /// made durable only by the next call, and a power loss may lose them), and its event is
+    /// recorded (once: the spine knows the id when it was recorded before the crash). A call
+    /// marked aborted, or whose commits are not all stored (killed before its objects were
+    /// durable), is undone: each branch still at the call's new commit goes back to its old
+    /// one, so a call is all or nothing.
     fn recover(&self) -> Result<usize, GitopsError> {
         let Ok(rd) = std::fs::read_dir(self.journal_dir()) else {
             return Ok(0);
         };
-        let mut undone = 0;
-        for e in rd.flatten() {
-            let path = e.path();
+        let mut journals: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        journals.sort();
+        let (mut undone, mut finished) = (0, 0);
+        for path in journals {
             let doc: Value = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
@@ -967,66 +1009,74 @@ impl Sovereign {
                 Value::Array(a) => a.clone(),
                 _ => doc["moves"].as_array().cloned().unwrap_or_default(),
             };
+            let moves: Vec<(Repo, crate::repo::Prepared, String)> = entries
+                .iter()
+                .filter_map(|entry| {
+                    Some((
+                        Repo::at(entry["repo"].as_str()?),
+                        crate::repo::Prepared {
+                            branch: entry["branch"].as_str()?.to_string(),
+                            old: entry["old"].as_str().map(str::to_string),
+                            new: entry["new"].as_str()?.to_string(),
+                            unchanged: false,
+                        },
+                        // Journals before the outbox named no repository.
+                        entry["name"].as_str().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect();
             let meta: Option<EventMeta> = serde_json::from_value(doc["event"].clone()).ok();
-            // Every move made: the call is finished (its event recorded, once). A journal's
-            // unlink is not fsynced, so a power loss can bring back the journal of a call that
-            // was answered: it is finished, never undone.
-            let mut moves = Vec::new();
-            let mut all_made = !entries.is_empty();
-            for entry in &entries {
-                let (Some(repo), Some(branch), Some(new)) = (
-                    entry["repo"].as_str(),
-                    entry["branch"].as_str(),
-                    entry["new"].as_str(),
-                ) else {
-                    all_made = false;
-                    break;
-                };
-                if Repo::at(repo).head(branch)?.as_deref() != Some(new) {
-                    all_made = false;
-                    break;
-                }
-                moves.push(Move {
-                    // Journals before the outbox named no repository.
-                    name: entry["name"].as_str().unwrap_or_default().to_string(),
-                    branch: branch.to_string(),
-                    new: new.to_string(),
-                });
+            let aborted = doc["aborted"] == json!(true);
+            let mut heads = Vec::new();
+            for (repo, p, _) in &moves {
+                heads.push(repo.head(&p.branch)?);
             }
-            if all_made {
+            let all_made = !moves.is_empty()
+                && moves
+                    .iter()
+                    .zip(&heads)
+                    .all(|((_, p, _), h)| h.as_deref() == Some(p.new.as_str()));
+            let decided = !aborted
+                && !moves.is_empty()
+                && moves.len() == entries.len()
+                && moves
+                    .iter()
+                    .all(|(repo, p, _)| repo.complete(&p.new, p.old.as_deref()).unwrap_or(false));
+            if !aborted && (all_made || decided) {
+                for ((repo, p, _), head) in moves.iter().zip(&heads) {
+                    if *head == p.old {
+                        repo.update_refs(std::slice::from_ref(p), "catalyst: finish")?;
+                    }
+                }
                 if let (Some(meta), Some(spine)) = (&meta, &self.spine) {
-                    let event = self.event_for(meta, &moves)?;
+                    let made: Vec<Move> = moves
+                        .iter()
+                        .map(|(_, p, name)| Move {
+                            name: name.clone(),
+                            branch: p.branch.clone(),
+                            new: p.new.clone(),
+                        })
+                        .collect();
+                    let event = self.event_for(meta, &made)?;
                     let fresh = !spine.contains(&event.id);
                     spine
                         .append(vec![event])
                         .map_err(|e| GitopsError::Events(e.to_string()))?;
                     tracing::warn!(kind = %meta.kind, subject = %meta.subject, recorded_now = fresh, "Finished a change a crash interrupted after its commits.");
                 }
-                std::fs::remove_file(&path)?;
-                continue;
-            }
-            for entry in entries {
-                let (Some(repo), Some(branch), Some(new)) = (
-                    entry["repo"].as_str(),
-                    entry["branch"].as_str(),
-                    entry["new"].as_str(),
-                ) else {
-                    continue;
-                };
-                let repo = Repo::at(repo);
-                if repo.head(branch)?.as_deref() != Some(new) {
-                    continue;
+                finished += 1;
+            } else {
+                for ((repo, p, _), head) in moves.iter().zip(&heads) {
+                    if head.as_deref() == Some(p.new.as_str()) {
+                        repo.undo_refs(std::slice::from_ref(p))?;
+                        undone += 1;
+                    }
                 }
-                let p = crate::repo::Prepared {
-                    branch: branch.to_string(),
-                    old: entry["old"].as_str().map(str::to_string),
-                    new: new.to_string(),
-                    unchanged: false,
-                };
-                repo.undo_refs(std::slice::from_ref(&p))?;
-                undone += 1;
             }
             std::fs::remove_file(&path)?;
+        }
+        if let Some(dir) = Some(self.journal_dir()).filter(|_| undone + finished > 0) {
+            std::fs::File::open(dir)?.sync_all()?;
         }
         if undone > 0 {
             tracing::warn!(

@@ -650,11 +650,100 @@ fn a_call_interrupted_between_repositories_is_undone_at_open() {
     // A journal whose moves were all made (a power loss brought back the journal of an
     // answered call, whose unlink is not fsynced) is finished, not undone.
     let web = s.app_repo(&org(), &app("web")).head("develop").unwrap();
-    let entries = vec![json!({"repo": s.app_repo(&org(), &app("web")).path(), "branch": "develop", "old": null, "new": web})];
+    let entries = vec![
+        json!({"repo": s.app_repo(&org(), &app("web")).path(), "branch": "develop", "old": null, "new": web}),
+    ];
     std::fs::write(pending.join("y.json"), Value::Array(entries).to_string()).unwrap();
     drop(s);
     let s = sovereign(d.path());
-    assert_eq!(s.app_repo(&org(), &app("web")).head("develop").unwrap(), web);
+    assert_eq!(
+        s.app_repo(&org(), &app("web")).head("develop").unwrap(),
+        web
+    );
+    assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
+}
+
+/// The ref moves of an answered call become durable only with the next call's first fsync
+/// round; its journal, durable with the commits' objects before any ref moved, stands for
+/// them. A power loss that loses the moves is finished at open: every branch still at its old
+/// commit moves to the journal's new one. A journal marked aborted is undone instead.
+#[test]
+fn a_call_whose_ref_moves_were_lost_is_finished_from_its_journal_and_an_aborted_one_undone() {
+    let (d, s) = setup();
+    let config_before = s.config().head("main").unwrap();
+    let w = install_shop(&s, json!({})).unwrap();
+    let heads = |s: &Sovereign| -> Vec<Option<String>> {
+        w.commits
+            .iter()
+            .map(|c| {
+                let repo = if c.repo == "system/catalyst-config" {
+                    s.config()
+                } else {
+                    s.app_repo(&org(), &app(c.repo.strip_prefix("acme/").unwrap()))
+                };
+                repo.head(&c.branch).unwrap()
+            })
+            .collect()
+    };
+    let after = heads(&s);
+    let journal: Vec<Value> = w
+        .commits
+        .iter()
+        .map(|c| {
+            let (repo, old) = if c.repo == "system/catalyst-config" {
+                (s.config(), config_before.clone())
+            } else {
+                (s.app_repo(&org(), &app(c.repo.strip_prefix("acme/").unwrap())), None)
+            };
+            json!({"name": c.repo, "repo": repo.path(), "branch": c.branch, "old": old, "new": c.commit})
+        })
+        .collect();
+    drop(s);
+    // The power loss: every branch back where it was, the journal still there.
+    let git = |repo: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for m in &journal {
+        let repo = Path::new(m["repo"].as_str().unwrap());
+        let branch = format!("refs/heads/{}", m["branch"].as_str().unwrap());
+        match m["old"].as_str() {
+            Some(old) => git(repo, &["update-ref", &branch, old]),
+            None => git(repo, &["update-ref", "-d", &branch]),
+        }
+    }
+    let pending = d.path().join("git/.pending");
+    let doc = json!({"moves": journal, "event": null});
+    std::fs::write(pending.join("00000000000000000000-x.json"), doc.to_string()).unwrap();
+    let s = sovereign(d.path());
+    assert_eq!(heads(&s), after, "finished from the journal");
+    assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
+    fsck(&s.config());
+    // The same journal marked aborted, its moves made: undone.
+    let mut aborted = doc.clone();
+    aborted["aborted"] = json!(true);
+    std::fs::write(
+        pending.join("00000000000000000001-x.json"),
+        aborted.to_string(),
+    )
+    .unwrap();
+    drop(s);
+    let s = sovereign(d.path());
+    assert_eq!(s.config().head("main").unwrap(), config_before);
+    assert!(s
+        .app_repo(&org(), &app("web"))
+        .head("develop")
+        .unwrap()
+        .is_none());
     assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
 }
 
@@ -1513,8 +1602,10 @@ fn environment_plumbing_follows_installs_and_uninstall_removes_exactly_what_inst
     assert!(!installed[&at("applications", "web-db")].contains("dependsOn"));
     assert!(installed[&at("sources", "web")].contains("/git/acme/web.git"));
     assert!(installed["kustomization.yaml"].contains(&format!("- sources/{}\n", shard("web-db"))));
-    assert!(installed[&format!("sources/{}/kustomization.yaml", shard("web-db"))]
-        .contains("- web-db.yaml\n"));
+    assert!(
+        installed[&format!("sources/{}/kustomization.yaml", shard("web-db"))]
+            .contains("- web-db.yaml\n")
+    );
     kustomize_builds(&s, "dev", 5 + 2 * 3);
     // A second Application in web's shard: listed next to it; uninstalling it restores the
     // plumbing byte for byte (the shard stays, with web alone).
@@ -1533,11 +1624,19 @@ fn environment_plumbing_follows_installs_and_uninstall_removes_exactly_what_inst
     )
     .unwrap();
     let both = plumbing_of(&s, "dev");
-    assert!(both[&format!("applications/{}/kustomization.yaml", shard("web"))]
-        .contains("- cache-120.yaml\n- web.yaml\n"));
+    assert!(
+        both[&format!("applications/{}/kustomization.yaml", shard("web"))]
+            .contains("- cache-120.yaml\n- web.yaml\n")
+    );
     kustomize_builds(&s, "dev", 5 + 2 * 4);
-    s.uninstall(&call("r-un-cache"), &org(), &app("cache-120"), EnvType::Dev, false)
-        .unwrap();
+    s.uninstall(
+        &call("r-un-cache"),
+        &org(),
+        &app("cache-120"),
+        EnvType::Dev,
+        false,
+    )
+    .unwrap();
     assert_eq!(plumbing_of(&s, "dev"), installed);
     // A values change touches no plumbing (no commit to system/catalyst-config).
     let before = s.config().head("main").unwrap();

@@ -2,16 +2,18 @@
 //! the compare-and-swap ref transaction (git-compatible `refs/heads/<branch>.lock` files, the
 //! reflog); loose objects are written here. No `git` process.
 //!
-//! Durability (gitoxide never fsyncs), in three fsync rounds per call however many
-//! repositories it moves ([`publish`]): [`Gix::prepare`] writes a commit's loose objects to
+//! Durability (gitoxide never fsyncs), in fsync rounds per call however many repositories it
+//! moves ([`publish`]): [`Gix::prepare`] writes a commit's loose objects to
 //! `objects/xx/tmp_obj_*` and [`Gix::init_staged`] a new repository's `config` and `HEAD`, none
 //! fsynced yet; `publish` locks and checks every ref first (compare-and-swap), then fsyncs in
 //! one round every staged object file, new repository file, ref lock file and the caller's
 //! journal, renames the objects into place, fsyncs in a second round every directory that
-//! gained an entry (object directories, new repositories, the journal's), moves the refs
-//! (renames the locks, appends the reflogs) and fsyncs in a third round the refs' directories
-//! and reflogs. So when `publish` returns, the commits, everything they reference and the refs
-//! survive a power loss, and no ref ever points at an object that is not durable.
+//! gained an entry (object directories, new repositories, the journal's), and moves the refs
+//! (renames the locks, appends the reflogs). No ref ever points at an object that is not
+//! durable. The refs' directories and reflogs are fsynced in a third round, either at once
+//! (then the refs survive a power loss when `publish` returns) or, with a carry
+//! ([`super::Deferred`], what `Sovereign::apply` uses), in the next call's first round: until
+//! then the durable journal stands for the moves, and recovery makes them again from it.
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -155,12 +157,15 @@ fn deflate(head: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
 enum ToSync<'a> {
     File(&'a std::fs::File),
     Path(&'a Path),
+    /// A path that may be gone since (a previous call's, see [`super::Deferred`]).
+    IfThere(&'a PathBuf),
 }
 
 fn sync_all(items: &[ToSync<'_>]) -> std::io::Result<()> {
     super::parallel(items, |i| match i {
         ToSync::File(f) => f.sync_all(),
         ToSync::Path(p) => std::fs::File::open(p)?.sync_all(),
+        ToSync::IfThere(p) => super::sync_if_there(p),
     })
 }
 
@@ -236,8 +241,14 @@ impl Gix<'_> {
             .map(|d| self.path.join(d))
             .collect();
         // The repository's folder in its owner's, and the owner's in the root when new.
-        batch.dirs.extend(self.path.ancestors().skip(1).take(2).map(Path::to_path_buf));
-        stage(&mut lock(&INITED, HashMap::new), self.path.to_path_buf(), batch);
+        batch
+            .dirs
+            .extend(self.path.ancestors().skip(1).take(2).map(Path::to_path_buf));
+        stage(
+            &mut lock(&INITED, HashMap::new),
+            self.path.to_path_buf(),
+            batch,
+        );
         Ok(())
     }
 
@@ -371,6 +382,49 @@ impl Gix<'_> {
             None => walk(&repo, tree, "", None, &mut out)?,
         }
         Ok(out)
+    }
+
+    /// See [`super::Repo::complete`].
+    pub(super) fn complete(&self, new: &str, old: Option<&str>) -> Result<bool, GitopsError> {
+        fn tree_complete(repo: &gix::Repository, tree: ObjectId, old: Option<ObjectId>) -> bool {
+            if Some(tree) == old || tree == ObjectId::empty_tree(HASH) {
+                return true;
+            }
+            let Ok(t) = repo.find_tree(tree) else {
+                return false;
+            };
+            let Ok(decoded) = t.decode() else {
+                return false;
+            };
+            let before: HashMap<Vec<u8>, ObjectId> = old
+                .and_then(|o| repo.find_tree(o).ok())
+                .and_then(|o| {
+                    o.decode().ok().map(|d| {
+                        d.entries
+                            .iter()
+                            .map(|e| (e.filename.to_vec(), e.oid.to_owned()))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            decoded.entries.iter().all(|e| {
+                let was = before.get(e.filename.as_bytes()).copied();
+                if e.mode.is_tree() {
+                    tree_complete(repo, e.oid.to_owned(), was)
+                } else {
+                    was == Some(e.oid.to_owned()) || e.mode.is_commit() || repo.has_object(e.oid)
+                }
+            })
+        }
+        let repo = self.open()?;
+        let tree_of = |id: &str| -> Option<ObjectId> {
+            let c = repo.find_commit(oid(id).ok()?).ok()?;
+            c.tree_id().ok().map(|t| t.detach())
+        };
+        let Some(tree) = tree_of(new) else {
+            return Ok(false);
+        };
+        Ok(tree_complete(&repo, tree, old.and_then(tree_of)))
     }
 
     fn commit_of<'r>(
@@ -664,7 +718,7 @@ impl Gix<'_> {
         prepared: &[Prepared],
         reason: &str,
     ) -> Result<(), GitopsError> {
-        publish(&[(self.path, prepared, reason)], None)
+        publish(&[(self.path, prepared, reason)], None, None)
     }
 
     /// The ref edits moving each prepared branch from its old commit to its new one, and
@@ -840,15 +894,15 @@ impl Gix<'_> {
 type Expected<'p> = Vec<(&'p str, Option<ObjectId>, ObjectId)>;
 
 /// Moves the prepared branches of several repositories — `(repository, commits, reflog
-/// message)` each — all or none, in three fsync rounds (see the module's documentation), and
-/// writes `journal` (`(path, content)`, the caller's record of the planned moves) so that it is
-/// durable before any ref moves. Every ref is locked and checked first: a stale expectation
-/// or a held lock anywhere is [`GitopsError::Conflict`] and nothing moves (the staged objects
-/// are dropped). A ref update failing after others moved undoes those. Leaves `journal` to the
-/// caller (written or not, it removes it).
+/// message)` each — all or none (see [`super::publish`]). Round 1 fsyncs the staged object
+/// files, new repositories' files, ref lock files, the journal and what `carry` holds from the
+/// previous call, whose journals are unlinked then; round 2 the directories that gained an
+/// entry (the journal's too, which makes those unlinks durable); then the refs move, and
+/// round 3 (the refs' directories and reflogs) runs at once or is left in `carry`.
 pub(super) fn publish(
     items: &[(&Path, &[Prepared], &str)],
-    journal: Option<(&Path, &[u8])>,
+    journal: Option<&super::Journal<'_>>,
+    carry: Option<&mut super::Deferred>,
 ) -> Result<(), GitopsError> {
     let gixes: Vec<Gix> = items.iter().map(|(path, _, _)| Gix { path }).collect();
     let repos: Vec<gix::Repository> = gixes.iter().map(Gix::open).collect::<Result<_, _>>()?;
@@ -889,9 +943,9 @@ pub(super) fn publish(
         .flat_map(|(g, e)| g.lock_files(e))
         .collect();
     let journal_file = match journal {
-        Some((path, bytes)) => {
-            let written = std::fs::File::create(path).and_then(|mut f| {
-                f.write_all(bytes)?;
+        Some(j) => {
+            let written = std::fs::File::create(j.path).and_then(|mut f| {
+                f.write_all(j.doc)?;
                 Ok(f)
             });
             match written {
@@ -905,6 +959,10 @@ pub(super) fn publish(
         }
         None => None,
     };
+    let carried = match &carry {
+        Some(c) => (c.paths.clone(), c.journals.clone()),
+        None => Default::default(),
+    };
     let mut files: Vec<ToSync> = Vec::new();
     for b in &batches {
         files.extend(b.files.iter().map(|f| ToSync::File(&f.1)));
@@ -912,6 +970,7 @@ pub(super) fn publish(
     }
     files.extend(locks.iter().map(|p| ToSync::Path(p)));
     files.extend(journal_file.iter().map(ToSync::File));
+    files.extend(carried.0.iter().map(ToSync::IfThere));
     let renamed = sync_all(&files).and_then(|()| {
         batches
             .iter()
@@ -924,9 +983,25 @@ pub(super) fn publish(
         discard(batches);
         return Err(e.into());
     }
+    // The previous calls' refs are durable: their journals go (made durable by round 2).
+    let mut carry = carry;
+    if let Some(c) = carry.as_deref_mut() {
+        c.paths.drain(..carried.0.len());
+        c.journals.drain(..carried.1.len());
+    }
+    for j in &carried.1 {
+        super::remove_if_there(j)?;
+    }
     // Round 2: the directories that gained an entry.
     let mut dirs: Vec<PathBuf> = batches.iter().flat_map(|b| b.dirs.clone()).collect();
-    dirs.extend(journal.and_then(|(p, _)| p.parent()).map(Path::to_path_buf));
+    dirs.extend(journal.and_then(|j| j.path.parent()).map(Path::to_path_buf));
+    dirs.extend(
+        carried
+            .1
+            .iter()
+            .filter_map(|j| j.parent())
+            .map(Path::to_path_buf),
+    );
     dirs.sort();
     dirs.dedup();
     sync_paths(&dirs)?;
@@ -941,6 +1016,11 @@ pub(super) fn publish(
     let sig = sig.to_ref(&mut time);
     for (i, tx) in txs.into_iter().enumerate() {
         if let Err(e) = tx.commit(Some(sig)) {
+            // The journal is durable: it says "abandoned" before any move is undone, or
+            // recovery would finish the call.
+            if let Some(j) = journal {
+                super::write_atomic(j.path, j.aborted)?;
+            }
             for (g, (_, prepared, _)) in gixes.iter().zip(items).take(i).rev() {
                 if let Err(undo) = g.undo_refs(prepared) {
                     tracing::error!(repository = %g.path.display(), error = %undo, "Undoing a partial change failed.");
@@ -949,14 +1029,17 @@ pub(super) fn publish(
             return Err(GitopsError::Git(format!("update-ref failed: {e}")));
         }
     }
-    // Round 3: the refs' directories and reflogs.
+    // Round 3: the refs' directories and reflogs, now or with the next call's round 1.
     let mut after = Vec::new();
     for ((g, e), existed) in gixes.iter().zip(&expected_all).zip(logs_existed) {
         g.after_commit(e, existed, &mut after);
     }
     after.sort();
     after.dedup();
-    sync_paths(&after)?;
+    match carry {
+        Some(c) => c.paths.extend(after),
+        None => sync_paths(&after)?,
+    }
     tracing::debug!(repositories = items.len(), "Moved refs.");
     Ok(())
 }

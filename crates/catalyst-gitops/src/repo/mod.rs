@@ -122,7 +122,7 @@ fn configure(path: &Path) -> Result<(), GitopsError> {
 
 /// Replaces `target` the way git does: through `<target>.lock` (created exclusively), fsynced,
 /// renamed into place, and the directory fsynced.
-fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut lock = target.as_os_str().to_owned();
     lock.push(".lock");
     let lock = PathBuf::from(lock);
@@ -370,6 +370,13 @@ impl Repo {
         dispatch!(self.prepare(branch, parent, changes, tree, actor, message))
     }
 
+    /// True when `new` names a commit whose tree and every object below it are stored, looking
+    /// only at what differs from `old`'s tree (what a call wrote): whether a journal's commit
+    /// can be moved to after a crash.
+    pub fn complete(&self, new: &str, old: Option<&str>) -> Result<bool, GitopsError> {
+        gix::Gix { path: &self.path }.complete(new, old)
+    }
+
     /// Moves every prepared branch in one ref transaction: all move or none does. A branch
     /// that moved since it was read is [`GitopsError::Conflict`]. `reason` is the reflog
     /// message.
@@ -402,35 +409,107 @@ impl Repo {
     }
 }
 
+/// Durability work a call leaves to the next one ([`publish`] with a carry): what its ref
+/// moves changed (the refs' directories and reflogs), fsynced in the next call's first round,
+/// and the journals to unlink once those are durable. [`Deferred::flush`] does it at once.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    paths: Vec<PathBuf>,
+    journals: Vec<PathBuf>,
+}
+
+impl Deferred {
+    /// A journal to unlink once the refs it moved are durable.
+    pub fn journal(&mut self, path: PathBuf) {
+        self.journals.push(path);
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.journals.is_empty()
+    }
+
+    /// fsyncs what waits (a path gone since is skipped), then unlinks the journals and fsyncs
+    /// their directories.
+    pub fn flush(&mut self) -> Result<(), GitopsError> {
+        let paths = std::mem::take(&mut self.paths);
+        parallel(&paths, sync_if_there)?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for j in std::mem::take(&mut self.journals) {
+            remove_if_there(&j)?;
+            dirs.extend(j.parent().map(Path::to_path_buf));
+        }
+        dirs.sort();
+        dirs.dedup();
+        Ok(sync_paths(&dirs)?)
+    }
+}
+
+/// fsyncs `path` unless it is gone (a repository removed since its ref moved).
+fn sync_if_there(path: &PathBuf) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(f) => f.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A call's journal for [`publish`]: where, what, and what to write over it (durably) before
+/// undoing refs that moved when the call fails after it became durable (`aborted`).
+pub struct Journal<'a> {
+    /// Its path, in an existing directory.
+    pub path: &'a Path,
+    /// The planned moves (and whatever the caller keeps with them).
+    pub doc: &'a [u8],
+    /// The same, marked as abandoned: recovery undoes it instead of finishing it.
+    pub aborted: &'a [u8],
+}
+
 /// Moves the prepared branches of several repositories — `(repository, commits, reflog
-/// message)` each — all or none, and writes `journal` (`(path, content)`: the caller's record
-/// of the planned moves, in an existing directory) durably before any ref moves. With
-/// gitoxide: every ref locked and checked first, then three fsync rounds for the whole call
-/// (files, directories, refs; see [`gix`]). A stale expectation is [`GitopsError::Conflict`]
-/// and nothing moves; a later failure undoes the refs already moved. The journal is the
+/// message)` each — all or none, and writes the call's `journal` durably before any ref
+/// moves. With gitoxide: every ref locked and checked first, then two fsync rounds for the
+/// whole call (files; directories) before the refs move, and a third for the refs'
+/// directories and reflogs — right away without `carry`, else left in `carry` for the next
+/// call's first round (the journal then stands for the moves until they are durable, see
+/// [`gix`]). A stale expectation is [`GitopsError::Conflict`] and nothing moves; a later
+/// failure marks the journal aborted and undoes the refs already moved. The journal is the
 /// caller's to remove, whatever the outcome.
 pub fn publish(
     items: &[(&Repo, &[Prepared], &str)],
-    journal: Option<(&Path, &[u8])>,
+    journal: Option<&Journal<'_>>,
+    carry: Option<&mut Deferred>,
 ) -> Result<(), GitopsError> {
     if items.iter().all(|(r, _, _)| r.backend == Backend::Gix) {
         let items: Vec<(&Path, &[Prepared], &str)> = items
             .iter()
             .map(|(r, p, reason)| (r.path.as_path(), *p, *reason))
             .collect();
-        return gix::publish(&items, journal);
+        return gix::publish(&items, journal, carry);
     }
     // The CLI backend: the journal made durable, then one repository after the other.
-    if let Some((path, bytes)) = journal {
-        let mut f = std::fs::File::create(path)?;
-        f.write_all(bytes)?;
+    if let Some(carry) = carry {
+        carry.flush()?;
+    }
+    if let Some(j) = journal {
+        let mut f = std::fs::File::create(j.path)?;
+        f.write_all(j.doc)?;
         f.sync_all()?;
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = j.path.parent() {
             sync_paths(&[dir.to_path_buf()])?;
         }
     }
     for (i, (repo, prepared, reason)) in items.iter().enumerate() {
         if let Err(e) = repo.update_refs(prepared, reason) {
+            if let Some(j) = journal {
+                write_atomic(j.path, j.aborted)?;
+            }
             for (done, p, _) in items[..i].iter().rev() {
                 if let Err(undo) = done.undo_refs(p) {
                     tracing::error!(repository = %done.path.display(), error = %undo, "Undoing a partial change failed.");

@@ -1749,3 +1749,54 @@ fn secret_values_are_redacted_in_events_and_reads() {
         "{text}"
     );
 }
+
+/// After `kill -9` of a writer (e.g. the install benchmark run with `BENCH_DIR`), reopening
+/// `$CATALYST_KILLED_DIR/git` leaves every install whole or absent: each Application's branch
+/// and its plumbing files go together, a bp-shop chain (`<app>`, `<app>-api`, `<app>-db`) is
+/// all there or not at all, and every repository passes `git fsck --strict`. Run by hand:
+/// `CATALYST_KILLED_DIR=… cargo test -p catalyst-gitops --test sovereign -- --ignored killed`.
+#[test]
+#[ignore]
+fn killed_writer_leaves_whole_calls() {
+    let Some(dir) = std::env::var_os("CATALYST_KILLED_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let s = Sovereign::open(
+        dir.join("git"),
+        Arc::new(load_catalog(&[(Source::Public, catalog_dir())]).unwrap().0),
+        RenderOptions::default(),
+    )
+    .unwrap();
+    let plumbing = plumbing_of(&s, "dev");
+    let mut installed = std::collections::BTreeSet::new();
+    let mut repos = 0;
+    for e in std::fs::read_dir(dir.join("git/acme")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().trim_end_matches(".git").to_string();
+        let repo = s.app_repo(&org(), &app(&name));
+        repos += 1;
+        let head = repo.head("develop").unwrap();
+        let paths = catalyst_gitops::plumbing::app_paths(&name);
+        let planned = paths.iter().all(|p| plumbing.contains_key(p));
+        let absent = paths.iter().all(|p| !plumbing.contains_key(p));
+        match head {
+            Some(_) => {
+                assert!(repo.read("develop", "catalyst.yaml").unwrap().is_some(), "{name}");
+                assert!(planned, "{name} is installed without its plumbing");
+                fsck(&repo);
+                installed.insert(name);
+            }
+            None => assert!(absent, "{name}'s plumbing without its branch"),
+        }
+    }
+    for name in installed.iter().filter(|n| n.starts_with("shop-") && n.len() == 9) {
+        for dep in ["api", "db"] {
+            assert!(installed.contains(&format!("{name}-{dep}")), "{name} without {dep}");
+        }
+    }
+    for name in installed.iter().filter(|n| n.starts_with("shop-") && n.len() > 9) {
+        assert!(installed.contains(&name[..9]), "{name} without its dependent");
+    }
+    fsck(&s.config());
+    eprintln!("{repos} repositories, {} installed: whole", installed.len());
+}

@@ -1772,7 +1772,11 @@ fn killed_writer_leaves_whole_calls() {
     let mut installed = std::collections::BTreeSet::new();
     let mut repos = 0;
     for e in std::fs::read_dir(dir.join("git/acme")).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().trim_end_matches(".git").to_string();
+        let name = e
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".git")
+            .to_string();
         let repo = s.app_repo(&org(), &app(&name));
         repos += 1;
         let head = repo.head("develop").unwrap();
@@ -1781,7 +1785,10 @@ fn killed_writer_leaves_whole_calls() {
         let absent = paths.iter().all(|p| !plumbing.contains_key(p));
         match head {
             Some(_) => {
-                assert!(repo.read("develop", "catalyst.yaml").unwrap().is_some(), "{name}");
+                assert!(
+                    repo.read("develop", "catalyst.yaml").unwrap().is_some(),
+                    "{name}"
+                );
                 assert!(planned, "{name} is installed without its plumbing");
                 fsck(&repo);
                 installed.insert(name);
@@ -1789,13 +1796,25 @@ fn killed_writer_leaves_whole_calls() {
             None => assert!(absent, "{name}'s plumbing without its branch"),
         }
     }
-    for name in installed.iter().filter(|n| n.starts_with("shop-") && n.len() == 9) {
+    for name in installed
+        .iter()
+        .filter(|n| n.starts_with("shop-") && n.len() == 9)
+    {
         for dep in ["api", "db"] {
-            assert!(installed.contains(&format!("{name}-{dep}")), "{name} without {dep}");
+            assert!(
+                installed.contains(&format!("{name}-{dep}")),
+                "{name} without {dep}"
+            );
         }
     }
-    for name in installed.iter().filter(|n| n.starts_with("shop-") && n.len() > 9) {
-        assert!(installed.contains(&name[..9]), "{name} without its dependent");
+    for name in installed
+        .iter()
+        .filter(|n| n.starts_with("shop-") && n.len() > 9)
+    {
+        assert!(
+            installed.contains(&name[..9]),
+            "{name} without its dependent"
+        );
     }
     fsck(&s.config());
     eprintln!("{repos} repositories, {} installed: whole", installed.len());

@@ -246,9 +246,8 @@ fn token_org_env_install_and_git_clone() {
     let plumbing = config.join("environments/acme-dev");
     let read = |p: &str| std::fs::read_to_string(plumbing.join(p)).unwrap();
     // `applications/<shard>/<app>.yaml`, `sources/<shard>/<app>.yaml`.
-    let [source, application] = [0, 1].map(|i| {
-        move |app: &str| catalyst_gitops::plumbing::app_paths(app)[i].clone()
-    });
+    let [source, application] =
+        [0, 1].map(|i| move |app: &str| catalyst_gitops::plumbing::app_paths(app)[i].clone());
     let code = read(&application("code"));
     assert!(
         code.contains("- name: code-keycloak") && code.contains("- name: code-postgres"),

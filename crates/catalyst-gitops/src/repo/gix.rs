@@ -338,24 +338,20 @@ impl Gix<'_> {
     }
 
     pub(super) fn list(&self, rev: &str, prefix: Option<&str>) -> Result<Vec<String>, GitopsError> {
+        /// Every file under `tree`, its path prefixed with `base`.
         fn walk(
             repo: &gix::Repository,
             tree: ObjectId,
             base: &str,
-            prefix: Option<&str>,
             out: &mut Vec<String>,
         ) -> Result<(), GitopsError> {
             let tree = repo.find_tree(tree).map_err(fail("reading a tree"))?;
             let decoded = tree.decode().map_err(fail("reading a tree"))?;
             for e in &decoded.entries {
                 let path = format!("{base}{}", e.filename.to_str_lossy());
-                // A pathspec matches the path itself and everything under it.
-                let under = |p: &str, dir: &str| p == dir || p.starts_with(&format!("{dir}/"));
                 if e.mode.is_tree() {
-                    if prefix.is_none_or(|p| under(p, &path) || under(&path, p)) {
-                        walk(repo, e.oid.to_owned(), &format!("{path}/"), prefix, out)?;
-                    }
-                } else if prefix.is_none_or(|p| under(&path, p)) {
+                    walk(repo, e.oid.to_owned(), &format!("{path}/"), out)?;
+                } else {
                     out.push(path);
                 }
             }
@@ -372,14 +368,14 @@ impl Gix<'_> {
                 let root = repo.find_tree(tree).map_err(fail("reading a tree"))?;
                 match root.lookup_entry_by_path(p) {
                     Ok(Some(e)) if e.mode().is_tree() => {
-                        walk(&repo, e.object_id(), &format!("{p}/"), None, &mut out)?
+                        walk(&repo, e.object_id(), &format!("{p}/"), &mut out)?
                     }
-                    Ok(Some(e)) if !e.mode().is_commit() => out.push(p.to_owned()),
+                    Ok(Some(_)) => out.push(p.to_owned()),
                     Ok(_) => {}
                     Err(e) => return Err(fail("reading a tree")(e)),
                 }
             }
-            None => walk(&repo, tree, "", None, &mut out)?,
+            None => walk(&repo, tree, "", &mut out)?,
         }
         Ok(out)
     }

@@ -985,8 +985,16 @@ pub(super) fn publish(
         c.paths.drain(..carried.0.len());
         c.journals.drain(..carried.1.len());
     }
+    // From here the objects are in place: a failure before the refs move marks the journal
+    // aborted (best effort), so that a journal a power loss brings back is not finished.
+    let abandon = |e: GitopsError| {
+        if let Some(j) = journal {
+            let _ = super::write_atomic(j.path, j.aborted);
+        }
+        e
+    };
     for j in &carried.1 {
-        super::remove_if_there(j)?;
+        super::remove_if_there(j).map_err(|e| abandon(e.into()))?;
     }
     // Round 2: the directories that gained an entry.
     let mut dirs: Vec<PathBuf> = batches.iter().flat_map(|b| b.dirs.clone()).collect();
@@ -1000,7 +1008,7 @@ pub(super) fn publish(
     );
     dirs.sort();
     dirs.dedup();
-    sync_paths(&dirs)?;
+    sync_paths(&dirs).map_err(|e| abandon(e.into()))?;
     // The refs move, repository by repository.
     let logs_existed: Vec<bool> = gixes
         .iter()

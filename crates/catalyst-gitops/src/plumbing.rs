@@ -6,11 +6,15 @@
 //! - `namespace.yaml`: the Environment's namespace `<org>-<env>` on the host cluster;
 //! - `vcluster/ocirepository.yaml`, `vcluster/helmrelease.yaml`: its vcluster, the `bp-vcluster`
 //!   Blueprint's chart as HelmRelease `<org>-<env>`;
-//! - `sources/<app>.yaml`: a `GitRepository` per Application repository, on the Environment's
-//!   branch, read from Catalyst's own Git with the `catalyst-git` Secret;
-//! - `applications/<app>.yaml`: a `Kustomization` per Application applying its repository, with
-//!   `dependsOn` the Applications it uses (the Blueprint plan's edges, across repositories),
-//!   `wait` so a dependent starts only once what it uses is ready;
+//! - `sources/<shard>/<app>.yaml`: a `GitRepository` per Application repository, on the
+//!   Environment's branch, read from Catalyst's own Git with the `catalyst-git` Secret;
+//! - `applications/<shard>/<app>.yaml`: a `Kustomization` per Application applying its
+//!   repository, with `dependsOn` the Applications it uses (the Blueprint plan's edges, across
+//!   repositories), `wait` so a dependent starts only once what it uses is ready;
+//! - `sources/<shard>/kustomization.yaml`, `applications/<shard>/kustomization.yaml`: the files
+//!   of one shard. `<shard>` ([`shard`]) is two hex digits of a stable hash of the Application's
+//!   name, so an Environment of N Applications has at most 256 shards of about N/256 each and a
+//!   write touches one small listing per folder, never one that grows with N;
 //! - `notifications/provider.yaml`, `notifications/alert.yaml`: a `generic-hmac` Provider posting
 //!   to Catalyst's `/api/v1/hooks/flux` (key from the `catalyst-flux-webhook` Secret the bootstrap
 //!   creates) and an Alert for the Environment's HelmReleases and Kustomizations, naming the
@@ -20,8 +24,8 @@
 //!   post-build variables (`${catalyst_git_token}`, `${catalyst_flux_webhook_token}`): the
 //!   Flux `Kustomization` that applies `environments/` substitutes them from a Secret in
 //!   Catalyst's namespace (the chart's `catalyst-flux`), so no credential is ever in Git;
-//! - `kustomization.yaml`: every file above, so `kubectl kustomize environments/<org>-<env>`
-//!   builds the lot.
+//! - `kustomization.yaml`: every file above outside the shards, and the shard folders, so
+//!   `kubectl kustomize environments/<org>-<env>` builds the lot.
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
@@ -95,12 +99,68 @@ fn meta(org: &OrgName, env: EnvType, name: &str) -> Value {
     json!({"name": name, "namespace": env_name(org, env), "labels": labels(org, env)})
 }
 
+/// The shard of an Application's plumbing files: the low byte of the 32-bit FNV-1a hash of its
+/// name, as two hex digits. Stable: it decides where existing files are, so it never changes.
+pub fn shard(app: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in app.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{:02x}", h & 0xff)
+}
+
 /// The files of one Application, by path relative to [`dir`].
 pub fn app_paths(app: &str) -> [String; 2] {
+    let s = shard(app);
+    [
+        format!("sources/{s}/{app}.yaml"),
+        format!("applications/{s}/{app}.yaml"),
+    ]
+}
+
+/// Where the file an Application had before its plumbing was sharded
+/// (`sources/<app>.yaml`, `applications/<app>.yaml`) were; an uninstall removes them too.
+pub fn unsharded_app_paths(app: &str) -> [String; 2] {
     [
         format!("sources/{app}.yaml"),
         format!("applications/{app}.yaml"),
     ]
+}
+
+/// The shard folder holding `path` and the file's name in it (`sources/3f/web.yaml` →
+/// `("sources/3f", "web.yaml")`); `None` for a file the top-level `kustomization.yaml` lists.
+pub fn in_shard(path: &str) -> Option<(&str, &str)> {
+    let (folder, rest) = path.split_once('/')?;
+    if folder != "sources" && folder != "applications" {
+        return None;
+    }
+    let (s, file) = rest.split_once('/')?;
+    (!file.contains('/')).then_some((&path[..folder.len() + 1 + s.len()], file))
+}
+
+/// The `kustomization.yaml` files of a plumbing folder holding `paths` (relative to [`dir`],
+/// without listings): one per shard listing its files, and the top-level one listing the
+/// other files and the shard folders. By path relative to [`dir`].
+pub fn listings<'a>(paths: impl Iterator<Item = &'a str>) -> BTreeMap<String, Vec<u8>> {
+    let mut top: Vec<&str> = Vec::new();
+    let mut shards: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for p in paths.filter(|p| !p.ends_with("kustomization.yaml")) {
+        match in_shard(p) {
+            Some((folder, file)) => shards.entry(folder).or_default().push(file),
+            None => top.push(p),
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (folder, files) in shards {
+        top.push(folder);
+        out.insert(
+            format!("{folder}/kustomization.yaml"),
+            kustomization(files.into_iter()),
+        );
+    }
+    out.insert("kustomization.yaml".into(), kustomization(top.into_iter()));
+    out
 }
 
 /// One Application's `GitRepository` and `Kustomization` (paths as [`app_paths`]).
@@ -153,6 +213,25 @@ pub fn kustomization<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<u8> {
     yaml::to_string(&json!({"apiVersion": "kustomize.config.k8s.io/v1beta1",
                             "kind": "Kustomization", "resources": resources}))
     .into_bytes()
+}
+
+/// The `resources` of a `kustomization.yaml` as [`kustomization`] writes it (`None` when it
+/// is not in that form): a line scan, far cheaper than parsing the YAML of a listing of a few
+/// hundred shard folders on every write.
+pub fn resources_of(listing: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(listing).ok()?;
+    let (_, items) = text.split_once("\nresources:\n")?;
+    items
+        .lines()
+        .map(|l| {
+            let item = l.strip_prefix("- ")?;
+            let plain = !item.is_empty()
+                && item
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            plain.then(|| item.to_owned())
+        })
+        .collect()
 }
 
 /// Every file of the Environment's plumbing, by path relative to [`dir`]. `apps` in any order.
@@ -222,8 +301,8 @@ pub fn files(
     for a in apps {
         out.extend(app_files(org, env, a, s));
     }
-    let k = kustomization(out.keys().map(String::as_str));
-    out.insert("kustomization.yaml".into(), k);
+    let k = listings(out.keys().map(String::as_str));
+    out.extend(k);
     out
 }
 
@@ -257,15 +336,20 @@ mod tests {
             &settings(),
         );
         let added: Vec<&String> = two.keys().filter(|k| !empty.contains_key(*k)).collect();
-        assert_eq!(
-            added,
-            [
-                "applications/web-db.yaml",
-                "applications/web.yaml",
-                "sources/web-db.yaml",
-                "sources/web.yaml"
-            ]
-        );
+        let (web, db) = (shard("web"), shard("web-db"));
+        let mut want = vec![
+            format!("applications/{db}/web-db.yaml"),
+            format!("applications/{web}/web.yaml"),
+            format!("sources/{db}/web-db.yaml"),
+            format!("sources/{web}/web.yaml"),
+        ];
+        for folder in ["applications", "sources"] {
+            want.push(format!("{folder}/{db}/kustomization.yaml"));
+            want.push(format!("{folder}/{web}/kustomization.yaml"));
+        }
+        want.sort();
+        want.dedup();
+        assert_eq!(added, want.iter().collect::<Vec<_>>());
         // The order of the Applications does not matter; removing them restores the empty set.
         let swapped = files(
             &org,
@@ -275,10 +359,18 @@ mod tests {
         );
         assert_eq!(two, swapped);
         let kust = String::from_utf8(two["kustomization.yaml"].clone()).unwrap();
-        assert!(kust.contains("applications/web.yaml") && kust.contains("namespace.yaml"));
-        let web = String::from_utf8(two["applications/web.yaml"].clone()).unwrap();
+        assert!(
+            kust.contains(&format!("- applications/{web}\n")) && kust.contains("namespace.yaml"),
+            "{kust}"
+        );
+        let listed =
+            String::from_utf8(two[&format!("applications/{web}/kustomization.yaml")].clone())
+                .unwrap();
+        assert!(listed.contains("- web.yaml\n"), "{listed}");
+        let web = String::from_utf8(two[&format!("applications/{web}/web.yaml")].clone()).unwrap();
         assert!(web.contains("dependsOn:\n  - name: web-db"), "{web}");
-        let src = String::from_utf8(two["sources/web.yaml"].clone()).unwrap();
+        let src =
+            String::from_utf8(two[&format!("sources/{}/web.yaml", shard("web"))].clone()).unwrap();
         assert!(
             src.contains("url: https://catalyst.acme.example/git/acme/web.git")
                 && src.contains("branch: develop"),
@@ -295,6 +387,27 @@ mod tests {
             hook.contains("token: ${catalyst_flux_webhook_token}"),
             "{hook}"
         );
+        // The listing reads back as written.
+        let listed = resources_of(&two["kustomization.yaml"]).unwrap();
+        assert_eq!(
+            kustomization(listed.iter().map(String::as_str)),
+            two["kustomization.yaml"]
+        );
+        assert!(listed.contains(&format!("sources/{}", shard("web-db"))));
+        assert_eq!(
+            resources_of(b"kind: Kustomization\nresources:\n- 'a b'\n"),
+            None
+        );
+        // The shard is stable (it says where existing files are).
+        assert_eq!(
+            (shard("web"), shard("db-00001")),
+            ("91".into(), "a1".into())
+        );
+        assert_eq!(
+            in_shard("sources/91/web.yaml"),
+            Some(("sources/91", "web.yaml"))
+        );
+        assert_eq!(in_shard("vcluster/helmrelease.yaml"), None);
         let provider = String::from_utf8(two["notifications/provider.yaml"].clone()).unwrap();
         assert!(
             provider.contains("address: https://catalyst.acme.example/api/v1/hooks/flux"),

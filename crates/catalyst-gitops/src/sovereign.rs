@@ -205,6 +205,28 @@ pub struct Sovereign {
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// How the repositories are read and written (in process unless benchmarking the CLI).
     git: crate::repo::Backend,
+    /// The last call's refs' directories and reflogs, fsynced by the next call's first round,
+    /// and its journal, unlinked then (or when the Sovereign is dropped).
+    deferred: Mutex<crate::repo::Deferred>,
+    /// Orders the journals: recovery replays them in the order they were written.
+    journal_seq: std::sync::atomic::AtomicU64,
+}
+
+impl Sovereign {
+    /// Makes the last call's ref moves durable now and removes its journal (else the next
+    /// call, or dropping the Sovereign, does): for a clean shutdown.
+    pub fn flush(&self) -> Result<(), GitopsError> {
+        lock(&self.deferred).flush()
+    }
+}
+
+impl Drop for Sovereign {
+    fn drop(&mut self) {
+        let mut d = lock(&self.deferred);
+        if let Err(e) = d.flush() {
+            tracing::warn!(error = %e, "Could not make the last call's refs durable; the next start-up finishes it from its journal.");
+        }
+    }
 }
 
 pub(crate) const CONFIG_BRANCH: &str = "main";
@@ -278,9 +300,18 @@ impl Sovereign {
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
             git: crate::repo::Backend::default(),
+            deferred: Mutex::new(crate::repo::Deferred::default()),
+            journal_seq: std::sync::atomic::AtomicU64::new(0),
         };
         s.clear_leftovers()?;
         s.config().init()?;
+        // The journals' folder, made once (durably), so a call only adds files to it.
+        if !s.journal_dir().is_dir() {
+            std::fs::create_dir_all(s.journal_dir())?;
+            for d in [s.journal_dir(), s.root.clone()] {
+                std::fs::File::open(d)?.sync_all()?;
+            }
+        }
         s.recover()?;
         s.remove_unborn()?;
         Ok(s)
@@ -501,8 +532,9 @@ impl Sovereign {
     /// The change to the Flux plumbing of the Environments `writes` touch (each Application
     /// write on an env branch: its new `catalyst.yaml`, or none when it is uninstalled), as
     /// one `system/catalyst-config` write; `None` when no Application changes. Reads only the
-    /// plumbing folder's listing, never the other Applications, so its cost does not grow
-    /// with the Environment. The caller holds `config_lock`.
+    /// folder's top-level `kustomization.yaml` and the listing of each shard it touches, never
+    /// the other Applications, so its cost does not grow with the Environment (about N/256
+    /// files per shard). The caller holds `config_lock`.
     fn plumbing_write(
         &self,
         org: &OrgName,
@@ -552,41 +584,106 @@ impl Sovereign {
         let mut ch = Changes::default();
         for (env, apps) in by_env.into_values() {
             let dir = plumbing::dir(org, env);
-            let existing = self.config_list(&format!("{dir}/"))?;
-            let mut paths: BTreeSet<String> = existing
-                .iter()
-                .filter_map(|p| p.strip_prefix(&format!("{dir}/")))
-                .filter(|p| *p != "kustomization.yaml")
-                .map(str::to_owned)
-                .collect();
-            if paths.is_empty() {
+            let at = |p: &str| format!("{dir}/{p}");
+            // The top-level listing: the files outside the shards and the shard folders.
+            let listing = match self.config().head(CONFIG_BRANCH)? {
+                Some(_) => self
+                    .config()
+                    .read(CONFIG_BRANCH, &at("kustomization.yaml"))?,
+                None => None,
+            };
+            let mut top: BTreeSet<String> = match listing {
+                Some(bytes) => match plumbing::resources_of(&bytes) {
+                    Some(listed) => listed.into_iter().collect(),
+                    None => parse_yaml(&bytes, "kustomization.yaml")?["resources"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+                None => BTreeSet::new(),
+            };
+            if top.is_empty() {
                 // An Environment made before its plumbing was kept: write the whole folder.
                 for (path, bytes) in plumbing::files(org, env, &[], settings) {
                     if path != "kustomization.yaml" {
-                        paths.insert(path.clone());
-                        ch.put(format!("{dir}/{path}"), bytes);
+                        top.insert(path.clone());
+                        ch.put(at(&path), bytes);
                     }
                 }
             }
+            // Per shard folder touched: the files it holds (read once, from its own listing).
+            let mut shards: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (app, plumbed) in apps {
-                match plumbed {
-                    Some(p) => {
-                        for (path, bytes) in plumbing::app_files(org, env, &p, settings) {
-                            paths.insert(path.clone());
-                            ch.put(format!("{dir}/{path}"), bytes);
+                // Files of the layout before shards go (the Application's are rewritten below).
+                for old in plumbing::unsharded_app_paths(&app) {
+                    if top.remove(&old) {
+                        ch.delete(at(&old));
+                    }
+                }
+                let files: Vec<(String, Option<Vec<u8>>)> = match plumbed {
+                    Some(p) => plumbing::app_files(org, env, &p, settings)
+                        .into_iter()
+                        .map(|(path, b)| (path, Some(b)))
+                        .collect(),
+                    None => plumbing::app_paths(&app)
+                        .into_iter()
+                        .map(|path| (path, None))
+                        .collect(),
+                };
+                for (path, bytes) in files {
+                    let Some((folder, file)) = plumbing::in_shard(&path) else {
+                        return Err(GitopsError::Git(format!(
+                            "{path} is outside the plumbing's shards"
+                        )));
+                    };
+                    if !shards.contains_key(folder) {
+                        let prefix = at(&format!("{folder}/"));
+                        let held = self
+                            .config_list(&prefix)?
+                            .iter()
+                            .filter_map(|p| p.strip_prefix(&prefix))
+                            .filter(|p| *p != "kustomization.yaml")
+                            .map(str::to_owned)
+                            .collect();
+                        shards.insert(folder.to_owned(), held);
+                    }
+                    let held = shards.entry(folder.to_owned()).or_default();
+                    match bytes {
+                        Some(b) => {
+                            held.insert(file.to_owned());
+                            ch.put(at(&path), b);
+                        }
+                        None => {
+                            if held.remove(file) {
+                                ch.delete(at(&path));
+                            }
                         }
                     }
-                    None => {
-                        for path in plumbing::app_paths(&app) {
-                            paths.remove(&path);
-                            ch.delete(format!("{dir}/{path}"));
-                        }
+                }
+            }
+            for (folder, held) in shards {
+                let listing = at(&format!("{folder}/kustomization.yaml"));
+                if held.is_empty() {
+                    // An emptied shard: its folder goes (with its listing) and leaves the top.
+                    if top.remove(&folder) {
+                        ch.delete(listing);
                     }
+                } else {
+                    top.insert(folder);
+                    ch.put(
+                        listing,
+                        plumbing::kustomization(held.iter().map(String::as_str)),
+                    );
                 }
             }
             ch.put(
-                format!("{dir}/kustomization.yaml"),
-                plumbing::kustomization(paths.iter().map(String::as_str)),
+                at("kustomization.yaml"),
+                plumbing::kustomization(top.iter().map(String::as_str)),
             );
         }
         let mut w = self.config_write(
@@ -607,7 +704,8 @@ impl Sovereign {
         let mut created: Vec<PathBuf> = Vec::new();
         for w in &writes {
             if !w.repo.exists() {
-                w.repo.init()?;
+                // Made durable with the call's first commit in it (`repo::publish`).
+                w.repo.init_staged()?;
                 created.push(w.repo.path().to_path_buf());
             }
         }
@@ -653,7 +751,23 @@ impl Sovereign {
         call: &Call,
         meta: &EventMeta,
     ) -> Result<Written, GitopsError> {
-        let mut prepared = Vec::new();
+        let mut prepared: Vec<crate::repo::Prepared> = Vec::new();
+        let result = self.apply_prepared(writes, call, meta, &mut prepared);
+        // Commits prepared but not published (a failure, a dry run, nothing changed) are
+        // dropped; a published one is not touched.
+        for (w, p) in writes.iter().zip(&prepared) {
+            w.repo.forget(p);
+        }
+        result
+    }
+
+    fn apply_prepared(
+        &self,
+        writes: &[Write],
+        call: &Call,
+        meta: &EventMeta,
+        prepared: &mut Vec<crate::repo::Prepared>,
+    ) -> Result<Written, GitopsError> {
         for w in writes {
             let head = w.repo.head(&w.branch)?;
             if w.primary {
@@ -694,10 +808,11 @@ impl Sovereign {
             commits: Vec::new(),
         };
         if call.dry_run {
-            for (w, p) in writes.iter().zip(&prepared) {
+            for (w, p) in writes.iter().zip(prepared.iter()) {
                 if p.unchanged {
                     continue;
                 }
+                w.repo.store(p)?;
                 out.commits.push(CommitInfo {
                     repo: w.name.clone(),
                     branch: w.branch.clone(),
@@ -709,31 +824,34 @@ impl Sovereign {
         }
         let moving: Vec<(&Write, &crate::repo::Prepared)> = writes
             .iter()
-            .zip(&prepared)
+            .zip(prepared.iter())
             .filter(|(_, p)| !p.unchanged)
             .collect();
-        // Several repositories cannot move in one transaction: a durable journal of the planned
-        // moves lets `open` undo a half-applied call after a crash. With a spine the journal is
-        // also the outbox (it names the call's event), so it is written for every call.
-        let journal = if moving.len() > 1 || (self.spine.is_some() && !moving.is_empty()) {
-            Some(self.journal_write(&moving, self.spine.as_ref().map(|_| meta))?)
-        } else {
-            None
+        if moving.is_empty() {
+            return Ok(out);
+        }
+        // Several repositories cannot move in one transaction: the journal of the planned
+        // moves, durable with the objects before any ref moves (`repo::publish`), lets `open`
+        // finish the call after a crash (or undo it when its objects are not all there). It
+        // also stands for the ref moves until they are durable (the next call's first fsync
+        // round), and with a spine it is the outbox (it names the call's event).
+        let (journal, doc, aborted) = self.journal_doc(&moving, self.spine.as_ref().map(|_| meta));
+        let items: Vec<(&Repo, &[crate::repo::Prepared], &str)> = moving
+            .iter()
+            .map(|(w, p)| (&w.repo, std::slice::from_ref(*p), w.subject.as_str()))
+            .collect();
+        let mut carry = lock(&self.deferred);
+        let j = crate::repo::Journal {
+            path: &journal,
+            doc: &doc,
+            aborted: &aborted,
         };
-        let mut done: Vec<(&Write, &crate::repo::Prepared)> = Vec::new();
-        for (w, p) in moving {
-            if let Err(e) = w.repo.update_refs(std::slice::from_ref(p), &w.subject) {
-                for (dw, dp) in done.iter().rev() {
-                    if let Err(undo) = dw.repo.undo_refs(std::slice::from_ref(*dp)) {
-                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a partial change failed.");
-                    }
-                }
-                if let Some(j) = &journal {
-                    let _ = std::fs::remove_file(j);
-                }
-                return Err(e);
-            }
-            done.push((w, p));
+        if let Err(e) = crate::repo::publish(&items, Some(&j), Some(&mut carry)) {
+            let _ = std::fs::remove_file(&journal);
+            return Err(e);
+        }
+        let done = moving;
+        for (w, p) in &done {
             out.commits.push(CommitInfo {
                 repo: w.name.clone(),
                 branch: w.branch.clone(),
@@ -741,7 +859,7 @@ impl Sovereign {
                 diff: None,
             });
         }
-        if let (Some(spine), false) = (&self.spine, done.is_empty()) {
+        if let Some(spine) = &self.spine {
             let moves: Vec<Move> = done
                 .iter()
                 .map(|(w, p)| Move {
@@ -756,22 +874,21 @@ impl Sovereign {
                     .map_err(|e| GitopsError::Events(e.to_string()))
             });
             if let Err(e) = recorded {
-                // Not recorded: the change is not made either (all or nothing).
+                // Not recorded: the change is not made either (all or nothing). The journal
+                // says so (durably) first, or recovery would finish the call.
+                crate::repo::write_atomic(&journal, &aborted)?;
                 for (dw, dp) in done.iter().rev() {
                     if let Err(undo) = dw.repo.undo_refs(std::slice::from_ref(*dp)) {
-                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a change whose event could not be recorded failed; the next start-up finishes it.");
+                        tracing::error!(repo = %dw.name, error = %undo, "Undoing a change whose event could not be recorded failed; the next start-up undoes it.");
                         return Err(e);
                     }
                 }
-                if let Some(j) = &journal {
-                    let _ = std::fs::remove_file(j);
-                }
+                let _ = std::fs::remove_file(&journal);
                 return Err(e);
             }
         }
-        if let Some(j) = &journal {
-            std::fs::remove_file(j)?;
-        }
+        // Unlinked by the next call once these refs are durable (its first fsync round).
+        carry.journal(journal);
         Ok(out)
     }
 
@@ -912,42 +1029,52 @@ impl Sovereign {
         self.root.join(".pending")
     }
 
-    /// Writes (and fsyncs) the planned ref moves of one call, and the event to record once they
-    /// are made (`{"moves": […], "event": {…}}`).
-    fn journal_write(
+    /// The journal of one call: its path in `git/.pending/` (named in the order calls write
+    /// them), its content — the planned ref moves and the event to record once they are made
+    /// (`{"moves": […], "event": {…}}`) — and the same marked `"aborted": true`. Written and
+    /// made durable by `repo::publish`, before any ref moves.
+    fn journal_doc(
         &self,
         moving: &[(&Write, &crate::repo::Prepared)],
         event: Option<&EventMeta>,
-    ) -> Result<PathBuf, GitopsError> {
-        use std::io::Write as _;
-        let dir = self.journal_dir();
-        std::fs::create_dir_all(&dir)?;
+    ) -> (PathBuf, Vec<u8>, Vec<u8>) {
         let entries: Vec<Value> = moving
             .iter()
             .map(|(w, p)| {
                 json!({ "name": w.name, "repo": w.repo.path(), "branch": p.branch, "old": p.old, "new": p.new })
             })
             .collect();
-        let doc = json!({ "moves": entries, "event": event });
-        let path = dir.join(format!("{}.json", hex::encode(rand::random::<[u8; 8]>())));
-        let mut f = std::fs::File::create(&path)?;
-        f.write_all(doc.to_string().as_bytes())?;
-        f.sync_all()?;
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(path)
+        let mut doc = json!({ "moves": entries, "event": event });
+        let written = doc.to_string().into_bytes();
+        doc["aborted"] = json!(true);
+        let seq = self
+            .journal_seq
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = self.journal_dir().join(format!(
+            "{:020}-{}.json",
+            seq,
+            hex::encode(rand::random::<[u8; 4]>())
+        ));
+        (path, written, doc.to_string().into_bytes())
     }
 
-    /// Finishes or undoes the calls a crash interrupted. A call whose every ref moved and whose
-    /// journal names an event (the outbox) is finished: its event is recorded (once: the spine
-    /// knows the id when it was recorded before the crash). Any other call is undone: each branch
-    /// still at the call's new commit goes back to its old one, so a call is all or nothing.
+    /// Finishes or undoes the calls a crash interrupted, in the order their journals were
+    /// written. A journal is durable only together with every object its commits reach, so a
+    /// call whose commits are all stored (`Repo::complete`) was decided: each of its branches
+    /// still at its old commit moves to the new one (the ref moves of an answered call are
+    /// made durable only by the next call, and a power loss may lose them), and its event is
+    /// recorded (once: the spine knows the id when it was recorded before the crash). A call
+    /// marked aborted, or whose commits are not all stored (killed before its objects were
+    /// durable), is undone: each branch still at the call's new commit goes back to its old
+    /// one, so a call is all or nothing.
     fn recover(&self) -> Result<usize, GitopsError> {
         let Ok(rd) = std::fs::read_dir(self.journal_dir()) else {
             return Ok(0);
         };
-        let mut undone = 0;
-        for e in rd.flatten() {
-            let path = e.path();
+        let mut journals: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        journals.sort();
+        let (mut undone, mut finished) = (0, 0);
+        for path in journals {
             let doc: Value = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
@@ -957,63 +1084,74 @@ impl Sovereign {
                 Value::Array(a) => a.clone(),
                 _ => doc["moves"].as_array().cloned().unwrap_or_default(),
             };
+            let moves: Vec<(Repo, crate::repo::Prepared, String)> = entries
+                .iter()
+                .filter_map(|entry| {
+                    Some((
+                        Repo::at(entry["repo"].as_str()?),
+                        crate::repo::Prepared {
+                            branch: entry["branch"].as_str()?.to_string(),
+                            old: entry["old"].as_str().map(str::to_string),
+                            new: entry["new"].as_str()?.to_string(),
+                            unchanged: false,
+                        },
+                        // Journals before the outbox named no repository.
+                        entry["name"].as_str().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect();
             let meta: Option<EventMeta> = serde_json::from_value(doc["event"].clone()).ok();
-            if let (Some(meta), Some(spine)) = (&meta, &self.spine) {
-                let mut moves = Vec::new();
-                let mut all_made = !entries.is_empty();
-                for entry in &entries {
-                    let (Some(name), Some(repo), Some(branch), Some(new)) = (
-                        entry["name"].as_str(),
-                        entry["repo"].as_str(),
-                        entry["branch"].as_str(),
-                        entry["new"].as_str(),
-                    ) else {
-                        all_made = false;
-                        break;
-                    };
-                    if Repo::at(repo).head(branch)?.as_deref() != Some(new) {
-                        all_made = false;
-                        break;
+            let aborted = doc["aborted"] == json!(true);
+            let mut heads = Vec::new();
+            for (repo, p, _) in &moves {
+                heads.push(repo.head(&p.branch)?);
+            }
+            let all_made = !moves.is_empty()
+                && moves
+                    .iter()
+                    .zip(&heads)
+                    .all(|((_, p, _), h)| h.as_deref() == Some(p.new.as_str()));
+            let decided = !aborted
+                && !moves.is_empty()
+                && moves.len() == entries.len()
+                && moves
+                    .iter()
+                    .all(|(repo, p, _)| repo.complete(&p.new, p.old.as_deref()).unwrap_or(false));
+            if !aborted && (all_made || decided) {
+                for ((repo, p, _), head) in moves.iter().zip(&heads) {
+                    if *head == p.old {
+                        repo.update_refs(std::slice::from_ref(p), "catalyst: finish")?;
                     }
-                    moves.push(Move {
-                        name: name.to_string(),
-                        branch: branch.to_string(),
-                        new: new.to_string(),
-                    });
                 }
-                if all_made {
-                    let event = self.event_for(meta, &moves)?;
+                if let (Some(meta), Some(spine)) = (&meta, &self.spine) {
+                    let made: Vec<Move> = moves
+                        .iter()
+                        .map(|(_, p, name)| Move {
+                            name: name.clone(),
+                            branch: p.branch.clone(),
+                            new: p.new.clone(),
+                        })
+                        .collect();
+                    let event = self.event_for(meta, &made)?;
                     let fresh = !spine.contains(&event.id);
                     spine
                         .append(vec![event])
                         .map_err(|e| GitopsError::Events(e.to_string()))?;
                     tracing::warn!(kind = %meta.kind, subject = %meta.subject, recorded_now = fresh, "Finished a change a crash interrupted after its commits.");
-                    std::fs::remove_file(&path)?;
-                    continue;
                 }
-            }
-            for entry in entries {
-                let (Some(repo), Some(branch), Some(new)) = (
-                    entry["repo"].as_str(),
-                    entry["branch"].as_str(),
-                    entry["new"].as_str(),
-                ) else {
-                    continue;
-                };
-                let repo = Repo::at(repo);
-                if repo.head(branch)?.as_deref() != Some(new) {
-                    continue;
+                finished += 1;
+            } else {
+                for ((repo, p, _), head) in moves.iter().zip(&heads) {
+                    if head.as_deref() == Some(p.new.as_str()) {
+                        repo.undo_refs(std::slice::from_ref(p))?;
+                        undone += 1;
+                    }
                 }
-                let p = crate::repo::Prepared {
-                    branch: branch.to_string(),
-                    old: entry["old"].as_str().map(str::to_string),
-                    new: new.to_string(),
-                    unchanged: false,
-                };
-                repo.undo_refs(std::slice::from_ref(&p))?;
-                undone += 1;
             }
             std::fs::remove_file(&path)?;
+        }
+        if let Some(dir) = Some(self.journal_dir()).filter(|_| undone + finished > 0) {
+            std::fs::File::open(dir)?.sync_all()?;
         }
         if undone > 0 {
             tracing::warn!(

@@ -577,6 +577,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     // Git first (it seeds an empty log from a data directory's history), then the deployments.
     let orgs = org_api(&args, auth.clone(), spine.clone())?;
+    let sovereign = orgs.sovereign.clone();
     if let Some(git) = &orgs.sovereign_git {
         service.set_bootstrap_publisher(git.clone());
         state.sovereign_git = Some(git.clone());
@@ -625,6 +626,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     );
     let grace = args.shutdown_grace;
     let shutdown_service = service.clone();
+    let git = sovereign.clone();
     listen::serve(listener, app, args.header_read_timeout, async move {
         shutdown_signal().await;
         info!("Shutting down: stopping running deployments and closing streams.");
@@ -633,6 +635,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         shutdown_service.shutdown(grace).await;
     })
     .await;
+    if let Err(e) = git.flush() {
+        warn!(error = %e, "Could not make the last Git write's refs durable; the next start-up finishes it from its journal.");
+    }
     info!("Stopped.");
     Ok(())
 }

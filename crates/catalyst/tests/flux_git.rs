@@ -133,8 +133,12 @@ async fn the_plumbing_secrets_substituted_as_flux_does_read_every_source_and_sig
         field(&git_secret, "password"),
     );
     let mut sources = 0;
-    for e in std::fs::read_dir(plumbing.join("sources")).unwrap() {
-        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+    let source_files = walkdir::WalkDir::new(plumbing.join("sources"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name() != "kustomization.yaml");
+    for e in source_files {
+        let text = std::fs::read_to_string(e.path()).unwrap();
         assert!(
             text.contains("secretRef:\n    name: catalyst-git"),
             "{text}"

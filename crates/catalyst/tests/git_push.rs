@@ -424,7 +424,8 @@ async fn a_version_change_pushed_with_its_generated_files_upgrades_the_applicati
         )
         .await;
     assert_eq!(status, 201, "{v}");
-    let plumbing = "environments/acme-dev/applications/web.yaml";
+    let [_, application] = catalyst_gitops::plumbing::app_paths("web");
+    let plumbing = &format!("environments/acme-dev/{application}");
     let before = config_file(&data, plumbing);
     assert!(
         before.contains("web-api") && !before.contains("web-db"),

@@ -245,13 +245,16 @@ fn token_org_env_install_and_git_clone() {
     git(&["clone", "--quiet", &config_url, config.to_str().unwrap()]);
     let plumbing = config.join("environments/acme-dev");
     let read = |p: &str| std::fs::read_to_string(plumbing.join(p)).unwrap();
-    let code = read("applications/code.yaml");
+    // `applications/<shard>/<app>.yaml`, `sources/<shard>/<app>.yaml`.
+    let [source, application] =
+        [0, 1].map(|i| move |app: &str| catalyst_gitops::plumbing::app_paths(app)[i].clone());
+    let code = read(&application("code"));
     assert!(
         code.contains("- name: code-keycloak") && code.contains("- name: code-postgres"),
         "{code}"
     );
-    assert!(read("applications/code-keycloak.yaml").contains("- name: code-cert-manager"));
-    assert!(read("sources/code-postgres.yaml").contains("/git/acme/code-postgres.git"));
+    assert!(read(&application("code-keycloak")).contains("- name: code-cert-manager"));
+    assert!(read(&source("code-postgres")).contains("/git/acme/code-postgres.git"));
     assert!(read("notifications/provider.yaml").contains("/api/v1/hooks/flux"));
     if let Some(kubectl) = catalyst_testkit::kubectl() {
         let out = Command::new(&kubectl)

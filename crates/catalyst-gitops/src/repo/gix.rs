@@ -2,13 +2,18 @@
 //! the compare-and-swap ref transaction (git-compatible `refs/heads/<branch>.lock` files, the
 //! reflog); loose objects are written here. No `git` process.
 //!
-//! Durability (gitoxide never fsyncs): a loose object is written to `objects/xx/tmp_obj_*`,
-//! fsynced (every object of one [`Gix::prepare`] together, in parallel) and renamed into place;
-//! its directory is fsynced by the [`Gix::update_refs`] that publishes the commit, together with
-//! the ref lock files (written by gitoxide's prepare step), before the locks are renamed into
-//! place; then the refs' directories and reflogs are fsynced. So when `update_refs` returns, the
-//! commit, everything it references and the ref survive a power loss, and a crash before never
-//! leaves a ref pointing at a missing or empty object.
+//! Durability (gitoxide never fsyncs), in fsync rounds per call however many repositories it
+//! moves ([`publish`]): [`Gix::prepare`] writes a commit's loose objects to
+//! `objects/xx/tmp_obj_*` and [`Gix::init_staged`] a new repository's `config` and `HEAD`, none
+//! fsynced yet; `publish` locks and checks every ref first (compare-and-swap), then fsyncs in
+//! one round every staged object file, new repository file, ref lock file and the caller's
+//! journal, renames the objects into place, fsyncs in a second round every directory that
+//! gained an entry (object directories, new repositories, the journal's), and moves the refs
+//! (renames the locks, appends the reflogs). No ref ever points at an object that is not
+//! durable. The refs' directories and reflogs are fsynced in a third round, either at once
+//! (then the refs survive a power loss when `publish` returns) or, with a carry
+//! ([`super::Deferred`], what `Sovereign::apply` uses), in the next call's first round: until
+//! then the durable journal stands for the moves, and recovery makes them again from it.
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,8 +35,9 @@ const HASH: gix::hash::Kind = gix::hash::Kind::Sha1;
 const LOCK_WAIT: Duration = Duration::from_millis(100);
 /// Open repositories kept (each a few KiB); the whole cache is dropped when it is full.
 const OPEN_MAX: usize = 512;
-/// Commits whose object directories still await their fsync (see [`Gix::update_refs`]).
-const PENDING_MAX: usize = 4096;
+/// Staged commits and repositories kept waiting for their [`publish`]; beyond, the oldest
+/// are dropped (their temporary files removed).
+const STAGED_MAX: usize = 1024;
 
 /// The config of a new repository (what `git init --bare` writes, plus the settings of
 /// [`super::configure`]).
@@ -51,9 +57,13 @@ static OPEN: OnceLock<Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>> = Once
 pub(super) fn forget(path: &Path) {
     lock(&OPEN, HashMap::new).remove(path);
 }
-/// Per (repository, commit): object directories renamed into but not fsynced yet.
-type Pending = HashMap<(PathBuf, ObjectId), Vec<PathBuf>>;
-static PENDING: OnceLock<Mutex<Pending>> = OnceLock::new();
+
+/// Per (repository, commit): the loose objects [`Gix::prepare`] wrote, not yet fsynced nor
+/// renamed into place (not readable either) until [`publish`] or [`Gix::store`].
+type Staged = HashMap<(PathBuf, ObjectId), Batch>;
+static STAGED: OnceLock<Mutex<Staged>> = OnceLock::new();
+/// Per repository made by [`Gix::init_staged`]: its files and directories, not fsynced yet.
+static INITED: OnceLock<Mutex<HashMap<PathBuf, Batch>>> = OnceLock::new();
 
 fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> GitopsError + '_ {
     move |e| GitopsError::Git(format!("{what} failed: {e}"))
@@ -84,13 +94,85 @@ fn committer(seconds: i64) -> gix::actor::Signature {
     signature("Catalyst", "catalyst@localhost", seconds)
 }
 
-/// Loose objects written by one call, not yet durable.
+/// Files written by one call, not yet durable.
 #[derive(Default)]
 struct Batch {
-    /// (temporary file, its handle, final path)
+    /// (temporary file, its handle, final path): renamed once fsynced.
     files: Vec<(PathBuf, std::fs::File, PathBuf)>,
+    /// Files in place already, to fsync (a new repository's `config` and `HEAD`).
+    placed: Vec<PathBuf>,
     /// Directories whose entries changed.
     dirs: Vec<PathBuf>,
+}
+
+impl Batch {
+    /// Removes the temporary files (a batch that will not be published).
+    fn discard(self) {
+        for (tmp, _, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Keeps `batch` under `key` until it is published; a full map is emptied first.
+fn stage<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Batch>, key: K, batch: Batch) {
+    if map.len() >= STAGED_MAX {
+        for (_, b) in map.drain() {
+            b.discard();
+        }
+    }
+    if let Some(old) = map.insert(key, batch) {
+        old.discard();
+    }
+}
+
+/// `head` and `data` as one zlib stream, at git's level for loose objects
+/// (`core.looseCompression`, default 1: best speed). One compressor per thread, reset for each
+/// object: a new one allocates and zeroes a few hundred KiB, more than compressing a small
+/// object costs.
+fn deflate(head: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    thread_local! {
+        static Z: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(Compression::fast(), true));
+    }
+    Z.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let mut out = Vec::with_capacity(head.len() + data.len() / 2 + 64);
+        let start = z.total_in();
+        loop {
+            let done = (z.total_in() - start) as usize;
+            let (input, flush) = match done.checked_sub(head.len()) {
+                None => (&head[done..], FlushCompress::None),
+                Some(d) => (&data[d..], FlushCompress::Finish),
+            };
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            match z.compress_vec(input, &mut out, flush) {
+                Ok(Status::StreamEnd) => return Ok(out),
+                Ok(_) => {}
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+    })
+}
+
+/// Something to fsync: an open file or a path.
+enum ToSync<'a> {
+    File(&'a std::fs::File),
+    Path(&'a Path),
+    /// A path that may be gone since (a previous call's, see [`super::Deferred`]).
+    IfThere(&'a PathBuf),
+}
+
+fn sync_all(items: &[ToSync<'_>]) -> std::io::Result<()> {
+    super::parallel(items, |i| match i {
+        ToSync::File(f) => f.sync_all(),
+        ToSync::Path(p) => std::fs::File::open(p)?.sync_all(),
+        ToSync::IfThere(p) => super::sync_if_there(p),
+    })
 }
 
 /// A repository seen through gitoxide.
@@ -114,11 +196,26 @@ impl Gix<'_> {
         Ok(r.to_thread_local())
     }
 
-    /// Creates the bare repository's files (the directory exists) in two fsync rounds: `config`
-    /// and `HEAD` written to their lock files and fsynced, renamed (`HEAD` last, so a
-    /// repository [`super::Repo::exists`] only once it is whole), then every directory that
-    /// gained an entry fsynced together.
+    /// Creates the bare repository's files (the directory exists) in two fsync rounds: the
+    /// files of [`Gix::init_staged`] fsynced, then every directory that gained an entry.
     pub(super) fn init(&self) -> Result<(), GitopsError> {
+        self.init_staged()?;
+        if let Some(b) = lock(&INITED, HashMap::new).remove(self.path) {
+            let files: Vec<ToSync> = b.placed.iter().map(|p| ToSync::Path(p)).collect();
+            sync_all(&files)?;
+            let dirs: Vec<ToSync> = b.dirs.iter().map(|p| ToSync::Path(p)).collect();
+            sync_all(&dirs)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the bare repository's files (the directory exists), none fsynced: the
+    /// [`publish`] of its first commit makes them durable (in its first two rounds), and a
+    /// repository whose `config` or `HEAD` a power loss emptied before then (no ref can have
+    /// moved) is repaired by [`super::Repo::clear_leftovers`]. `config` and `HEAD` are written
+    /// to their lock files and renamed (`HEAD` last, so a repository
+    /// [`super::Repo::exists`] only once it is whole).
+    pub(super) fn init_staged(&self) -> Result<(), GitopsError> {
         lock(&OPEN, HashMap::new).remove(self.path);
         for d in [
             "objects/info",
@@ -133,28 +230,32 @@ impl Gix<'_> {
             self.path.join("description"),
             "Unnamed repository; edit this file 'description' to name the repository.\n",
         )?;
-        let files = [("config", CONFIG), ("HEAD", "ref: refs/heads/main\n")];
-        let mut locks = Vec::new();
-        for (name, text) in files {
-            let path = self.path.join(format!("{name}.lock"));
+        let mut batch = Batch::default();
+        for (name, text) in [("config", CONFIG), ("HEAD", "ref: refs/heads/main\n")] {
+            let lock = self.path.join(format!("{name}.lock"));
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .open(&path)?;
+                .open(&lock)?;
             f.write_all(text.as_bytes())?;
-            locks.push((path, f, self.path.join(name)));
+            let target = self.path.join(name);
+            std::fs::rename(&lock, &target)?;
+            batch.placed.push(target);
         }
-        let handles: Vec<&std::fs::File> = locks.iter().map(|l| &l.1).collect();
-        super::parallel(&handles, |f| f.sync_all())?;
-        for (lock, _, target) in &locks {
-            std::fs::rename(lock, target)?;
-        }
-        let mut dirs: Vec<PathBuf> = ["", "objects", "refs", "logs", "logs/refs"]
+        batch.dirs = ["", "objects", "refs", "logs", "logs/refs"]
             .iter()
             .map(|d| self.path.join(d))
             .collect();
-        dirs.extend(self.path.parent().map(Path::to_path_buf));
-        Ok(sync_paths(&dirs)?)
+        // The repository's folder in its owner's, and the owner's in the root when new.
+        batch
+            .dirs
+            .extend(self.path.ancestors().skip(1).take(2).map(Path::to_path_buf));
+        stage(
+            &mut lock(&INITED, HashMap::new),
+            self.path.to_path_buf(),
+            batch,
+        );
+        Ok(())
     }
 
     fn ref_target(repo: &gix::Repository, name: &str) -> Option<ObjectId> {
@@ -243,24 +344,20 @@ impl Gix<'_> {
     }
 
     pub(super) fn list(&self, rev: &str, prefix: Option<&str>) -> Result<Vec<String>, GitopsError> {
+        /// Every file under `tree`, its path prefixed with `base`.
         fn walk(
             repo: &gix::Repository,
             tree: ObjectId,
             base: &str,
-            prefix: Option<&str>,
             out: &mut Vec<String>,
         ) -> Result<(), GitopsError> {
             let tree = repo.find_tree(tree).map_err(fail("reading a tree"))?;
             let decoded = tree.decode().map_err(fail("reading a tree"))?;
             for e in &decoded.entries {
                 let path = format!("{base}{}", e.filename.to_str_lossy());
-                // A pathspec matches the path itself and everything under it.
-                let under = |p: &str, dir: &str| p == dir || p.starts_with(&format!("{dir}/"));
                 if e.mode.is_tree() {
-                    if prefix.is_none_or(|p| under(p, &path) || under(&path, p)) {
-                        walk(repo, e.oid.to_owned(), &format!("{path}/"), prefix, out)?;
-                    }
-                } else if prefix.is_none_or(|p| under(&path, p)) {
+                    walk(repo, e.oid.to_owned(), &format!("{path}/"), out)?;
+                } else {
                     out.push(path);
                 }
             }
@@ -270,8 +367,66 @@ impl Gix<'_> {
         let tree = Self::must(&repo, rev, Kind::Tree)?;
         let prefix = prefix.map(|p| p.trim_end_matches('/'));
         let mut out = Vec::new();
-        walk(&repo, tree, "", prefix.filter(|p| !p.is_empty()), &mut out)?;
+        match prefix.filter(|p| !p.is_empty()) {
+            // Straight to the prefix's entry: a listing costs what is under it, not its
+            // siblings.
+            Some(p) => {
+                let root = repo.find_tree(tree).map_err(fail("reading a tree"))?;
+                match root.lookup_entry_by_path(p) {
+                    Ok(Some(e)) if e.mode().is_tree() => {
+                        walk(&repo, e.object_id(), &format!("{p}/"), &mut out)?
+                    }
+                    Ok(Some(_)) => out.push(p.to_owned()),
+                    Ok(_) => {}
+                    Err(e) => return Err(fail("reading a tree")(e)),
+                }
+            }
+            None => walk(&repo, tree, "", &mut out)?,
+        }
         Ok(out)
+    }
+
+    /// See [`super::Repo::complete`].
+    pub(super) fn complete(&self, new: &str, old: Option<&str>) -> Result<bool, GitopsError> {
+        fn tree_complete(repo: &gix::Repository, tree: ObjectId, old: Option<ObjectId>) -> bool {
+            if Some(tree) == old || tree == ObjectId::empty_tree(HASH) {
+                return true;
+            }
+            let Ok(t) = repo.find_tree(tree) else {
+                return false;
+            };
+            let Ok(decoded) = t.decode() else {
+                return false;
+            };
+            let before: HashMap<Vec<u8>, ObjectId> = old
+                .and_then(|o| repo.find_tree(o).ok())
+                .and_then(|o| {
+                    o.decode().ok().map(|d| {
+                        d.entries
+                            .iter()
+                            .map(|e| (e.filename.to_vec(), e.oid.to_owned()))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            decoded.entries.iter().all(|e| {
+                let was = before.get(e.filename.as_bytes()).copied();
+                if e.mode.is_tree() {
+                    tree_complete(repo, e.oid.to_owned(), was)
+                } else {
+                    was == Some(e.oid.to_owned()) || e.mode.is_commit() || repo.has_object(e.oid)
+                }
+            })
+        }
+        let repo = self.open()?;
+        let tree_of = |id: &str| -> Option<ObjectId> {
+            let c = repo.find_commit(oid(id).ok()?).ok()?;
+            c.tree_id().ok().map(|t| t.detach())
+        };
+        let Some(tree) = tree_of(new) else {
+            return Ok(false);
+        };
+        Ok(tree_complete(&repo, tree, old.and_then(tree_of)))
     }
 
     fn commit_of<'r>(
@@ -403,36 +558,39 @@ impl Gix<'_> {
             .create_new(true)
             .mode(0o444)
             .open(&tmp)?;
-        let mut z = flate2::write::ZlibEncoder::new(file, flate2::Compression::default());
-        z.write_all(&gix::objs::encode::loose_header(kind, data.len() as u64))?;
-        z.write_all(data)?;
-        let file = z.finish()?;
+        let mut file = file;
+        file.write_all(&deflate(
+            &gix::objs::encode::loose_header(kind, data.len() as u64),
+            data,
+        )?)?;
         batch.files.push((tmp, file, path));
         Ok(id)
     }
 
-    /// Makes the batch's objects durable and visible: all files fsynced, then renamed into
-    /// place; the directories are left for the `update_refs` that publishes `commit`.
-    fn finish(&self, batch: Batch, commit: ObjectId) -> Result<(), GitopsError> {
-        let files: Vec<&std::fs::File> = batch.files.iter().map(|f| &f.1).collect();
-        super::parallel(&files, |f| f.sync_all())?;
+    /// Makes the objects of the staged commit `new` durable and readable without moving any
+    /// ref (dry runs, whose diff reads them): files fsynced, renamed, directories fsynced.
+    pub(super) fn store(&self, new: &str) -> Result<(), GitopsError> {
+        let key = (self.path.to_path_buf(), oid(new)?);
+        let Some(batch) = lock(&STAGED, HashMap::new).remove(&key) else {
+            return Ok(());
+        };
+        let files: Vec<ToSync> = batch.files.iter().map(|f| ToSync::File(&f.1)).collect();
+        sync_all(&files)?;
         for (tmp, _, path) in &batch.files {
             std::fs::rename(tmp, path)?;
         }
-        let mut dirs = batch.dirs;
-        dirs.sort();
-        dirs.dedup();
-        if dirs.is_empty() {
-            return Ok(());
+        let dirs: Vec<ToSync> = batch.dirs.iter().map(|d| ToSync::Path(d)).collect();
+        Ok(sync_all(&dirs)?)
+    }
+
+    /// Drops the staged commit `new` (never to be published): its temporary files go.
+    pub(super) fn forget(&self, new: &str) {
+        if let Ok(id) = oid(new) {
+            let key = (self.path.to_path_buf(), id);
+            if let Some(batch) = lock(&STAGED, HashMap::new).remove(&key) {
+                batch.discard();
+            }
         }
-        let mut pending = lock(&PENDING, HashMap::new);
-        if pending.len() >= PENDING_MAX {
-            // Calls that never published (dry runs, failures) are not remembered forever.
-            drop(pending);
-            return Ok(sync_paths(&dirs)?);
-        }
-        pending.insert((self.path.to_path_buf(), commit), dirs);
-        Ok(())
     }
 
     fn write_tree(
@@ -530,13 +688,24 @@ impl Gix<'_> {
         let (new, unchanged) = match result {
             Ok(r) => r,
             Err(e) => {
-                for (tmp, _, _) in &batch.files {
-                    let _ = std::fs::remove_file(tmp);
-                }
+                batch.discard();
                 return Err(e);
             }
         };
-        self.finish(batch, new)?;
+        if unchanged {
+            // Nothing to commit: the commit is never moved to, so it is not stored.
+            batch.discard();
+        } else {
+            let mut dirs = std::mem::take(&mut batch.dirs);
+            dirs.sort();
+            dirs.dedup();
+            batch.dirs = dirs;
+            stage(
+                &mut lock(&STAGED, HashMap::new),
+                (self.path.to_path_buf(), new),
+                batch,
+            );
+        }
         tracing::trace!(repository = %self.path.display(), branch, commit = %new, unchanged, "Prepared a commit.");
         Ok(Prepared {
             branch: branch.to_string(),
@@ -551,6 +720,16 @@ impl Gix<'_> {
         prepared: &[Prepared],
         reason: &str,
     ) -> Result<(), GitopsError> {
+        publish(&[(self.path, prepared, reason)], None, None)
+    }
+
+    /// The ref edits moving each prepared branch from its old commit to its new one, and
+    /// `(branch, expected, new)` per edit.
+    fn update_edits<'p>(
+        &self,
+        prepared: &'p [Prepared],
+        reason: &str,
+    ) -> Result<(Vec<RefEdit>, Expected<'p>), GitopsError> {
         let mut edits = Vec::new();
         let mut expected = Vec::new();
         for p in prepared {
@@ -573,7 +752,7 @@ impl Gix<'_> {
             )?);
             expected.push((p.branch.as_str(), old, new));
         }
-        self.transact(edits, &expected, true)
+        Ok((edits, expected))
     }
 
     pub(super) fn undo_refs(&self, prepared: &[Prepared]) -> Result<(), GitopsError> {
@@ -616,53 +795,45 @@ impl Gix<'_> {
         })
     }
 
-    /// One ref transaction: every ref locked and checked against its expected value (`old`,
-    /// `None`: must not exist) or none changes; lock files fsynced (with the pending object
-    /// directories of the commits published) before they are renamed into place, then the
-    /// refs' directories and reflogs. `(branch, expected, new)` per edit.
-    fn transact(
+    /// The error of a ref transaction that could not lock or check its refs: a conflict when
+    /// a ref moved (or is held by another writer) and `cas_conflict`.
+    fn lock_failed(
         &self,
-        edits: Vec<RefEdit>,
+        repo: &gix::Repository,
         expected: &[(&str, Option<ObjectId>, ObjectId)],
+        e: impl std::fmt::Display + std::fmt::Debug,
         cas_conflict: bool,
-    ) -> Result<(), GitopsError> {
-        let repo = self.open()?;
-        let fail_mode = gix::lock::acquire::Fail::AfterDurationWithBackoff(LOCK_WAIT);
-        let tx = match repo.refs.transaction().prepare(edits, fail_mode, fail_mode) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let stale = expected.iter().any(|(branch, old, _)| {
-                    Self::ref_target(&repo, &format!("refs/heads/{branch}")) != *old
-                });
-                let text = format!("{e:?}");
-                if cas_conflict && (stale || text.contains("lock") || text.contains("Lock")) {
-                    return Err(conflict(self.path));
-                }
-                return Err(GitopsError::Git(format!("update-ref failed: {e}")));
-            }
-        };
+    ) -> GitopsError {
+        let stale = expected.iter().any(|(branch, old, _)| {
+            Self::ref_target(repo, &format!("refs/heads/{branch}")) != *old
+        });
+        let text = format!("{e:?}");
+        if cas_conflict && (stale || text.contains("lock") || text.contains("Lock")) {
+            return conflict(self.path);
+        }
+        GitopsError::Git(format!("update-ref failed: {e}"))
+    }
+
+    /// The lock files of a prepared transaction (to fsync before they are renamed).
+    fn lock_files(&self, expected: &[(&str, Option<ObjectId>, ObjectId)]) -> Vec<PathBuf> {
         let heads = self.path.join("refs/heads");
-        let logs = self.path.join("logs/refs/heads");
-        let mut before: Vec<PathBuf> = expected
+        expected
             .iter()
             .map(|(branch, _, _)| heads.join(format!("{branch}.lock")))
             .filter(|p| p.exists())
-            .collect();
-        {
-            let mut pending = lock(&PENDING, HashMap::new);
-            for (_, _, new) in expected {
-                if let Some(dirs) = pending.remove(&(self.path.to_path_buf(), *new)) {
-                    before.extend(dirs);
-                }
-            }
-        }
-        sync_paths(&before)?;
-        let logs_existed = logs.is_dir();
-        let now = chrono::Utc::now().timestamp();
-        let sig = committer(now);
-        let mut time = gix::date::parse::TimeBuf::default();
-        tx.commit(Some(sig.to_ref(&mut time)))
-            .map_err(fail("update-ref"))?;
+            .collect()
+    }
+
+    /// What a committed transaction changed, to fsync: the refs' directories, the reflogs and
+    /// their directories (`logs_existed`: `logs/refs/heads` was there before).
+    fn after_commit(
+        &self,
+        expected: &[(&str, Option<ObjectId>, ObjectId)],
+        logs_existed: bool,
+        out: &mut Vec<PathBuf>,
+    ) {
+        let heads = self.path.join("refs/heads");
+        let logs = self.path.join("logs/refs/heads");
         let mut after = vec![heads.clone()];
         for (branch, _, _) in expected {
             let log = logs.join(branch);
@@ -681,14 +852,204 @@ impl Gix<'_> {
         }
         // A deletion removes the reflog and, when they are left empty, its directories: the
         // nearest remaining directory holds the change then.
-        let mut after: Vec<PathBuf> = after
-            .into_iter()
-            .filter_map(|p| p.ancestors().find(|a| a.exists()).map(Path::to_path_buf))
-            .collect();
+        out.extend(
+            after
+                .into_iter()
+                .filter_map(|p| p.ancestors().find(|a| a.exists()).map(Path::to_path_buf)),
+        );
+    }
+
+    /// One ref transaction (undo): every ref locked and checked against its expected value
+    /// (`old`, `None`: must not exist) or none changes; lock files fsynced before they are
+    /// renamed into place, then the refs' directories and reflogs. `(branch, expected, new)`
+    /// per edit.
+    fn transact(
+        &self,
+        edits: Vec<RefEdit>,
+        expected: &[(&str, Option<ObjectId>, ObjectId)],
+        cas_conflict: bool,
+    ) -> Result<(), GitopsError> {
+        let repo = self.open()?;
+        let fail_mode = gix::lock::acquire::Fail::AfterDurationWithBackoff(LOCK_WAIT);
+        let tx = match repo.refs.transaction().prepare(edits, fail_mode, fail_mode) {
+            Ok(tx) => tx,
+            Err(e) => return Err(self.lock_failed(&repo, expected, e, cas_conflict)),
+        };
+        sync_paths(&self.lock_files(expected))?;
+        let logs_existed = self.path.join("logs/refs/heads").is_dir();
+        let now = chrono::Utc::now().timestamp();
+        let sig = committer(now);
+        let mut time = gix::date::parse::TimeBuf::default();
+        tx.commit(Some(sig.to_ref(&mut time)))
+            .map_err(fail("update-ref"))?;
+        let mut after = Vec::new();
+        self.after_commit(expected, logs_existed, &mut after);
         after.sort();
         after.dedup();
         sync_paths(&after)?;
         tracing::debug!(repository = %self.path.display(), refs = expected.len(), "Moved refs.");
         Ok(())
     }
+}
+
+/// `(branch, expected old commit, new commit)` of each edit of a ref transaction.
+type Expected<'p> = Vec<(&'p str, Option<ObjectId>, ObjectId)>;
+
+/// Moves the prepared branches of several repositories — `(repository, commits, reflog
+/// message)` each — all or none (see [`super::publish`]). Round 1 fsyncs the staged object
+/// files, new repositories' files, ref lock files, the journal and what `carry` holds from the
+/// previous call, whose journals are unlinked then; round 2 the directories that gained an
+/// entry (the journal's too, which makes those unlinks durable); then the refs move, and
+/// round 3 (the refs' directories and reflogs) runs at once or is left in `carry`.
+pub(super) fn publish(
+    items: &[(&Path, &[Prepared], &str)],
+    journal: Option<&super::Journal<'_>>,
+    carry: Option<&mut super::Deferred>,
+) -> Result<(), GitopsError> {
+    let gixes: Vec<Gix> = items.iter().map(|(path, _, _)| Gix { path }).collect();
+    let repos: Vec<gix::Repository> = gixes.iter().map(Gix::open).collect::<Result<_, _>>()?;
+    // Every ref locked and checked before anything else; on a conflict the commits stay
+    // staged (the caller may publish them once the lock is gone, or forget them).
+    let fail_mode = gix::lock::acquire::Fail::AfterDurationWithBackoff(LOCK_WAIT);
+    let mut txs = Vec::new();
+    let mut expected_all = Vec::new();
+    for ((g, repo), (_, prepared, reason)) in gixes.iter().zip(&repos).zip(items) {
+        let (edits, expected) = g.update_edits(prepared, reason)?;
+        match repo.refs.transaction().prepare(edits, fail_mode, fail_mode) {
+            Ok(tx) => txs.push(tx),
+            Err(e) => return Err(g.lock_failed(repo, &expected, e, true)),
+        }
+        expected_all.push(expected);
+    }
+    // The staged objects and new repositories of every commit published.
+    let mut batches: Vec<Batch> = Vec::new();
+    {
+        let mut staged = lock(&STAGED, HashMap::new);
+        for (path, prepared, _) in items {
+            for p in prepared.iter() {
+                if let Some(b) = staged.remove(&(path.to_path_buf(), oid(&p.new)?)) {
+                    batches.push(b);
+                }
+            }
+        }
+        let mut inited = lock(&INITED, HashMap::new);
+        for (path, _, _) in items {
+            batches.extend(inited.remove(*path));
+        }
+    }
+    let discard = |batches: Vec<Batch>| batches.into_iter().for_each(Batch::discard);
+    // Round 1: the files.
+    let locks: Vec<PathBuf> = gixes
+        .iter()
+        .zip(&expected_all)
+        .flat_map(|(g, e)| g.lock_files(e))
+        .collect();
+    let journal_file = match journal {
+        Some(j) => {
+            let written = std::fs::File::create(j.path).and_then(|mut f| {
+                f.write_all(j.doc)?;
+                Ok(f)
+            });
+            match written {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    drop(txs);
+                    discard(batches);
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
+    let carried = match &carry {
+        Some(c) => (c.paths.clone(), c.journals.clone()),
+        None => Default::default(),
+    };
+    let mut files: Vec<ToSync> = Vec::new();
+    for b in &batches {
+        files.extend(b.files.iter().map(|f| ToSync::File(&f.1)));
+        files.extend(b.placed.iter().map(|p| ToSync::Path(p)));
+    }
+    files.extend(locks.iter().map(|p| ToSync::Path(p)));
+    files.extend(journal_file.iter().map(ToSync::File));
+    files.extend(carried.0.iter().map(ToSync::IfThere));
+    let renamed = sync_all(&files).and_then(|()| {
+        batches
+            .iter()
+            .flat_map(|b| &b.files)
+            .try_for_each(|(tmp, _, path)| std::fs::rename(tmp, path))
+    });
+    drop(files);
+    if let Err(e) = renamed {
+        drop(txs);
+        discard(batches);
+        return Err(e.into());
+    }
+    // The previous calls' refs are durable: their journals go (made durable by round 2).
+    let mut carry = carry;
+    if let Some(c) = carry.as_deref_mut() {
+        c.paths.drain(..carried.0.len());
+        c.journals.drain(..carried.1.len());
+    }
+    // From here the objects are in place: a failure before the refs move marks the journal
+    // aborted (best effort), so that a journal a power loss brings back is not finished.
+    let abandon = |e: GitopsError| {
+        if let Some(j) = journal {
+            let _ = super::write_atomic(j.path, j.aborted);
+        }
+        e
+    };
+    for j in &carried.1 {
+        super::remove_if_there(j).map_err(|e| abandon(e.into()))?;
+    }
+    // Round 2: the directories that gained an entry.
+    let mut dirs: Vec<PathBuf> = batches.iter().flat_map(|b| b.dirs.clone()).collect();
+    dirs.extend(journal.and_then(|j| j.path.parent()).map(Path::to_path_buf));
+    dirs.extend(
+        carried
+            .1
+            .iter()
+            .filter_map(|j| j.parent())
+            .map(Path::to_path_buf),
+    );
+    dirs.sort();
+    dirs.dedup();
+    sync_paths(&dirs).map_err(|e| abandon(e.into()))?;
+    // The refs move, repository by repository.
+    let logs_existed: Vec<bool> = gixes
+        .iter()
+        .map(|g| g.path.join("logs/refs/heads").is_dir())
+        .collect();
+    let now = chrono::Utc::now().timestamp();
+    let sig = committer(now);
+    let mut time = gix::date::parse::TimeBuf::default();
+    let sig = sig.to_ref(&mut time);
+    for (i, tx) in txs.into_iter().enumerate() {
+        if let Err(e) = tx.commit(Some(sig)) {
+            // The journal is durable: it says "abandoned" before any move is undone, or
+            // recovery would finish the call.
+            if let Some(j) = journal {
+                super::write_atomic(j.path, j.aborted)?;
+            }
+            for (g, (_, prepared, _)) in gixes.iter().zip(items).take(i).rev() {
+                if let Err(undo) = g.undo_refs(prepared) {
+                    tracing::error!(repository = %g.path.display(), error = %undo, "Undoing a partial change failed.");
+                }
+            }
+            return Err(GitopsError::Git(format!("update-ref failed: {e}")));
+        }
+    }
+    // Round 3: the refs' directories and reflogs, now or with the next call's round 1.
+    let mut after = Vec::new();
+    for ((g, e), existed) in gixes.iter().zip(&expected_all).zip(logs_existed) {
+        g.after_commit(e, existed, &mut after);
+    }
+    after.sort();
+    after.dedup();
+    match carry {
+        Some(c) => c.paths.extend(after),
+        None => sync_paths(&after)?,
+    }
+    tracing::debug!(repositories = items.len(), "Moved refs.");
+    Ok(())
 }

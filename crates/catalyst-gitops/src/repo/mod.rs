@@ -125,7 +125,7 @@ fn configure(path: &Path) -> Result<(), GitopsError> {
 
 /// Replaces `target` the way git does: through `<target>.lock` (created exclusively), fsynced,
 /// renamed into place, and the directory fsynced.
-fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut lock = target.as_os_str().to_owned();
     lock.push(".lock");
     let lock = PathBuf::from(lock);
@@ -244,6 +244,37 @@ impl Repo {
         Ok(removed)
     }
 
+    /// Creates the bare repository if it does not exist, leaving its durability to the
+    /// [`publish`] of its first commit (the CLI backend: [`Repo::init`]). For a repository
+    /// made by a call that moves its first branch in the same call.
+    pub fn init_staged(&self) -> Result<(), GitopsError> {
+        if self.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.path)?;
+        match self.backend {
+            Backend::Gix => gix::Gix { path: &self.path }.init_staged(),
+            Backend::Cli => cli::Cli { path: &self.path }.init(),
+        }
+    }
+
+    /// Makes the objects of a prepared commit durable and readable without moving any ref
+    /// (dry runs, whose diff reads them). A no-op once published, and with the CLI backend.
+    pub fn store(&self, prepared: &Prepared) -> Result<(), GitopsError> {
+        match self.backend {
+            Backend::Gix => gix::Gix { path: &self.path }.store(&prepared.new),
+            Backend::Cli => Ok(()),
+        }
+    }
+
+    /// Drops a prepared commit that will not be published (its objects are not kept).
+    /// A no-op once published, and with the CLI backend.
+    pub fn forget(&self, prepared: &Prepared) {
+        if self.backend == Backend::Gix {
+            gix::Gix { path: &self.path }.forget(&prepared.new);
+        }
+    }
+
     /// Removes what a killed write leaves behind — git's lock files (a SIGKILL skips git's own
     /// clean-up, and a stale `refs/heads/<branch>.lock` refuses every later update of that
     /// branch), the CLI backend's private index files and blob staging, loose objects never
@@ -301,6 +332,12 @@ impl Repo {
             } else {
                 std::fs::remove_file(p)?;
             }
+        }
+        // A repository made by `init_staged` whose files a power loss emptied before its
+        // first commit was published (no ref can have moved): its files written again.
+        if self.exists() && std::fs::read(self.path.join("HEAD")).is_ok_and(|h| h.is_empty()) {
+            write_atomic(&self.path.join("HEAD"), b"ref: refs/heads/main\n")?;
+            found.push(self.path.join("HEAD"));
         }
         let config = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
         if self.exists() && !config.contains("fsync") {
@@ -372,6 +409,13 @@ impl Repo {
         dispatch!(self.prepare(branch, parent, changes, tree, actor, message))
     }
 
+    /// True when `new` names a commit whose tree and every object below it are stored, looking
+    /// only at what differs from `old`'s tree (what a call wrote): whether a journal's commit
+    /// can be moved to after a crash.
+    pub fn complete(&self, new: &str, old: Option<&str>) -> Result<bool, GitopsError> {
+        gix::Gix { path: &self.path }.complete(new, old)
+    }
+
     /// Moves every prepared branch in one ref transaction: all move or none does. A branch
     /// that moved since it was read is [`GitopsError::Conflict`]. `reason` is the reflog
     /// message.
@@ -402,6 +446,118 @@ impl Repo {
         }
         dispatch!(self.log(branch))
     }
+}
+
+/// Durability work a call leaves to the next one ([`publish`] with a carry): what its ref
+/// moves changed (the refs' directories and reflogs), fsynced in the next call's first round,
+/// and the journals to unlink once those are durable. [`Deferred::flush`] does it at once.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    paths: Vec<PathBuf>,
+    journals: Vec<PathBuf>,
+}
+
+impl Deferred {
+    /// A journal to unlink once the refs it moved are durable.
+    pub fn journal(&mut self, path: PathBuf) {
+        self.journals.push(path);
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.journals.is_empty()
+    }
+
+    /// fsyncs what waits (a path gone since is skipped), then unlinks the journals and fsyncs
+    /// their directories.
+    pub fn flush(&mut self) -> Result<(), GitopsError> {
+        let paths = std::mem::take(&mut self.paths);
+        parallel(&paths, sync_if_there)?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for j in std::mem::take(&mut self.journals) {
+            remove_if_there(&j)?;
+            dirs.extend(j.parent().map(Path::to_path_buf));
+        }
+        dirs.sort();
+        dirs.dedup();
+        Ok(sync_paths(&dirs)?)
+    }
+}
+
+/// fsyncs `path` unless it is gone (a repository removed since its ref moved).
+fn sync_if_there(path: &PathBuf) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(f) => f.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A call's journal for [`publish`]: where, what, and what to write over it (durably) before
+/// undoing refs that moved when the call fails after it became durable (`aborted`).
+pub struct Journal<'a> {
+    /// Its path, in an existing directory.
+    pub path: &'a Path,
+    /// The planned moves (and whatever the caller keeps with them).
+    pub doc: &'a [u8],
+    /// The same, marked as abandoned: recovery undoes it instead of finishing it.
+    pub aborted: &'a [u8],
+}
+
+/// Moves the prepared branches of several repositories — `(repository, commits, reflog
+/// message)` each — all or none, and writes the call's `journal` durably before any ref
+/// moves. With gitoxide: every ref locked and checked first, then two fsync rounds for the
+/// whole call (files; directories) before the refs move, and a third for the refs'
+/// directories and reflogs — right away without `carry`, else left in `carry` for the next
+/// call's first round (the journal then stands for the moves until they are durable, see
+/// [`gix`]). A stale expectation is [`GitopsError::Conflict`] and nothing moves; a later
+/// failure marks the journal aborted and undoes the refs already moved. The journal is the
+/// caller's to remove, whatever the outcome.
+pub fn publish(
+    items: &[(&Repo, &[Prepared], &str)],
+    journal: Option<&Journal<'_>>,
+    carry: Option<&mut Deferred>,
+) -> Result<(), GitopsError> {
+    if items.iter().all(|(r, _, _)| r.backend == Backend::Gix) {
+        let items: Vec<(&Path, &[Prepared], &str)> = items
+            .iter()
+            .map(|(r, p, reason)| (r.path.as_path(), *p, *reason))
+            .collect();
+        return gix::publish(&items, journal, carry);
+    }
+    // The CLI backend: the journal made durable, then one repository after the other.
+    if let Some(carry) = carry {
+        carry.flush()?;
+    }
+    if let Some(j) = journal {
+        let mut f = std::fs::File::create(j.path)?;
+        f.write_all(j.doc)?;
+        f.sync_all()?;
+        if let Some(dir) = j.path.parent() {
+            sync_paths(&[dir.to_path_buf()])?;
+        }
+    }
+    for (i, (repo, prepared, reason)) in items.iter().enumerate() {
+        if let Err(e) = repo.update_refs(prepared, reason) {
+            if let Some(j) = journal {
+                write_atomic(j.path, j.aborted)?;
+            }
+            for (done, p, _) in items[..i].iter().rev() {
+                if let Err(undo) = done.undo_refs(p) {
+                    tracing::error!(repository = %done.path.display(), error = %undo, "Undoing a partial change failed.");
+                }
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The commit message with Catalyst's trailers.
@@ -697,9 +853,22 @@ mod tests {
             .unwrap();
         let e = r.update_refs(std::slice::from_ref(&c), "c").unwrap_err();
         assert!(matches!(e, GitopsError::Conflict(_)), "{e:?}");
-        // What a SIGKILL leaves is cleared, and the update goes through then.
+        // The losers' staged objects are dropped (as `Sovereign::apply` does), what a SIGKILL
+        // leaves is cleared, and the update goes through then.
+        r.forget(&b);
+        r.forget(&c);
         let removed = r.clear_leftovers().unwrap();
         assert_eq!(removed, vec![r.path().join("refs/heads/develop.lock")]);
+        let c = r
+            .prepare(
+                "develop",
+                Some(&a.new),
+                &files(&[("a", "4")]),
+                None,
+                &actor(),
+                "c",
+            )
+            .unwrap();
         r.update_refs(std::slice::from_ref(&c), "c").unwrap();
         fsck(&r);
     }

@@ -658,6 +658,10 @@ fn org_api(
     let admission = admission(args)?;
     let render = render_options(args, &admission);
     let render_registry = render.clone();
+    // Whether the log is empty before opening: opening finishes an interrupted call (the last
+    // call's journal stays until the next one) and records its event, which must not keep the
+    // rest of Git's history out of an empty log.
+    let log_was_empty = spine.head() == 0;
     let sovereign = catalyst_gitops::Sovereign::open_with_spine(
         args.data_dir.join("git"),
         Arc::new(catalog),
@@ -668,7 +672,7 @@ fn org_api(
     .with_admission(Arc::new(admission))
     .with_public_url(&args.public_url);
     // A data directory with history from before the spine: seed the log with what Git holds.
-    if spine.head() == 0 {
+    if log_was_empty {
         let seed = sovereign
             .snapshot_events()
             .context("cannot read the Git repositories to seed the event log")?;

@@ -126,6 +126,17 @@ pub fn validate_rules(rules: &Value) -> Result<(), String> {
     };
     for (i, r) in list.iter().enumerate() {
         let at = format!("rules[{i}]");
+        // First what the EnvironmentPolicy CRD says of a rule (the committed resource must
+        // pass it): known fields only, their types and patterns.
+        if let Some(e) = rule_validator().and_then(|v| v.iter_errors(r).next()) {
+            let pointer = e.instance_path().to_string();
+            let pointer = if pointer.is_empty() {
+                "/".into()
+            } else {
+                pointer
+            };
+            return Err(format!("{at}: {pointer}: {e}"));
+        }
         let s = |k: &str| r.get(k).and_then(Value::as_str);
         match s("kind") {
             Some("pr-required") => {
@@ -149,6 +160,22 @@ pub fn validate_rules(rules: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A strict validator of one rule: the `rules` items of the EnvironmentPolicy CRD's schema,
+/// unknown fields refused as the API server would prune them.
+fn rule_validator() -> Option<&'static jsonschema::Validator> {
+    use std::sync::OnceLock;
+    static RULE: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    RULE.get_or_init(|| {
+        let crd = catalyst_crds::documents()
+            .into_iter()
+            .find(|c| c["spec"]["names"]["kind"] == "EnvironmentPolicy")?;
+        let schema = catalyst_crds::strict_version_schema(&crd, catalyst_crds::VERSION)?;
+        let items = schema.pointer("/properties/spec/properties/rules/items")?;
+        jsonschema::validator_for(items).ok()
+    })
+    .as_ref()
 }
 
 /// The first rule the facts do not satisfy, as `(kind, why)`.
@@ -238,5 +265,27 @@ mod tests {
         assert!(Cron::parse("* * * * *").is_ok());
         assert!(parse_duration("999999999999d").is_ok());
         assert!(validate_rules(&serde_json::json!([{"kind": "nope"}])).is_err());
+        // What the CRD refuses is refused here too: an unknown field, a wrong type.
+        let typo = validate_rules(
+            &serde_json::json!([{"kind": "pr-required", "minApprovals": 1, "minAprovals": 2}]),
+        );
+        assert!(
+            typo.as_ref()
+                .is_err_and(|e| e.starts_with("rules[0]: /: ") && e.contains("minAprovals")),
+            "{typo:?}"
+        );
+        let negative = validate_rules(
+            &serde_json::json!([{"kind": "soak", "duration": "1h"}, {"kind": "pr-required", "minApprovals": -1}]),
+        );
+        assert!(
+            negative
+                .as_ref()
+                .is_err_and(|e| e.starts_with("rules[1]: /minApprovals: ")),
+            "{negative:?}"
+        );
+        assert!(validate_rules(
+            &serde_json::json!([{"kind": "pr-required", "minApprovals": 2, "approvers": ["ann"]}])
+        )
+        .is_ok());
     }
 }

@@ -1,19 +1,24 @@
 //! The in-process backend (the default): gitoxide reads objects and refs, edits trees and runs
 //! the compare-and-swap ref transaction (git-compatible `refs/heads/<branch>.lock` files, the
-//! reflog); loose objects are written here. No `git` process.
+//! reflog); objects are written here. No `git` process.
 //!
-//! Durability (gitoxide never fsyncs), in fsync rounds per call however many repositories it
-//! moves ([`publish`]): [`Gix::prepare`] writes a commit's loose objects to
-//! `objects/xx/tmp_obj_*` and [`Gix::init_staged`] a new repository's `config` and `HEAD`, none
-//! fsynced yet; `publish` locks and checks every ref first (compare-and-swap), then fsyncs in
-//! one round every staged object file, new repository file, ref lock file and the caller's
-//! journal, renames the objects into place, fsyncs in a second round every directory that
+//! Objects: a commit's new objects go into one pack (`objects/pack/pack-<checksum>.pack` and
+//! its `.idx`, version 2, no deltas) while the repository holds no pack — a new
+//! repository's first commit, most of its objects in two files instead of one per object —
+//! and loose otherwise, so the packs of a repository stay few without a repack.
+//!
+//! Durability (gitoxide never fsyncs), in fsync rounds per call however many repositories it moves
+//! ([`publish`]): [`Gix::prepare`] writes a commit's objects to `objects/xx/tmp_obj_*` (or
+//! `objects/pack/tmp_pack_*` and `tmp_idx_*`) and [`Gix::init_staged`] a new repository's `config`
+//! and `HEAD`, none fsynced yet; `publish` locks and checks every ref first (compare-and-swap),
+//! then fsyncs in one round every staged object file, new repository file, ref lock file and the
+//! caller's journal, renames the objects into place, fsyncs in a second round every directory that
 //! gained an entry (object directories, new repositories, the journal's), and moves the refs
-//! (renames the locks, appends the reflogs). No ref ever points at an object that is not
-//! durable. The refs' directories and reflogs are fsynced in a third round, either at once
-//! (then the refs survive a power loss when `publish` returns) or, with a carry
-//! ([`super::Deferred`], what `Sovereign::apply` uses), in the next call's first round: until
-//! then the durable journal stands for the moves, and recovery makes them again from it.
+//! (renames the locks, appends the reflogs). No ref ever points at an object that is not durable.
+//! The refs' directories and reflogs are fsynced in a third round, either at once (then the refs
+//! survive a power loss when `publish` returns) or, with a carry ([`super::Deferred`], what
+//! `Sovereign::apply` uses), in the next call's first round: until then the durable journal stands
+//! for the moves, and recovery makes them again from it.
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -103,6 +108,93 @@ struct Batch {
     placed: Vec<PathBuf>,
     /// Directories whose entries changed.
     dirs: Vec<PathBuf>,
+    /// The objects of a commit written as one pack (see [`Gix::packs`]) instead of loose:
+    /// gathered here by [`Gix::write_object`], then written by [`Gix::write_pack`].
+    pack: Option<Pack>,
+}
+
+/// Objects bound for one pack: each id and its pack entry (type and size header, zlib data).
+#[derive(Default)]
+struct Pack {
+    entries: Vec<(ObjectId, Vec<u8>)>,
+    ids: HashSet<ObjectId>,
+}
+
+/// The header of a pack entry: the object's type and its inflated size.
+fn entry_header(kind: Kind, size: usize, out: &mut Vec<u8>) {
+    let t: u8 = match kind {
+        Kind::Commit => 1,
+        Kind::Tree => 2,
+        Kind::Blob => 3,
+        Kind::Tag => 4,
+    };
+    let mut byte = (t << 4) | (size & 0x0f) as u8;
+    let mut rest = size >> 4;
+    while rest != 0 {
+        out.push(byte | 0x80);
+        byte = (rest & 0x7f) as u8;
+        rest >>= 7;
+    }
+    out.push(byte);
+}
+
+/// A pack (version 2, no deltas) of `entries` and its index (version 2): the bytes of both
+/// and the pack's checksum, which names them (`pack-<checksum>.pack`, `.idx`), as git does.
+fn pack_and_index(
+    entries: &[(ObjectId, Vec<u8>)],
+) -> Result<(Vec<u8>, Vec<u8>, ObjectId), GitopsError> {
+    let count = u32::try_from(entries.len())
+        .map_err(|_| GitopsError::Git("too many objects for one pack".into()))?;
+    let size: usize = entries.iter().map(|(_, e)| e.len()).sum();
+    let mut pack = Vec::with_capacity(12 + size + HASH.len_in_bytes());
+    pack.extend_from_slice(b"PACK");
+    pack.extend_from_slice(&2u32.to_be_bytes());
+    pack.extend_from_slice(&count.to_be_bytes());
+    let mut index: Vec<(ObjectId, u32, u32)> = Vec::with_capacity(entries.len());
+    for (id, entry) in entries {
+        let offset = u32::try_from(pack.len())
+            .ok()
+            .filter(|o| *o < 0x8000_0000)
+            .ok_or_else(|| GitopsError::Git("a pack of 2 GiB or more".into()))?;
+        let mut crc = flate2::Crc::new();
+        crc.update(entry);
+        index.push((*id, crc.sum(), offset));
+        pack.extend_from_slice(entry);
+    }
+    let mut h = gix::hash::hasher(HASH);
+    h.update(&pack);
+    let sum = h.try_finalize().map_err(fail("hashing a pack"))?;
+    pack.extend_from_slice(sum.as_bytes());
+
+    index.sort_by_key(|(id, _, _)| *id);
+    let n = index.len();
+    let mut idx = Vec::with_capacity(8 + 1024 + n * (HASH.len_in_bytes() + 8) + 40);
+    idx.extend_from_slice(&[0xff, b't', b'O', b'c']);
+    idx.extend_from_slice(&2u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for (id, _, _) in &index {
+        fanout[id.as_bytes()[0] as usize] += 1;
+    }
+    let mut total = 0u32;
+    for f in fanout {
+        total += f;
+        idx.extend_from_slice(&total.to_be_bytes());
+    }
+    for (id, _, _) in &index {
+        idx.extend_from_slice(id.as_bytes());
+    }
+    for (_, crc, _) in &index {
+        idx.extend_from_slice(&crc.to_be_bytes());
+    }
+    for (_, _, offset) in &index {
+        idx.extend_from_slice(&offset.to_be_bytes());
+    }
+    idx.extend_from_slice(sum.as_bytes());
+    let mut h = gix::hash::hasher(HASH);
+    h.update(&idx);
+    let idx_sum = h.try_finalize().map_err(fail("hashing a pack index"))?;
+    idx.extend_from_slice(idx_sum.as_bytes());
+    Ok((pack, idx, sum))
 }
 
 impl Batch {
@@ -521,13 +613,66 @@ impl Gix<'_> {
         Ok(out)
     }
 
+    /// True when the repository's objects go into a pack per commit: while it holds no pack
+    /// yet (a new repository, whose first commit is most of its objects). Later commits are
+    /// written loose, so the number of packs stays bounded without a repack (a lookup looks
+    /// at every pack's index) and small commits cost no pack files.
+    fn packs(&self) -> bool {
+        let Ok(rd) = std::fs::read_dir(self.path.join("objects/pack")) else {
+            return false;
+        };
+        !rd.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("pack-") && name.ends_with(".pack")
+        })
+    }
+
+    /// Writes the objects gathered for a pack to `objects/pack/tmp_pack_*` and
+    /// `tmp_idx_*` (read-only, not fsynced, not readable), renamed by [`publish`] or
+    /// [`Gix::store`] into `pack-<checksum>.pack` and then `.idx` (the index last: git reads a
+    /// pack only through its index).
+    fn write_pack(&self, batch: &mut Batch) -> Result<(), GitopsError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let Some(pack) = batch.pack.take() else {
+            return Ok(());
+        };
+        if pack.entries.is_empty() {
+            return Ok(());
+        }
+        let (data, idx, sum) = pack_and_index(&pack.entries)?;
+        let dir = self.path.join("objects/pack");
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)?;
+            batch.dirs.push(self.path.join("objects"));
+        }
+        let nonce = hex::encode(rand::random::<[u8; 6]>());
+        for (tmp, bytes, ext) in [
+            (format!("tmp_pack_{nonce}"), &data, "pack"),
+            (format!("tmp_idx_{nonce}"), &idx, "idx"),
+        ] {
+            let tmp = dir.join(tmp);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&tmp)?;
+            file.write_all(bytes)?;
+            batch
+                .files
+                .push((tmp, file, dir.join(format!("pack-{sum}.{ext}"))));
+        }
+        batch.dirs.push(dir);
+        Ok(())
+    }
+
     fn object_path(&self, id: &ObjectId) -> PathBuf {
         let hex = id.to_string();
         self.path.join("objects").join(&hex[..2]).join(&hex[2..])
     }
 
     /// Writes one loose object (compressed, read-only, under a temporary name until
-    /// [`Gix::finish`]) unless it is stored already.
+    /// [`publish`]) unless it is stored already, or adds it to the batch's pack.
     fn write_object(
         &self,
         batch: &mut Batch,
@@ -539,6 +684,15 @@ impl Gix<'_> {
         let path = self.object_path(&id);
         // An empty file is what a crash between a rename and its writeback can leave.
         if path.metadata().is_ok_and(|m| m.len() > 0) || batch.files.iter().any(|f| f.2 == path) {
+            return Ok(id);
+        }
+        if let Some(pack) = &mut batch.pack {
+            if pack.ids.insert(id) {
+                let mut entry = Vec::with_capacity(data.len() / 2 + 16);
+                entry_header(kind, data.len(), &mut entry);
+                entry.extend_from_slice(&deflate(&[], data)?);
+                pack.entries.push((id, entry));
+            }
             return Ok(id);
         }
         let Some(dir) = path.parent() else {
@@ -652,7 +806,10 @@ impl Gix<'_> {
     ) -> Result<Prepared, GitopsError> {
         let repo = self.open()?;
         let parent_id = parent.map(oid).transpose()?;
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            pack: self.packs().then(Pack::default),
+            ..Batch::default()
+        };
         let result = (|| {
             let tree = match tree {
                 Some(t) => oid(t)?,
@@ -683,6 +840,9 @@ impl Gix<'_> {
                 .write_to(&mut buf)
                 .map_err(fail("encoding a commit"))?;
             let id = self.write_object(&mut batch, Kind::Commit, &buf)?;
+            if !unchanged {
+                self.write_pack(&mut batch)?;
+            }
             Ok::<_, GitopsError>((id, unchanged))
         })();
         let (new, unchanged) = match result {

@@ -308,6 +308,23 @@ impl Repo {
                 }
             }
         }
+        /// Pack files never renamed into place, and a pack whose index never was (a kill
+        /// between the two renames: no ref can name its objects yet, and git ignores it).
+        fn temporary_packs(pack: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(pack) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let orphan = name
+                    .strip_suffix(".pack")
+                    .filter(|n| n.starts_with("pack-"))
+                    .is_some_and(|n| !pack.join(format!("{n}.idx")).exists());
+                if name.starts_with("tmp_pack_") || name.starts_with("tmp_idx_") || orphan {
+                    out.push(e.path());
+                }
+            }
+        }
         let mut found = Vec::new();
         for name in ["HEAD.lock", "config.lock", "packed-refs.lock", "index.lock"] {
             let p = self.path.join(name);
@@ -318,6 +335,7 @@ impl Repo {
         locks_under(&self.path.join("refs"), &mut found);
         locks_under(&self.path.join("logs"), &mut found);
         temporary_objects(&self.path.join("objects"), &mut found);
+        temporary_packs(&self.path.join("objects/pack"), &mut found);
         if let Ok(rd) = std::fs::read_dir(&self.path) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -672,6 +690,31 @@ mod tests {
         );
         assert!(!p.unchanged);
         assert_eq!(r.head("develop").unwrap().as_deref(), Some(p.new.as_str()));
+        // The first commit of a new repository is one pack (commit, two trees, two blobs),
+        // which git verifies; nothing loose.
+        let packs = |ext: &str| -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(r.path().join("objects/pack"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
+                .collect();
+            v.sort();
+            v
+        };
+        let [pack] = &packs("pack")[..] else {
+            panic!("one pack expected: {:?}", packs("pack"));
+        };
+        assert_eq!(packs("idx"), [pack.with_extension("idx")]);
+        let out = git(&r, &["verify-pack", "-v", pack.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(listed.contains("non delta: 5 objects"), "{listed}");
+        let loose = git(&r, &["count-objects", "-v"]);
+        assert!(
+            String::from_utf8_lossy(&loose.stdout).contains("count: 0\n"),
+            "{loose:?}"
+        );
         let out = git(&r, &["cat-file", "blob", "develop:flux/hr.yaml"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "kind: X\n");
         let out = git(
@@ -735,6 +778,8 @@ mod tests {
                 .unwrap();
         assert_eq!(r.commit_time("develop").unwrap(), ct);
         let q = commit(&r, "develop", &files(&[("catalyst.yaml", "a: 2\n")]));
+        // Later commits are loose: the repository keeps its one pack.
+        assert_eq!(packs("pack").len(), 1);
         assert_eq!(
             r.log("develop").unwrap(),
             vec![q.new.clone(), p.new.clone()]
@@ -870,6 +915,36 @@ mod tests {
             )
             .unwrap();
         r.update_refs(std::slice::from_ref(&c), "c").unwrap();
+        fsck(&r);
+    }
+
+    /// A kill before a new repository's pack is renamed (or between its pack and its index)
+    /// leaves files `clear_leftovers` removes; git never saw them.
+    #[test]
+    fn a_pack_cut_short_is_cleared() {
+        let d = tempfile::tempdir().unwrap();
+        let r = new_repo(d.path(), Backend::Gix);
+        let staged = r
+            .prepare("develop", None, &files(&[("a", "1")]), None, &actor(), "m")
+            .unwrap();
+        let dir = r.path().join("objects/pack");
+        let orphan = dir.join(format!("pack-{}.pack", "0".repeat(40)));
+        std::fs::write(&orphan, "PACK").unwrap();
+        let mut removed = r.clear_leftovers().unwrap();
+        removed.sort();
+        let names: Vec<String> = removed
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(removed[0], orphan);
+        assert!(names[1].starts_with("tmp_idx_"), "{names:?}");
+        assert!(names[2].starts_with("tmp_pack_"), "{names:?}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        r.forget(&staged);
+        let p = commit(&r, "develop", &files(&[("a", "1")]));
+        assert_eq!(r.read(&p.new, "a").unwrap().unwrap(), b"1");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
         fsck(&r);
     }
 

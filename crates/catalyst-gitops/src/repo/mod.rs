@@ -671,6 +671,18 @@ mod tests {
         p
     }
 
+    /// Prepares `list` on `branch` on top of `parent`, with the message `msg`; moves nothing.
+    fn stage(
+        r: &Repo,
+        branch: &str,
+        parent: Option<&str>,
+        list: &[(&str, &str)],
+        msg: &str,
+    ) -> Prepared {
+        r.prepare(branch, parent, &files(list), None, &actor(), msg)
+            .unwrap()
+    }
+
     fn files(list: &[(&str, &str)]) -> Changes {
         let mut c = Changes::default();
         for (p, v) in list {
@@ -795,16 +807,13 @@ mod tests {
             BTreeMap::from([("develop".to_string(), q.new.clone())])
         );
         // Nothing changes: the same tree.
-        let same = r
-            .prepare(
-                "develop",
-                Some(&q.new),
-                &files(&[("catalyst.yaml", "a: 2\n")]),
-                None,
-                &actor(),
-                "m",
-            )
-            .unwrap();
+        let same = stage(
+            &r,
+            "develop",
+            Some(&q.new),
+            &[("catalyst.yaml", "a: 2\n")],
+            "m",
+        );
         assert!(same.unchanged);
         fsck(&r);
     }
@@ -849,26 +858,8 @@ mod tests {
         let r = new_repo(d.path(), Backend::Gix);
         let first = commit(&r, "develop", &files(&[("a", "1")]));
         // Two writers prepared on the same head; the second to move loses.
-        let a = r
-            .prepare(
-                "develop",
-                Some(&first.new),
-                &files(&[("a", "2")]),
-                None,
-                &actor(),
-                "a",
-            )
-            .unwrap();
-        let b = r
-            .prepare(
-                "develop",
-                Some(&first.new),
-                &files(&[("a", "3")]),
-                None,
-                &actor(),
-                "b",
-            )
-            .unwrap();
+        let a = stage(&r, "develop", Some(&first.new), &[("a", "2")], "a");
+        let b = stage(&r, "develop", Some(&first.new), &[("a", "3")], "b");
         r.update_refs(std::slice::from_ref(&a), "a").unwrap();
         let e = r.update_refs(std::slice::from_ref(&b), "b").unwrap_err();
         assert!(
@@ -886,16 +877,7 @@ mod tests {
         assert_eq!(r.head("develop").unwrap().as_deref(), Some(a.new.as_str()));
         // A held lock (another writer mid-update) is a conflict too, not a wait forever.
         std::fs::write(r.path().join("refs/heads/develop.lock"), "").unwrap();
-        let c = r
-            .prepare(
-                "develop",
-                Some(&a.new),
-                &files(&[("a", "4")]),
-                None,
-                &actor(),
-                "c",
-            )
-            .unwrap();
+        let c = stage(&r, "develop", Some(&a.new), &[("a", "4")], "c");
         let e = r.update_refs(std::slice::from_ref(&c), "c").unwrap_err();
         assert!(matches!(e, GitopsError::Conflict(_)), "{e:?}");
         // The losers' staged objects are dropped (as `Sovereign::apply` does), what a SIGKILL
@@ -904,16 +886,7 @@ mod tests {
         r.forget(&c);
         let removed = r.clear_leftovers().unwrap();
         assert_eq!(removed, vec![r.path().join("refs/heads/develop.lock")]);
-        let c = r
-            .prepare(
-                "develop",
-                Some(&a.new),
-                &files(&[("a", "4")]),
-                None,
-                &actor(),
-                "c",
-            )
-            .unwrap();
+        let c = stage(&r, "develop", Some(&a.new), &[("a", "4")], "c");
         r.update_refs(std::slice::from_ref(&c), "c").unwrap();
         fsck(&r);
     }
@@ -924,9 +897,7 @@ mod tests {
     fn a_pack_cut_short_is_cleared() {
         let d = tempfile::tempdir().unwrap();
         let r = new_repo(d.path(), Backend::Gix);
-        let staged = r
-            .prepare("develop", None, &files(&[("a", "1")]), None, &actor(), "m")
-            .unwrap();
+        let staged = stage(&r, "develop", None, &[("a", "1")], "m");
         let dir = r.path().join("objects/pack");
         let orphan = dir.join(format!("pack-{}.pack", "0".repeat(40)));
         std::fs::write(&orphan, "PACK").unwrap();
@@ -953,19 +924,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = new_repo(d.path(), Backend::Gix);
         let dev = commit(&r, "develop", &files(&[("a", "1")]));
-        let p1 = r
-            .prepare(
-                "develop",
-                Some(&dev.new),
-                &files(&[("a", "2")]),
-                None,
-                &actor(),
-                "m",
-            )
-            .unwrap();
-        let p2 = r
-            .prepare("staging", None, &files(&[("a", "s")]), None, &actor(), "m")
-            .unwrap();
+        let p1 = stage(&r, "develop", Some(&dev.new), &[("a", "2")], "m");
+        let p2 = stage(&r, "staging", None, &[("a", "s")], "m");
         // One stale expectation: neither branch moves.
         let stale = Prepared {
             old: Some(p1.new.clone()),

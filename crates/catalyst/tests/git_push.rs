@@ -32,6 +32,22 @@ fn git(dir: &Path, auth: Option<(&str, &str)>, args: &[&str]) -> Output {
     c.args(args).output().unwrap()
 }
 
+/// `git clone --branch develop URL INTO` in `dir` as `auth` (must succeed).
+fn clone_develop(dir: &Path, auth: (&str, &str), url: &str, into: &Path) {
+    ok(git(
+        dir,
+        Some(auth),
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "develop",
+            url,
+            into.to_str().unwrap(),
+        ],
+    ));
+}
+
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
@@ -99,18 +115,7 @@ async fn pushes_follow_the_api_rules() {
     let url = format!("{}/git/acme/orders-db.git", server.base);
     let work = dir.path().join("orders-db");
     let as_dana = ("dana", dana.as_str());
-    ok(git(
-        dir.path(),
-        Some(as_dana),
-        &[
-            "clone",
-            "--quiet",
-            "--branch",
-            "develop",
-            &url,
-            work.to_str().unwrap(),
-        ],
-    ));
+    clone_develop(dir.path(), as_dana, &url, &work);
     let values = work.join("values.yaml");
     let release = work.join("flux/helmrelease.yaml");
 
@@ -436,18 +441,7 @@ async fn a_version_change_pushed_with_its_generated_files_upgrades_the_applicati
     let as_dana = ("dana", dana.as_str());
     let url = format!("{}/git/acme/web.git", server.base);
     let work = dir.path().join("web");
-    ok(git(
-        dir.path(),
-        Some(as_dana),
-        &[
-            "clone",
-            "--quiet",
-            "--branch",
-            "develop",
-            &url,
-            work.to_str().unwrap(),
-        ],
-    ));
+    clone_develop(dir.path(), as_dana, &url, &work);
     let head = remote_head(&work, as_dana, &url, "develop");
     let doc = work.join("catalyst.yaml");
 

@@ -205,27 +205,27 @@ pub struct Sovereign {
     org_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// How the repositories are read and written (in process unless benchmarking the CLI).
     git: crate::repo::Backend,
-    /// The last call's refs' directories and reflogs, fsynced by the next call's first round,
-    /// and its journal, unlinked then (or when the Sovereign is dropped).
-    deferred: Mutex<crate::repo::Deferred>,
+    /// What answered calls left to make durable (their objects, refs, reflogs, directories)
+    /// and their journals, unlinked then: in the background, or when the Sovereign is dropped.
+    flusher: crate::repo::Flusher,
     /// Orders the journals: recovery replays them in the order they were written.
     journal_seq: std::sync::atomic::AtomicU64,
 }
 
 impl Sovereign {
-    /// Makes the last call's ref moves durable now and removes its journal (else the next
-    /// call, or dropping the Sovereign, does): for a clean shutdown.
+    /// Makes everything answered calls wrote durable now and removes their journals (else
+    /// the background thread does within moments, or dropping the Sovereign does): for a clean
+    /// shutdown.
     pub fn flush(&self) -> Result<(), GitopsError> {
-        lock(&self.deferred).flush()
+        self.flusher.flush()
     }
-}
 
-impl Drop for Sovereign {
-    fn drop(&mut self) {
-        let mut d = lock(&self.deferred);
-        if let Err(e) = d.flush() {
-            tracing::warn!(error = %e, "Could not make the last call's refs durable; the next start-up finishes it from its journal.");
-        }
+    /// How long the background thread gathers answered calls before it makes their files
+    /// durable (default 20 ms). A long one keeps their journals around: for crash tests.
+    #[doc(hidden)]
+    pub fn with_flush_interval(self, interval: std::time::Duration) -> Sovereign {
+        self.flusher.set_interval(interval);
+        self
     }
 }
 
@@ -285,6 +285,7 @@ impl Sovereign {
     ) -> Result<Sovereign, GitopsError> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
+        Repo::forget_open_under(&root);
         let plumbing = Some(PlumbingSettings::for_url(
             DEFAULT_PUBLIC_URL,
             &render.registry,
@@ -300,7 +301,7 @@ impl Sovereign {
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
             git: crate::repo::Backend::default(),
-            deferred: Mutex::new(crate::repo::Deferred::default()),
+            flusher: crate::repo::Flusher::default(),
             journal_seq: std::sync::atomic::AtomicU64::new(0),
         };
         s.clear_leftovers()?;
@@ -313,6 +314,8 @@ impl Sovereign {
             }
         }
         s.recover()?;
+        // Recovery may have written files again that open handles read before.
+        Repo::forget_open_under(&s.root);
         s.remove_unborn()?;
         Ok(s)
     }
@@ -840,7 +843,7 @@ impl Sovereign {
             .iter()
             .map(|(w, p)| (&w.repo, std::slice::from_ref(*p), w.subject.as_str()))
             .collect();
-        let mut carry = lock(&self.deferred);
+        let mut carry = self.flusher.pending();
         let j = crate::repo::Journal {
             path: &journal,
             doc: &doc,
@@ -1059,14 +1062,15 @@ impl Sovereign {
     }
 
     /// Finishes or undoes the calls a crash interrupted, in the order their journals were
-    /// written. A journal is durable only together with every object its commits reach, so a
-    /// call whose commits are all stored (`Repo::complete`) was decided: each of its branches
-    /// still at its old commit moves to the new one (the ref moves of an answered call are
-    /// made durable only by the next call, and a power loss may lose them), and its event is
-    /// recorded (once: the spine knows the id when it was recorded before the crash). A call
-    /// marked aborted, or whose commits are not all stored (killed before its objects were
-    /// durable), is undone: each branch still at the call's new commit goes back to its old
-    /// one, so a call is all or nothing.
+    /// written. A journal that carries its call's objects (whole: its checksum holds) was
+    /// decided: its repositories, objects and garbage refs a power loss took are written again
+    /// from it (the files of an answered call are fsynced only afterwards, in the background),
+    /// each of its branches still at its old commit moves to the new one, and its event is
+    /// recorded (once: the spine knows the id when it was recorded before the crash). An older
+    /// journal without objects was decided when its commits are all stored
+    /// (`Repo::complete`). A call marked aborted, cut short while its journal was written, or
+    /// whose commits are not all stored, is undone: each branch still at the call's new
+    /// commit goes back to its old one, so a call is all or nothing.
     fn recover(&self) -> Result<usize, GitopsError> {
         let Ok(rd) = std::fs::read_dir(self.journal_dir()) else {
             return Ok(0);
@@ -1075,10 +1079,16 @@ impl Sovereign {
         journals.sort();
         let (mut undone, mut finished) = (0, 0);
         for path in journals {
-            let doc: Value = std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            // A journal carries the objects of its call (`Whole`), or it is the document alone
+            // (written before journals carried objects, or marked aborted), or it was cut short
+            // while written (`Torn`: the call was not answered and no ref moved; undone).
+            let (doc, objects, torn) = match crate::repo::decode_journal(&bytes) {
+                crate::repo::Decoded::Doc(d) => (d, None, false),
+                crate::repo::Decoded::Whole(d, o) => (d, Some(o), false),
+                crate::repo::Decoded::Torn => (&bytes[..0], None, true),
+            };
+            let doc: Value = serde_json::from_slice(doc).unwrap_or_default();
             // Journals before the outbox were a bare list of moves.
             let entries: Vec<Value> = match &doc {
                 Value::Array(a) => a.clone(),
@@ -1101,7 +1111,23 @@ impl Sovereign {
                 })
                 .collect();
             let meta: Option<EventMeta> = serde_json::from_value(doc["event"].clone()).ok();
-            let aborted = doc["aborted"] == json!(true);
+            let aborted = torn || doc["aborted"] == json!(true);
+            let carried = !aborted && objects.is_some() && moves.len() == entries.len();
+            // Per move: its ref file held garbage and was removed (it is set again below).
+            let mut repaired = vec![false; moves.len()];
+            if carried {
+                // The call was answered (or about to be): whatever a power loss took of its
+                // repositories, objects and refs is written again from the journal.
+                for ((repo, p, _), r) in moves.iter().zip(&mut repaired) {
+                    if !repo.exists() {
+                        repo.init()?;
+                    }
+                    *r = crate::repo::repair_ref(repo, &p.branch)?;
+                }
+                for (file, data) in objects.iter().flatten() {
+                    crate::repo::restore_object(file, data)?;
+                }
+            }
             let mut heads = Vec::new();
             for (repo, p, _) in &moves {
                 heads.push(repo.head(&p.branch)?);
@@ -1111,16 +1137,21 @@ impl Sovereign {
                     .iter()
                     .zip(&heads)
                     .all(|((_, p, _), h)| h.as_deref() == Some(p.new.as_str()));
-            let decided = !aborted
-                && !moves.is_empty()
-                && moves.len() == entries.len()
-                && moves
-                    .iter()
-                    .all(|(repo, p, _)| repo.complete(&p.new, p.old.as_deref()).unwrap_or(false));
+            let decided = carried
+                || (!aborted
+                    && !moves.is_empty()
+                    && moves.len() == entries.len()
+                    && moves.iter().all(|(repo, p, _)| {
+                        repo.complete(&p.new, p.old.as_deref()).unwrap_or(false)
+                    }));
             if !aborted && (all_made || decided) {
-                for ((repo, p, _), head) in moves.iter().zip(&heads) {
-                    if *head == p.old {
-                        repo.update_refs(std::slice::from_ref(p), "catalyst: finish")?;
+                for (((repo, p, _), head), repaired) in moves.iter().zip(&heads).zip(&repaired) {
+                    if *head == p.old || *repaired && head.as_deref() != Some(p.new.as_str()) {
+                        let from = crate::repo::Prepared {
+                            old: head.clone(),
+                            ..p.clone()
+                        };
+                        repo.update_refs(std::slice::from_ref(&from), "catalyst: finish")?;
                     }
                 }
                 if let (Some(meta), Some(spine)) = (&meta, &self.spine) {

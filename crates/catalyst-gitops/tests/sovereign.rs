@@ -759,6 +759,114 @@ fn a_call_whose_ref_moves_were_lost_is_finished_from_its_journal_and_an_aborted_
     assert!(std::fs::read_dir(&pending).unwrap().next().is_none());
 }
 
+/// Every file under `dir` (recursively, `.pending` aside): its inode and bytes.
+fn files_of(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if e.file_name() != ".pending" {
+                    todo.push(p);
+                }
+            } else {
+                let ino = e.metadata().unwrap().ino();
+                out.insert(p.clone(), (ino, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// A call is answered once its journal is durable: the journal carries the bytes of every
+/// object file the call adds, and the objects, refs, reflogs and directories are fsynced
+/// afterwards, in the background. A power loss before then takes what only the page cache
+/// held. Modelled here on every file the call wrote: `emptied` — new and replaced files keep
+/// their names but lose their data, appended reflogs get a torn tail; `gone` — new files are
+/// gone, replaced and appended files are back as they were. Open writes everything again from
+/// the journal: the answered install is whole, `git fsck --strict` is clean everywhere, and
+/// the journal is gone.
+#[test]
+fn a_power_loss_before_the_background_fsync_is_repaired_from_the_journal() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    for lost in ["emptied", "gone"] {
+        let (d, s) = setup();
+        let s = s.with_flush_interval(std::time::Duration::from_secs(3600));
+        s.flush().unwrap();
+        let git = d.path().join("git");
+        let before = files_of(&git);
+        let w = install_shop(&s, json!({"replicas": 3})).unwrap();
+        assert_eq!(
+            w.commits.len(),
+            4,
+            "three Application repositories and the plumbing"
+        );
+        let pending = git.join(".pending");
+        assert_eq!(
+            std::fs::read_dir(&pending).unwrap().count(),
+            1,
+            "the answered call's journal waits for the background fsync"
+        );
+        // The power loss: the Sovereign never flushes (its thread waits an hour).
+        std::mem::forget(s);
+        let mut touched = 0;
+        for (path, (ino, bytes)) in files_of(&git) {
+            let old = before.get(&path);
+            if old.is_some_and(|(i, b)| *i == ino && *b == bytes) {
+                continue;
+            }
+            touched += 1;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
+            let appended = old.filter(|(i, _)| *i == std::fs::metadata(&path).unwrap().ino());
+            match (lost, old, appended) {
+                ("emptied", _, Some((_, was))) => {
+                    std::fs::write(&path, [was.as_slice(), &[0u8; 37]].concat()).unwrap()
+                }
+                ("emptied", _, None) => std::fs::write(&path, b"").unwrap(),
+                (_, Some((_, was)), _) => std::fs::write(&path, was).unwrap(),
+                (_, None, _) => std::fs::remove_file(&path).unwrap(),
+            }
+        }
+        assert!(touched > 20, "{lost}: the install wrote {touched} files");
+        let s = sovereign(d.path());
+        assert!(
+            std::fs::read_dir(&pending).unwrap().next().is_none(),
+            "{lost}: the journal is finished and gone"
+        );
+        for c in &w.commits {
+            let repo = if c.repo == "system/catalyst-config" {
+                s.config()
+            } else {
+                s.app_repo(&org(), &app(c.repo.strip_prefix("acme/").unwrap()))
+            };
+            assert_eq!(
+                repo.head(&c.branch).unwrap().as_deref(),
+                Some(c.commit.as_str()),
+                "{lost}: {} {}",
+                c.repo,
+                c.branch
+            );
+            fsck(&repo);
+        }
+        let doc = s.get_app(&org(), &app("web")).unwrap();
+        assert_eq!(
+            doc["environments"][0]["values"]["replicas"], 3,
+            "{lost}: {doc}"
+        );
+        // And the Sovereign goes on writing.
+        s.set_values(
+            &call("r-after"),
+            &org(),
+            &app("web"),
+            EnvType::Dev,
+            &json!({"replicas": 4}),
+        )
+        .unwrap();
+    }
+}
+
 // ---------------------------------------------------------------- upgrades with new dependencies
 
 /// The test catalog plus `testdata/catalog-next` (bp-shop 2.0.0 adds bp-cache, 3.0.0 needs

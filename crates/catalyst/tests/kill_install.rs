@@ -174,15 +174,7 @@ fn observe(data: &Path, app: &str) -> Seen {
                 .count()
         })
         .unwrap_or(0);
-    let journal = std::fs::read_dir(data.join("git/.pending"))
-        .map(|rd| {
-            rd.flatten().any(|e| {
-                std::fs::read_to_string(e.path())
-                    .map(|t| t.contains(&format!("\"{ORG}/{app}\"")))
-                    .unwrap_or(false)
-            })
-        })
-        .unwrap_or(false);
+    let journal = has_journal_of(&data.join("git/.pending"), app);
     Seen {
         app: app.to_owned(),
         repos,
@@ -393,18 +385,22 @@ fn has_journal(pending: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// True when `pending` holds the journal of `app`'s install (the last call's journal stays
-/// until the next call makes its ref moves durable, so any journal will not do).
+/// True when `pending` holds the journal of `app`'s install (answered calls' journals stay
+/// until the background thread has made what they wrote durable, so any journal will not do).
 fn has_journal_of(pending: &Path, app: &str) -> bool {
     std::fs::read_dir(pending)
-        .map(|rd| {
-            rd.flatten().any(|e| {
-                std::fs::read_to_string(e.path())
-                    .map(|t| t.contains(&format!("\"{ORG}/{app}\"")))
-                    .unwrap_or(false)
-            })
-        })
+        .map(|rd| rd.flatten().any(|e| is_journal_of(&e.path(), app)))
         .unwrap_or(false)
+}
+
+/// True when the journal file at `path` is `app`'s install's: its first line (the JSON
+/// document; the object bytes it carries follow) names the Application's repository.
+fn is_journal_of(path: &Path, app: &str) -> bool {
+    let needle = format!("\"{ORG}/{app}\"");
+    std::fs::read(path).is_ok_and(|b| {
+        let doc = b.split(|c| *c == b'\n').next().unwrap_or_default();
+        doc.windows(needle.len()).any(|w| w == needle.as_bytes())
+    })
 }
 
 /// Polls `pending` (every 100 µs) until `app`'s journal is there: when it appeared, if it did

@@ -46,7 +46,7 @@ const STAGED_MAX: usize = 1024;
 
 /// The config of a new repository (what `git init --bare` writes, plus the settings of
 /// [`super::configure`]).
-const CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tlogAllRefUpdates = always\n\tfsync = objects,reference\n";
+pub(super) const CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tlogAllRefUpdates = always\n\tfsync = objects,reference\n";
 
 fn lock<T>(m: &'static OnceLock<Mutex<T>>, init: fn() -> T) -> MutexGuard<'static, T> {
     m.get_or_init(|| Mutex::new(init()))
@@ -61,6 +61,12 @@ static OPEN: OnceLock<Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>> = Once
 /// Forgets the open handle of `path` (a repository renamed into place there).
 pub(super) fn forget(path: &Path) {
     lock(&OPEN, HashMap::new).remove(path);
+}
+
+/// Forgets the open handles of every repository under `root`: what they keep (mapped packs,
+/// the list of packs) may be stale once recovery has written files again.
+pub(super) fn forget_under(root: &Path) {
+    lock(&OPEN, HashMap::new).retain(|p, _| !p.starts_with(root));
 }
 
 /// Per (repository, commit): the loose objects [`Gix::prepare`] wrote, not yet fsynced nor
@@ -102,8 +108,9 @@ fn committer(seconds: i64) -> gix::actor::Signature {
 /// Files written by one call, not yet durable.
 #[derive(Default)]
 struct Batch {
-    /// (temporary file, its handle, final path): renamed once fsynced.
-    files: Vec<(PathBuf, std::fs::File, PathBuf)>,
+    /// (temporary file, its handle, final path, its bytes): renamed once durable (fsynced, or
+    /// carried by the call's journal).
+    files: Vec<(PathBuf, std::fs::File, PathBuf, Vec<u8>)>,
     /// Files in place already, to fsync (a new repository's `config` and `HEAD`).
     placed: Vec<PathBuf>,
     /// Directories whose entries changed.
@@ -200,7 +207,7 @@ fn pack_and_index(
 impl Batch {
     /// Removes the temporary files (a batch that will not be published).
     fn discard(self) {
-        for (tmp, _, _) in &self.files {
+        for (tmp, _, _, _) in &self.files {
             let _ = std::fs::remove_file(tmp);
         }
     }
@@ -255,15 +262,12 @@ fn deflate(head: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
 enum ToSync<'a> {
     File(&'a std::fs::File),
     Path(&'a Path),
-    /// A path that may be gone since (a previous call's, see [`super::Deferred`]).
-    IfThere(&'a PathBuf),
 }
 
 fn sync_all(items: &[ToSync<'_>]) -> std::io::Result<()> {
     super::parallel(items, |i| match i {
         ToSync::File(f) => f.sync_all(),
         ToSync::Path(p) => std::fs::File::open(p)?.sync_all(),
-        ToSync::IfThere(p) => super::sync_if_there(p),
     })
 }
 
@@ -658,9 +662,12 @@ impl Gix<'_> {
                 .mode(0o444)
                 .open(&tmp)?;
             file.write_all(bytes)?;
-            batch
-                .files
-                .push((tmp, file, dir.join(format!("pack-{sum}.{ext}"))));
+            batch.files.push((
+                tmp,
+                file,
+                dir.join(format!("pack-{sum}.{ext}")),
+                bytes.clone(),
+            ));
         }
         batch.dirs.push(dir);
         Ok(())
@@ -713,11 +720,12 @@ impl Gix<'_> {
             .mode(0o444)
             .open(&tmp)?;
         let mut file = file;
-        file.write_all(&deflate(
+        let bytes = deflate(
             &gix::objs::encode::loose_header(kind, data.len() as u64),
             data,
-        )?)?;
-        batch.files.push((tmp, file, path));
+        )?;
+        file.write_all(&bytes)?;
+        batch.files.push((tmp, file, path, bytes));
         Ok(id)
     }
 
@@ -730,7 +738,7 @@ impl Gix<'_> {
         };
         let files: Vec<ToSync> = batch.files.iter().map(|f| ToSync::File(&f.1)).collect();
         sync_all(&files)?;
-        for (tmp, _, path) in &batch.files {
+        for (tmp, _, path, _) in &batch.files {
             std::fs::rename(tmp, path)?;
         }
         let dirs: Vec<ToSync> = batch.dirs.iter().map(|d| ToSync::Path(d)).collect();
@@ -1098,83 +1106,86 @@ pub(super) fn publish(
         }
     }
     let discard = |batches: Vec<Batch>| batches.into_iter().for_each(Batch::discard);
-    // Round 1: the files.
-    let locks: Vec<PathBuf> = gixes
-        .iter()
-        .zip(&expected_all)
-        .flat_map(|(g, e)| g.lock_files(e))
-        .collect();
-    let journal_file = match journal {
-        Some(j) => {
-            let written = std::fs::File::create(j.path).and_then(|mut f| {
-                f.write_all(j.doc)?;
-                Ok(f)
-            });
-            match written {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    drop(txs);
-                    discard(batches);
-                    return Err(e.into());
-                }
-            }
-        }
-        None => None,
-    };
-    let carried = match &carry {
-        Some(c) => (c.paths.clone(), c.journals.clone()),
-        None => Default::default(),
-    };
-    let mut files: Vec<ToSync> = Vec::new();
-    for b in &batches {
-        files.extend(b.files.iter().map(|f| ToSync::File(&f.1)));
-        files.extend(b.placed.iter().map(|p| ToSync::Path(p)));
-    }
-    files.extend(locks.iter().map(|p| ToSync::Path(p)));
-    files.extend(journal_file.iter().map(ToSync::File));
-    files.extend(carried.0.iter().map(ToSync::IfThere));
-    let renamed = sync_all(&files).and_then(|()| {
-        batches
-            .iter()
-            .flat_map(|b| &b.files)
-            .try_for_each(|(tmp, _, path)| std::fs::rename(tmp, path))
-    });
-    drop(files);
-    if let Err(e) = renamed {
-        drop(txs);
-        discard(batches);
-        return Err(e.into());
-    }
-    // The previous calls' refs are durable: their journals go (made durable by round 2).
-    let mut carry = carry;
-    if let Some(c) = carry.as_deref_mut() {
-        c.paths.drain(..carried.0.len());
-        c.journals.drain(..carried.1.len());
-    }
-    // From here the objects are in place: a failure before the refs move marks the journal
-    // aborted (best effort), so that a journal a power loss brings back is not finished.
+    // What is made durable after the refs move (by `carry`'s owner, or at once).
+    let mut later = super::Deferred::default();
+    // From the moment the objects are placed, a failure before the refs move marks the
+    // journal aborted (best effort), so that recovery does not finish the call.
     let abandon = |e: GitopsError| {
         if let Some(j) = journal {
             let _ = super::write_atomic(j.path, j.aborted);
         }
         e
     };
-    for j in &carried.1 {
-        super::remove_if_there(j).map_err(|e| abandon(e.into()))?;
+    match journal {
+        Some(j) => {
+            // Round 1, the only one before the call is answered: the journal, carrying every
+            // object file's bytes, and its directory. The objects, new repositories' files,
+            // refs and directories are fsynced afterwards (`later`): until then the journal
+            // stands for them, and recovery writes again whatever a power loss took.
+            let objects: Vec<(&Path, &[u8])> = batches
+                .iter()
+                .flat_map(|b| &b.files)
+                .map(|(_, _, path, bytes)| (path.as_path(), bytes.as_slice()))
+                .collect();
+            let bytes = super::journal::encode(j.doc, &objects);
+            let written = std::fs::File::create(j.path).and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_all()?;
+                match j.path.parent() {
+                    Some(dir) => std::fs::File::open(dir)?.sync_all(),
+                    None => Ok(()),
+                }
+            });
+            if let Err(e) = written {
+                drop(txs);
+                discard(batches);
+                return Err(e.into());
+            }
+            for b in &batches {
+                for (tmp, _, path, _) in &b.files {
+                    if let Err(e) = std::fs::rename(tmp, path) {
+                        drop(txs);
+                        discard(batches);
+                        return Err(abandon(e.into()));
+                    }
+                    later.paths.push(path.clone());
+                }
+                later.paths.extend(b.placed.iter().cloned());
+                later.paths.extend(b.dirs.iter().cloned());
+            }
+        }
+        None => {
+            // Round 1: the files (objects, new repositories' files, ref lock files).
+            let locks: Vec<PathBuf> = gixes
+                .iter()
+                .zip(&expected_all)
+                .flat_map(|(g, e)| g.lock_files(e))
+                .collect();
+            let mut files: Vec<ToSync> = Vec::new();
+            for b in &batches {
+                files.extend(b.files.iter().map(|f| ToSync::File(&f.1)));
+                files.extend(b.placed.iter().map(|p| ToSync::Path(p)));
+            }
+            files.extend(locks.iter().map(|p| ToSync::Path(p)));
+            let renamed = sync_all(&files).and_then(|()| {
+                batches
+                    .iter()
+                    .flat_map(|b| &b.files)
+                    .try_for_each(|(tmp, _, path, _)| std::fs::rename(tmp, path))
+            });
+            drop(files);
+            if let Err(e) = renamed {
+                drop(txs);
+                discard(batches);
+                return Err(e.into());
+            }
+            // Round 2: the directories that gained an entry.
+            let mut dirs: Vec<PathBuf> = batches.iter().flat_map(|b| b.dirs.clone()).collect();
+            dirs.sort();
+            dirs.dedup();
+            sync_paths(&dirs).map_err(|e| abandon(e.into()))?;
+        }
     }
-    // Round 2: the directories that gained an entry.
-    let mut dirs: Vec<PathBuf> = batches.iter().flat_map(|b| b.dirs.clone()).collect();
-    dirs.extend(journal.and_then(|j| j.path.parent()).map(Path::to_path_buf));
-    dirs.extend(
-        carried
-            .1
-            .iter()
-            .filter_map(|j| j.parent())
-            .map(Path::to_path_buf),
-    );
-    dirs.sort();
-    dirs.dedup();
-    sync_paths(&dirs).map_err(|e| abandon(e.into()))?;
     // The refs move, repository by repository.
     let logs_existed: Vec<bool> = gixes
         .iter()
@@ -1199,16 +1210,20 @@ pub(super) fn publish(
             return Err(GitopsError::Git(format!("update-ref failed: {e}")));
         }
     }
-    // Round 3: the refs' directories and reflogs, now or with the next call's round 1.
-    let mut after = Vec::new();
+    // The refs' directories and reflogs (and, with a journal, the refs themselves, whose lock
+    // files were not fsynced), now or by `carry`'s owner.
     for ((g, e), existed) in gixes.iter().zip(&expected_all).zip(logs_existed) {
-        g.after_commit(e, existed, &mut after);
+        g.after_commit(e, existed, &mut later.paths);
+        if journal.is_some() {
+            let heads = g.path.join("refs/heads");
+            later
+                .paths
+                .extend(e.iter().map(|(branch, _, _)| heads.join(branch)));
+        }
     }
-    after.sort();
-    after.dedup();
     match carry {
-        Some(c) => c.paths.extend(after),
-        None => sync_paths(&after)?,
+        Some(c) => c.append(later),
+        None => later.flush()?,
     }
     tracing::debug!(repositories = items.len(), "Moved refs.");
     Ok(())

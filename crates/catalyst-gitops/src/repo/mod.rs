@@ -21,7 +21,14 @@ use std::path::{Path, PathBuf};
 use crate::GitopsError;
 
 mod cli;
+mod flusher;
 mod gix;
+mod journal;
+mod repair;
+
+pub use flusher::{Deferred, Flusher, Pending};
+pub(crate) use journal::{decode as decode_journal, Decoded};
+pub(crate) use repair::{repair_ref, restore_object};
 
 /// The all-zero object id: "this ref must not exist yet".
 pub const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -231,6 +238,12 @@ impl Repo {
         Ok(sync_paths(&[parent.to_path_buf()])?)
     }
 
+    /// Drops the handles kept open on the repositories under `root` (at open: recovery may
+    /// write their files again).
+    pub fn forget_open_under(root: &Path) {
+        gix::forget_under(root);
+    }
+
     /// Removes the folders of inits a kill cut short under `dir` (an owner's folder of
     /// repositories); returns them. Only for the one process that writes there.
     pub fn clear_aside(dir: &Path) -> Result<Vec<PathBuf>, GitopsError> {
@@ -358,7 +371,11 @@ impl Repo {
             found.push(self.path.join("HEAD"));
         }
         let config = std::fs::read_to_string(self.path.join("config")).unwrap_or_default();
-        if self.exists() && !config.contains("fsync") {
+        if self.exists() && config.trim().is_empty() {
+            // Emptied (or taken) by a power loss before it was fsynced: written again whole.
+            write_atomic(&self.path.join("config"), gix::CONFIG.as_bytes())?;
+            found.push(self.path.join("config"));
+        } else if self.exists() && !config.contains("fsync") {
             configure(&self.path)?;
         }
         Ok(found)
@@ -466,43 +483,8 @@ impl Repo {
     }
 }
 
-/// Durability work a call leaves to the next one ([`publish`] with a carry): what its ref
-/// moves changed (the refs' directories and reflogs), fsynced in the next call's first round,
-/// and the journals to unlink once those are durable. [`Deferred::flush`] does it at once.
-#[derive(Debug, Default)]
-pub struct Deferred {
-    paths: Vec<PathBuf>,
-    journals: Vec<PathBuf>,
-}
-
-impl Deferred {
-    /// A journal to unlink once the refs it moved are durable.
-    pub fn journal(&mut self, path: PathBuf) {
-        self.journals.push(path);
-    }
-
-    /// True when nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty() && self.journals.is_empty()
-    }
-
-    /// fsyncs what waits (a path gone since is skipped), then unlinks the journals and fsyncs
-    /// their directories.
-    pub fn flush(&mut self) -> Result<(), GitopsError> {
-        let paths = std::mem::take(&mut self.paths);
-        parallel(&paths, sync_if_there)?;
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for j in std::mem::take(&mut self.journals) {
-            remove_if_there(&j)?;
-            dirs.extend(j.parent().map(Path::to_path_buf));
-        }
-        dirs.sort();
-        dirs.dedup();
-        Ok(sync_paths(&dirs)?)
-    }
-}
-
 /// fsyncs `path` unless it is gone (a repository removed since its ref moved).
+#[cfg(not(target_os = "linux"))]
 fn sync_if_there(path: &PathBuf) -> std::io::Result<()> {
     match std::fs::File::open(path) {
         Ok(f) => f.sync_all(),
@@ -531,13 +513,14 @@ pub struct Journal<'a> {
 
 /// Moves the prepared branches of several repositories — `(repository, commits, reflog
 /// message)` each — all or none, and writes the call's `journal` durably before any ref
-/// moves. With gitoxide: every ref locked and checked first, then two fsync rounds for the
-/// whole call (files; directories) before the refs move, and a third for the refs'
-/// directories and reflogs — right away without `carry`, else left in `carry` for the next
-/// call's first round (the journal then stands for the moves until they are durable, see
-/// [`gix`]). A stale expectation is [`GitopsError::Conflict`] and nothing moves; a later
+/// moves. With gitoxide: every ref locked and checked first; with a journal, it carries the
+/// bytes of every object file the call adds ([`journal`]) and is the only thing fsynced before
+/// the refs move — the objects, refs, reflogs and directories are left in `carry` (a
+/// [`Flusher`]'s, made durable in the background) or fsynced at once without one; without a
+/// journal, two fsync rounds (files; directories) come before the refs move and a third after
+/// (see [`gix`]). A stale expectation is [`GitopsError::Conflict`] and nothing moves; a later
 /// failure marks the journal aborted and undoes the refs already moved. The journal is the
-/// caller's to remove, whatever the outcome.
+/// caller's to remove (once `carry` is flushed), whatever the outcome.
 pub fn publish(
     items: &[(&Repo, &[Prepared], &str)],
     journal: Option<&Journal<'_>>,

@@ -70,6 +70,121 @@ static STAGED: OnceLock<Mutex<Staged>> = OnceLock::new();
 /// Per repository made by [`Gix::init_staged`]: its files and directories, not fsynced yet.
 static INITED: OnceLock<Mutex<HashMap<PathBuf, Batch>>> = OnceLock::new();
 
+/// Trees, commits and small blobs by id, read or written by any repository: objects never
+/// change, and every write reads the same few trees again (the path to the folder it edits,
+/// the listings of `system/catalyst-config`), each otherwise a loose object to open and
+/// inflate. Only ever asked for an object by an id that something in the repository at hand
+/// names (a ref, a tree, a commit), never whether an object exists: [`Gix::write_object`] and
+/// [`Gix::complete`] look at the repository itself.
+static OBJECTS: OnceLock<Mutex<Objects>> = OnceLock::new();
+/// The bytes [`OBJECTS`] holds at most; it is emptied when full.
+const OBJECTS_MAX: usize = 64 << 20;
+/// The largest blob [`OBJECTS`] keeps.
+const OBJECT_BLOB_MAX: usize = 16 << 10;
+
+#[derive(Default)]
+struct Objects {
+    map: HashMap<ObjectId, (Kind, std::sync::Arc<[u8]>)>,
+    bytes: usize,
+}
+
+/// Keeps a copy of the object `id` in [`OBJECTS`] (trees, commits and small blobs).
+fn remember(id: ObjectId, kind: Kind, data: &[u8]) {
+    let keep = match kind {
+        Kind::Tree | Kind::Commit => true,
+        Kind::Blob => data.len() <= OBJECT_BLOB_MAX,
+        Kind::Tag => false,
+    };
+    if !keep {
+        return;
+    }
+    let mut objects = lock(&OBJECTS, Objects::default);
+    if objects.map.contains_key(&id) {
+        return;
+    }
+    if objects.bytes + data.len() > OBJECTS_MAX {
+        objects.map.clear();
+        objects.bytes = 0;
+    }
+    objects.bytes += data.len();
+    objects.map.insert(id, (kind, data.into()));
+}
+
+/// Objects of a repository through [`OBJECTS`].
+struct Cached<'r>(&'r gix::Repository);
+
+impl Cached<'_> {
+    /// The object `id` (`None`: not in the repository).
+    fn get(&self, id: &gix::hash::oid) -> gix::Result<Option<(Kind, std::sync::Arc<[u8]>)>> {
+        if id == ObjectId::empty_tree(HASH) {
+            // Git knows it without its object.
+            return Ok(Some((Kind::Tree, std::sync::Arc::from(&[][..]))));
+        }
+        if let Some(o) = lock(&OBJECTS, Objects::default).map.get(id) {
+            return Ok(Some(o.clone()));
+        }
+        let mut buf = Vec::new();
+        let Some(d) = gix::objs::Find::try_find(&self.0.objects, id, &mut buf)? else {
+            return Ok(None);
+        };
+        remember(id.to_owned(), d.kind, d.data);
+        Ok(Some((d.kind, d.data.into())))
+    }
+
+    /// The tree of the commit `id`.
+    fn commit_tree(&self, id: ObjectId) -> Result<ObjectId, GitopsError> {
+        match self.get(&id).map_err(fail("reading a commit"))? {
+            Some((Kind::Commit, data)) => gix::objs::CommitRefIter::from_bytes(&data, HASH)
+                .tree_id()
+                .map_err(fail("reading a commit")),
+            _ => Err(GitopsError::Git(format!(
+                "reading a commit failed: {id} is not a commit"
+            ))),
+        }
+    }
+
+    /// The entry at `path` under the tree `tree`.
+    fn entry(
+        &self,
+        tree: ObjectId,
+        path: &str,
+    ) -> Result<Option<gix::objs::tree::Entry>, GitopsError> {
+        let Some((Kind::Tree, data)) = self.get(&tree).map_err(fail("reading a tree"))? else {
+            return Err(GitopsError::Git(format!("{tree} is not a tree")));
+        };
+        let mut buf = Vec::new();
+        gix::objs::TreeRefIter::from_bytes(&data, HASH)
+            .lookup_entry_by_path(self, &mut buf, path)
+            .map_err(fail("reading a tree"))
+    }
+
+    /// The tree `id`, decoded.
+    fn tree(&self, id: ObjectId) -> Result<gix::objs::Tree, GitopsError> {
+        match self.get(&id).map_err(fail("reading a tree"))? {
+            Some((Kind::Tree, data)) => Ok(gix::objs::TreeRef::from_bytes(&data, HASH)
+                .map_err(fail("reading a tree"))?
+                .into()),
+            _ => Err(GitopsError::Git(format!(
+                "reading a tree failed: {id} is not a tree"
+            ))),
+        }
+    }
+}
+
+impl gix::objs::Find for Cached<'_> {
+    fn try_find<'a>(
+        &self,
+        id: &gix::hash::oid,
+        buffer: &'a mut Vec<u8>,
+    ) -> gix::Result<Option<gix::objs::Data<'a>>> {
+        Ok(self.get(id)?.map(|(kind, data)| {
+            buffer.clear();
+            buffer.extend_from_slice(&data);
+            gix::objs::Data::new(buffer, kind, HASH)
+        }))
+    }
+}
+
 fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> GitopsError + '_ {
     move |e| GitopsError::Git(format!("{what} failed: {e}"))
 }
@@ -219,31 +334,39 @@ fn stage<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Batch>, key: K, batch: Ba
 }
 
 /// `head` and `data` as one zlib stream, at git's level for loose objects
-/// (`core.looseCompression`, default 1: best speed). One compressor per thread, reset for each
-/// object: a new one allocates and zeroes a few hundred KiB, more than compressing a small
-/// object costs.
+/// (`core.looseCompression`, default 1: best speed), with gitoxide's zlib (zlib-rs, several
+/// times faster than flate2's default miniz backend on small objects). One compressor per
+/// thread, reset for each object: a new one allocates and zeroes a few hundred KiB, more than
+/// compressing a small object costs.
 fn deflate(head: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
+    use gix::zlib::stream::deflate::{Compress, FlushCompress};
+    use gix::zlib::{Compression, Status};
     thread_local! {
         static Z: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new(Compression::fast(), true));
+            std::cell::RefCell::new(Compress::new(Compression::BEST_SPEED));
     }
     Z.with(|z| {
         let mut z = z.borrow_mut();
         z.reset();
-        let mut out = Vec::with_capacity(head.len() + data.len() / 2 + 64);
-        let start = z.total_in();
+        // zlib's bound for a stored (incompressible) stream, so one call normally does it all.
+        let len = head.len() + data.len();
+        let mut out = vec![0u8; len + len / 1000 + 64];
+        let (start_in, start_out) = (z.total_in(), z.total_out());
         loop {
-            let done = (z.total_in() - start) as usize;
+            let done = (z.total_in() - start_in) as usize;
             let (input, flush) = match done.checked_sub(head.len()) {
                 None => (&head[done..], FlushCompress::None),
                 Some(d) => (&data[d..], FlushCompress::Finish),
             };
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(256));
+            let written = (z.total_out() - start_out) as usize;
+            if out.len() - written < 64 {
+                out.resize(out.len() * 2, 0);
             }
-            match z.compress_vec(input, &mut out, flush) {
-                Ok(Status::StreamEnd) => return Ok(out),
+            match z.compress(input, &mut out[written..], flush) {
+                Ok(Status::StreamEnd) => {
+                    out.truncate((z.total_out() - start_out) as usize);
+                    return Ok(out);
+                }
                 Ok(_) => {}
                 Err(e) => return Err(std::io::Error::other(e)),
             }
@@ -385,7 +508,13 @@ impl Gix<'_> {
         if kind == Kind::Tree && id == ObjectId::empty_tree(HASH) {
             return Some(id);
         }
-        Some(repo.find_object(id).ok()?.peel_to_kind(kind).ok()?.id)
+        // Commits and trees through the cache; anything else (a tag) peeled by gitoxide.
+        let cached = Cached(repo);
+        match (kind, cached.get(&id).ok()??.0) {
+            (Kind::Tree, Kind::Tree) | (Kind::Commit, Kind::Commit) => Some(id),
+            (Kind::Tree, Kind::Commit) => cached.commit_tree(id).ok(),
+            _ => Some(repo.find_object(id).ok()?.peel_to_kind(kind).ok()?.id),
+        }
     }
 
     fn must(repo: &gix::Repository, rev: &str, kind: Kind) -> Result<ObjectId, GitopsError> {
@@ -420,35 +549,34 @@ impl Gix<'_> {
         let Some(tree) = Self::peeled(&repo, rev, Kind::Tree) else {
             return Ok(None);
         };
-        let Ok(tree) = repo.find_tree(tree) else {
+        let cached = Cached(&repo);
+        let Ok(Some(entry)) = cached.entry(tree, path) else {
             return Ok(None);
         };
-        let Ok(Some(entry)) = tree.lookup_entry_by_path(path) else {
-            return Ok(None);
-        };
-        if !entry.mode().is_blob() {
+        if !entry.mode.is_blob() {
             return Ok(None);
         }
-        let blob = repo
-            .find_blob(entry.object_id())
-            .map_err(fail("reading a blob"))?;
-        Ok(Some(blob.detach().data))
+        match cached.get(&entry.oid).map_err(fail("reading a blob"))? {
+            Some((Kind::Blob, data)) => Ok(Some(data.to_vec())),
+            _ => Err(GitopsError::Git(format!(
+                "reading a blob failed: {} is not a blob",
+                entry.oid
+            ))),
+        }
     }
 
     pub(super) fn list(&self, rev: &str, prefix: Option<&str>) -> Result<Vec<String>, GitopsError> {
         /// Every file under `tree`, its path prefixed with `base`.
         fn walk(
-            repo: &gix::Repository,
+            objects: &Cached<'_>,
             tree: ObjectId,
             base: &str,
             out: &mut Vec<String>,
         ) -> Result<(), GitopsError> {
-            let tree = repo.find_tree(tree).map_err(fail("reading a tree"))?;
-            let decoded = tree.decode().map_err(fail("reading a tree"))?;
-            for e in &decoded.entries {
+            for e in &objects.tree(tree)?.entries {
                 let path = format!("{base}{}", e.filename.to_str_lossy());
                 if e.mode.is_tree() {
-                    walk(repo, e.oid.to_owned(), &format!("{path}/"), out)?;
+                    walk(objects, e.oid, &format!("{path}/"), out)?;
                 } else {
                     out.push(path);
                 }
@@ -457,23 +585,18 @@ impl Gix<'_> {
         }
         let repo = self.open()?;
         let tree = Self::must(&repo, rev, Kind::Tree)?;
+        let cached = Cached(&repo);
         let prefix = prefix.map(|p| p.trim_end_matches('/'));
         let mut out = Vec::new();
         match prefix.filter(|p| !p.is_empty()) {
             // Straight to the prefix's entry: a listing costs what is under it, not its
             // siblings.
-            Some(p) => {
-                let root = repo.find_tree(tree).map_err(fail("reading a tree"))?;
-                match root.lookup_entry_by_path(p) {
-                    Ok(Some(e)) if e.mode().is_tree() => {
-                        walk(&repo, e.object_id(), &format!("{p}/"), &mut out)?
-                    }
-                    Ok(Some(_)) => out.push(p.to_owned()),
-                    Ok(_) => {}
-                    Err(e) => return Err(fail("reading a tree")(e)),
-                }
-            }
-            None => walk(&repo, tree, "", &mut out)?,
+            Some(p) => match cached.entry(tree, p)? {
+                Some(e) if e.mode.is_tree() => walk(&cached, e.oid, &format!("{p}/"), &mut out)?,
+                Some(_) => out.push(p.to_owned()),
+                None => {}
+            },
+            None => walk(&cached, tree, "", &mut out)?,
         }
         Ok(out)
     }
@@ -681,6 +804,10 @@ impl Gix<'_> {
     ) -> Result<ObjectId, GitopsError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let id = gix::objs::compute_hash(HASH, kind, data).map_err(fail("hashing"))?;
+        if kind != Kind::Blob {
+            // The next write reads it again (a tree on the path it edits, its parent commit).
+            remember(id, kind, data);
+        }
         let path = self.object_path(&id);
         // An empty file is what a crash between a rename and its writeback can leave.
         if path.metadata().is_ok_and(|m| m.len() > 0) || batch.files.iter().any(|f| f.2 == path) {
@@ -754,17 +881,12 @@ impl Gix<'_> {
         parent: Option<ObjectId>,
         changes: &Changes,
     ) -> Result<ObjectId, GitopsError> {
+        let cached = Cached(repo);
         let base = match parent {
-            Some(p) if !changes.replace_all => Self::commit_of(repo, p)?
-                .tree_id()
-                .map_err(fail("reading a commit"))?
-                .detach(),
+            Some(p) if !changes.replace_all => cached.commit_tree(p)?,
             _ => ObjectId::empty_tree(HASH),
         };
-        let mut editor = repo
-            .edit_tree(base)
-            .map_err(fail("reading a tree"))?
-            .detach();
+        let mut editor = gix::objs::tree::Editor::new(cached.tree(base)?, &cached, HASH);
         for (path, content) in &changes.files {
             match content {
                 Some(bytes) => {
@@ -816,13 +938,7 @@ impl Gix<'_> {
                 None => self.write_tree(&repo, &mut batch, parent_id, changes)?,
             };
             let unchanged = match parent_id {
-                Some(p) => {
-                    Self::commit_of(&repo, p)?
-                        .tree_id()
-                        .map(|t| t.detach())
-                        .ok()
-                        == Some(tree)
-                }
+                Some(p) => Cached(&repo).commit_tree(p)? == tree,
                 None => false,
             };
             let now = chrono::Utc::now().timestamp();

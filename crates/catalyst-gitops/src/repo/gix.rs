@@ -55,8 +55,49 @@ fn lock<T>(m: &'static OnceLock<Mutex<T>>, init: fn() -> T) -> MutexGuard<'stati
 }
 
 /// Open repositories by path: opening reads the config and sets up the object store, which
-/// every call on the write path would otherwise repeat.
-static OPEN: OnceLock<Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>> = OnceLock::new();
+/// every call on the write path would otherwise repeat. Each with the number it was opened
+/// under ([`OPENED`]), which tells a thread's handle of it ([`LOCAL`]) from one of a
+/// repository forgotten since.
+static OPEN: OnceLock<Mutex<HashMap<PathBuf, (gix::ThreadSafeRepository, u64)>>> = OnceLock::new();
+/// Counts the repositories opened into [`OPEN`].
+static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's handles of repositories of [`OPEN`] (see [`Gix::local`]), with the number
+    /// each was opened under: making a handle sets up its object store's caches and zlib state,
+    /// which costs more than most reads.
+    static LOCAL: std::cell::RefCell<HashMap<PathBuf, (u64, gix::Repository)>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// A thread's handle of a repository, back in [`LOCAL`] when dropped.
+struct Local {
+    path: PathBuf,
+    opened: u64,
+    repo: Option<gix::Repository>,
+}
+
+impl std::ops::Deref for Local {
+    type Target = gix::Repository;
+    fn deref(&self) -> &gix::Repository {
+        self.repo.as_ref().expect("a handle until dropped")
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(repo) = self.repo.take() {
+            let path = std::mem::take(&mut self.path);
+            let _ = LOCAL.try_with(|l| {
+                let mut l = l.borrow_mut();
+                if l.len() >= OPEN_MAX {
+                    l.clear();
+                }
+                l.insert(path, (self.opened, repo));
+            });
+        }
+    }
+}
 
 /// Forgets the open handle of `path` (a repository renamed into place there).
 pub(super) fn forget(path: &Path) {
@@ -397,18 +438,51 @@ pub(super) struct Gix<'a> {
 
 impl Gix<'_> {
     fn open(&self) -> Result<gix::Repository, GitopsError> {
-        if let Some(r) = lock(&OPEN, HashMap::new).get(self.path) {
-            return Ok(r.to_thread_local());
+        self.open_numbered().map(|(r, _)| r)
+    }
+
+    /// A handle of the repository and the number it was opened under (see [`OPEN`]).
+    fn open_numbered(&self) -> Result<(gix::Repository, u64), GitopsError> {
+        if let Some((r, n)) = lock(&OPEN, HashMap::new).get(self.path) {
+            return Ok((r.to_thread_local(), *n));
         }
         let opts = gix::open::Options::isolated().open_path_as_is(true);
         let r = gix::ThreadSafeRepository::open_opts(self.path, opts)
             .map_err(fail(&format!("opening {}", self.path.display())))?;
+        let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut open = lock(&OPEN, HashMap::new);
         if open.len() >= OPEN_MAX {
             open.clear();
         }
-        open.insert(self.path.to_path_buf(), r.clone());
-        Ok(r.to_thread_local())
+        open.insert(self.path.to_path_buf(), (r.clone(), n));
+        Ok((r.to_thread_local(), n))
+    }
+
+    /// This thread's handle of the repository, kept for its next call (reads and
+    /// [`Gix::prepare`]; a handle sees the refs and objects on disk as a new one would: refs
+    /// are read from their files, loose objects looked up, new packs found on a miss). One
+    /// of a repository forgotten since ([`forget`], [`Gix::init_staged`]) is not used.
+    fn local(&self) -> Result<Local, GitopsError> {
+        let current = lock(&OPEN, HashMap::new).get(self.path).map(|(_, n)| *n);
+        let kept = current.and_then(|n| {
+            LOCAL
+                .try_with(|l| l.borrow_mut().remove(self.path))
+                .ok()
+                .flatten()
+                .filter(|(opened, _)| *opened == n)
+        });
+        let (opened, repo) = match kept {
+            Some(k) => k,
+            None => {
+                let (r, n) = self.open_numbered()?;
+                (n, r)
+            }
+        };
+        Ok(Local {
+            path: self.path.to_path_buf(),
+            opened,
+            repo: Some(repo),
+        })
     }
 
     /// Creates the bare repository's files (the directory exists) in two fsync rounds: the
@@ -524,12 +598,12 @@ impl Gix<'_> {
     }
 
     pub(super) fn head(&self, branch: &str) -> Result<Option<String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         Ok(Self::ref_target(&repo, &format!("refs/heads/{branch}")).map(|id| id.to_string()))
     }
 
     pub(super) fn branches(&self) -> Result<BTreeMap<String, String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let refs = repo.references().map_err(fail("listing refs"))?;
         let mut out = BTreeMap::new();
         for r in refs.prefixed("refs/heads/").map_err(fail("listing refs"))? {
@@ -545,7 +619,7 @@ impl Gix<'_> {
     }
 
     pub(super) fn read(&self, rev: &str, path: &str) -> Result<Option<Vec<u8>>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let Some(tree) = Self::peeled(&repo, rev, Kind::Tree) else {
             return Ok(None);
         };
@@ -583,7 +657,7 @@ impl Gix<'_> {
             }
             Ok(())
         }
-        let repo = self.open()?;
+        let repo = self.local()?;
         let tree = Self::must(&repo, rev, Kind::Tree)?;
         let cached = Cached(&repo);
         let prefix = prefix.map(|p| p.trim_end_matches('/'));
@@ -633,7 +707,7 @@ impl Gix<'_> {
                 }
             })
         }
-        let repo = self.open()?;
+        let repo = self.local()?;
         let tree_of = |id: &str| -> Option<ObjectId> {
             let c = repo.find_commit(oid(id).ok()?).ok()?;
             c.tree_id().ok().map(|t| t.detach())
@@ -652,7 +726,7 @@ impl Gix<'_> {
     }
 
     pub(super) fn commit_time(&self, rev: &str) -> Result<i64, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let id = Self::must(&repo, rev, Kind::Commit)?;
         let commit = Self::commit_of(&repo, id)?;
         Ok(commit
@@ -662,7 +736,7 @@ impl Gix<'_> {
     }
 
     pub(super) fn is_ancestor(&self, ancestor: &str, rev: &str) -> Result<bool, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let (Some(target), Some(tip)) = (
             Self::peeled(&repo, ancestor, Kind::Commit),
             Self::peeled(&repo, rev, Kind::Commit),
@@ -683,17 +757,17 @@ impl Gix<'_> {
     }
 
     pub(super) fn resolve_commit(&self, rev: &str) -> Result<Option<String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         Ok(Self::peeled(&repo, rev, Kind::Commit).map(|id| id.to_string()))
     }
 
     pub(super) fn tree_of(&self, rev: &str) -> Result<String, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         Ok(Self::must(&repo, rev, Kind::Tree)?.to_string())
     }
 
     pub(super) fn show(&self, rev: &str) -> Result<String, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let commit = Self::commit_of(&repo, Self::must(&repo, rev, Kind::Commit)?)?;
         let c = commit.decode().map_err(fail("reading a commit"))?;
         let author = c.author().map_err(fail("reading a commit"))?;
@@ -711,7 +785,7 @@ impl Gix<'_> {
 
     /// Newest first by committer time, like `git rev-list`.
     pub(super) fn log(&self, branch: &str) -> Result<Vec<String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let Some(tip) = Self::ref_target(&repo, &format!("refs/heads/{branch}")) else {
             return Ok(Vec::new());
         };
@@ -926,7 +1000,7 @@ impl Gix<'_> {
         actor: &Actor,
         message: &str,
     ) -> Result<Prepared, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let parent_id = parent.map(oid).transpose()?;
         let mut batch = Batch {
             pack: self.packs().then(Pack::default),

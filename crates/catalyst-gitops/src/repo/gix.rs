@@ -40,6 +40,9 @@ const HASH: gix::hash::Kind = gix::hash::Kind::Sha1;
 const LOCK_WAIT: Duration = Duration::from_millis(100);
 /// Open repositories kept (each a few KiB); the whole cache is dropped when it is full.
 const OPEN_MAX: usize = 512;
+/// Handles a thread keeps ([`LOCAL`]; each holds its object store's caches and zlib state, and
+/// a server has many blocking threads); the thread's are all dropped when it is full.
+const LOCAL_MAX: usize = 32;
 /// Staged commits and repositories kept waiting for their [`publish`]; beyond, the oldest
 /// are dropped (their temporary files removed).
 const STAGED_MAX: usize = 1024;
@@ -90,7 +93,7 @@ impl Drop for Local {
             let path = std::mem::take(&mut self.path);
             let _ = LOCAL.try_with(|l| {
                 let mut l = l.borrow_mut();
-                if l.len() >= OPEN_MAX {
+                if l.len() >= LOCAL_MAX {
                     l.clear();
                 }
                 l.insert(path, (self.opened, repo));

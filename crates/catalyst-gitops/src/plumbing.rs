@@ -207,12 +207,42 @@ pub fn app_files(
 
 /// The `kustomization.yaml` listing `paths` (relative to [`dir`]).
 pub fn kustomization<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    const HEAD: &str = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n";
     let mut resources: Vec<&str> = paths.filter(|p| *p != "kustomization.yaml").collect();
     resources.sort_unstable();
     resources.dedup();
+    if !resources.is_empty() && resources.iter().all(|r| plain(r)) {
+        // What the YAML serializer writes for these, without building a document: the
+        // top-level listing of an Environment names up to 512 shard folders and is rewritten
+        // on every write.
+        let mut out = String::with_capacity(
+            HEAD.len() + 11 + resources.iter().map(|r| r.len() + 3).sum::<usize>(),
+        );
+        out.push_str(HEAD);
+        out.push_str("resources:\n");
+        for r in resources {
+            out.push_str("- ");
+            out.push_str(r);
+            out.push('\n');
+        }
+        return out.into_bytes();
+    }
     yaml::to_string(&json!({"apiVersion": "kustomize.config.k8s.io/v1beta1",
                             "kind": "Kustomization", "resources": resources}))
     .into_bytes()
+}
+
+/// True when YAML writes `path` as a plain scalar: a file (`….yaml`) or folder path of
+/// letters, digits and `-_./`, starting with a letter or digit — nothing YAML could read as
+/// another type (a number, a boolean, null) or as syntax.
+fn plain(path: &str) -> bool {
+    path.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && (path.ends_with(".yaml") || path.contains('/'))
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
 }
 
 /// The `resources` of a `kustomization.yaml` as [`kustomization`] writes it (`None` when it
@@ -408,6 +438,38 @@ mod tests {
             Some(("sources/91", "web.yaml"))
         );
         assert_eq!(in_shard("vcluster/helmrelease.yaml"), None);
+        // The listing written without the serializer is what the serializer writes.
+        for paths in [
+            vec!["web.yaml"],
+            vec![
+                "sources/3f",
+                "applications/00",
+                "namespace.yaml",
+                "vcluster/helmrelease.yaml",
+            ],
+            vec![
+                "1.yaml",
+                "0x10.yaml",
+                "true.yaml",
+                "null/x",
+                "a_b.c-d.yaml",
+                "x/1e3",
+            ],
+            vec!["1e3", "true", "- x.yaml", "a b.yaml", "#.yaml", "", "yes"],
+            vec![],
+        ] {
+            let mut sorted = paths.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let serialized = yaml::to_string(
+                &json!({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                                      "kind": "Kustomization", "resources": sorted}),
+            );
+            assert_eq!(
+                String::from_utf8(kustomization(paths.into_iter())).unwrap(),
+                serialized
+            );
+        }
         let provider = String::from_utf8(two["notifications/provider.yaml"].clone()).unwrap();
         assert!(
             provider.contains("address: https://catalyst.acme.example/api/v1/hooks/flux"),

@@ -585,14 +585,16 @@ impl Sovereign {
             return Ok(None);
         }
         let mut ch = Changes::default();
+        // Every read below at the one commit the branch is at (the caller holds
+        // `config_lock`): its ref is read once, not once per file and shard.
+        let config = self.config();
+        let head = config.head(CONFIG_BRANCH)?;
         for (env, apps) in by_env.into_values() {
             let dir = plumbing::dir(org, env);
             let at = |p: &str| format!("{dir}/{p}");
             // The top-level listing: the files outside the shards and the shard folders.
-            let listing = match self.config().head(CONFIG_BRANCH)? {
-                Some(_) => self
-                    .config()
-                    .read(CONFIG_BRANCH, &at("kustomization.yaml"))?,
+            let listing = match &head {
+                Some(h) => config.read(h, &at("kustomization.yaml"))?,
                 None => None,
             };
             let mut top: BTreeSet<String> = match listing {
@@ -646,8 +648,11 @@ impl Sovereign {
                     };
                     if !shards.contains_key(folder) {
                         let prefix = at(&format!("{folder}/"));
-                        let held = self
-                            .config_list(&prefix)?
+                        let listed = match &head {
+                            Some(h) => config.list(h, Some(&prefix))?,
+                            None => Vec::new(),
+                        };
+                        let held = listed
                             .iter()
                             .filter_map(|p| p.strip_prefix(&prefix))
                             .filter(|p| *p != "kustomization.yaml")

@@ -40,6 +40,9 @@ const HASH: gix::hash::Kind = gix::hash::Kind::Sha1;
 const LOCK_WAIT: Duration = Duration::from_millis(100);
 /// Open repositories kept (each a few KiB); the whole cache is dropped when it is full.
 const OPEN_MAX: usize = 512;
+/// Handles a thread keeps ([`LOCAL`]; each holds its object store's caches and zlib state, and
+/// a server has many blocking threads); the thread's are all dropped when it is full.
+const LOCAL_MAX: usize = 32;
 /// Staged commits and repositories kept waiting for their [`publish`]; beyond, the oldest
 /// are dropped (their temporary files removed).
 const STAGED_MAX: usize = 1024;
@@ -55,8 +58,49 @@ fn lock<T>(m: &'static OnceLock<Mutex<T>>, init: fn() -> T) -> MutexGuard<'stati
 }
 
 /// Open repositories by path: opening reads the config and sets up the object store, which
-/// every call on the write path would otherwise repeat.
-static OPEN: OnceLock<Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>> = OnceLock::new();
+/// every call on the write path would otherwise repeat. Each with the number it was opened
+/// under ([`OPENED`]), which tells a thread's handle of it ([`LOCAL`]) from one of a
+/// repository forgotten since.
+static OPEN: OnceLock<Mutex<HashMap<PathBuf, (gix::ThreadSafeRepository, u64)>>> = OnceLock::new();
+/// Counts the repositories opened into [`OPEN`].
+static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's handles of repositories of [`OPEN`] (see [`Gix::local`]), with the number
+    /// each was opened under: making a handle sets up its object store's caches and zlib state,
+    /// which costs more than most reads.
+    static LOCAL: std::cell::RefCell<HashMap<PathBuf, (u64, gix::Repository)>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// A thread's handle of a repository, back in [`LOCAL`] when dropped.
+struct Local {
+    path: PathBuf,
+    opened: u64,
+    repo: Option<gix::Repository>,
+}
+
+impl std::ops::Deref for Local {
+    type Target = gix::Repository;
+    fn deref(&self) -> &gix::Repository {
+        self.repo.as_ref().expect("a handle until dropped")
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(repo) = self.repo.take() {
+            let path = std::mem::take(&mut self.path);
+            let _ = LOCAL.try_with(|l| {
+                let mut l = l.borrow_mut();
+                if l.len() >= LOCAL_MAX {
+                    l.clear();
+                }
+                l.insert(path, (self.opened, repo));
+            });
+        }
+    }
+}
 
 /// Forgets the open handle of `path` (a repository renamed into place there).
 pub(super) fn forget(path: &Path) {
@@ -75,6 +119,121 @@ type Staged = HashMap<(PathBuf, ObjectId), Batch>;
 static STAGED: OnceLock<Mutex<Staged>> = OnceLock::new();
 /// Per repository made by [`Gix::init_staged`]: its files and directories, not fsynced yet.
 static INITED: OnceLock<Mutex<HashMap<PathBuf, Batch>>> = OnceLock::new();
+
+/// Trees, commits and small blobs by id, read or written by any repository: objects never
+/// change, and every write reads the same few trees again (the path to the folder it edits,
+/// the listings of `system/catalyst-config`), each otherwise a loose object to open and
+/// inflate. Only ever asked for an object by an id that something in the repository at hand
+/// names (a ref, a tree, a commit), never whether an object exists: [`Gix::write_object`] and
+/// [`Gix::complete`] look at the repository itself.
+static OBJECTS: OnceLock<Mutex<Objects>> = OnceLock::new();
+/// The bytes [`OBJECTS`] holds at most; it is emptied when full.
+const OBJECTS_MAX: usize = 64 << 20;
+/// The largest blob [`OBJECTS`] keeps.
+const OBJECT_BLOB_MAX: usize = 16 << 10;
+
+#[derive(Default)]
+struct Objects {
+    map: HashMap<ObjectId, (Kind, std::sync::Arc<[u8]>)>,
+    bytes: usize,
+}
+
+/// Keeps a copy of the object `id` in [`OBJECTS`] (trees, commits and small blobs).
+fn remember(id: ObjectId, kind: Kind, data: &[u8]) {
+    let keep = match kind {
+        Kind::Tree | Kind::Commit => true,
+        Kind::Blob => data.len() <= OBJECT_BLOB_MAX,
+        Kind::Tag => false,
+    };
+    if !keep {
+        return;
+    }
+    let mut objects = lock(&OBJECTS, Objects::default);
+    if objects.map.contains_key(&id) {
+        return;
+    }
+    if objects.bytes + data.len() > OBJECTS_MAX {
+        objects.map.clear();
+        objects.bytes = 0;
+    }
+    objects.bytes += data.len();
+    objects.map.insert(id, (kind, data.into()));
+}
+
+/// Objects of a repository through [`OBJECTS`].
+struct Cached<'r>(&'r gix::Repository);
+
+impl Cached<'_> {
+    /// The object `id` (`None`: not in the repository).
+    fn get(&self, id: &gix::hash::oid) -> gix::Result<Option<(Kind, std::sync::Arc<[u8]>)>> {
+        if id == ObjectId::empty_tree(HASH) {
+            // Git knows it without its object.
+            return Ok(Some((Kind::Tree, std::sync::Arc::from(&[][..]))));
+        }
+        if let Some(o) = lock(&OBJECTS, Objects::default).map.get(id) {
+            return Ok(Some(o.clone()));
+        }
+        let mut buf = Vec::new();
+        let Some(d) = gix::objs::Find::try_find(&self.0.objects, id, &mut buf)? else {
+            return Ok(None);
+        };
+        remember(id.to_owned(), d.kind, d.data);
+        Ok(Some((d.kind, d.data.into())))
+    }
+
+    /// The tree of the commit `id`.
+    fn commit_tree(&self, id: ObjectId) -> Result<ObjectId, GitopsError> {
+        match self.get(&id).map_err(fail("reading a commit"))? {
+            Some((Kind::Commit, data)) => gix::objs::CommitRefIter::from_bytes(&data, HASH)
+                .tree_id()
+                .map_err(fail("reading a commit")),
+            _ => Err(GitopsError::Git(format!(
+                "reading a commit failed: {id} is not a commit"
+            ))),
+        }
+    }
+
+    /// The entry at `path` under the tree `tree`.
+    fn entry(
+        &self,
+        tree: ObjectId,
+        path: &str,
+    ) -> Result<Option<gix::objs::tree::Entry>, GitopsError> {
+        let Some((Kind::Tree, data)) = self.get(&tree).map_err(fail("reading a tree"))? else {
+            return Err(GitopsError::Git(format!("{tree} is not a tree")));
+        };
+        let mut buf = Vec::new();
+        gix::objs::TreeRefIter::from_bytes(&data, HASH)
+            .lookup_entry_by_path(self, &mut buf, path)
+            .map_err(fail("reading a tree"))
+    }
+
+    /// The tree `id`, decoded.
+    fn tree(&self, id: ObjectId) -> Result<gix::objs::Tree, GitopsError> {
+        match self.get(&id).map_err(fail("reading a tree"))? {
+            Some((Kind::Tree, data)) => Ok(gix::objs::TreeRef::from_bytes(&data, HASH)
+                .map_err(fail("reading a tree"))?
+                .into()),
+            _ => Err(GitopsError::Git(format!(
+                "reading a tree failed: {id} is not a tree"
+            ))),
+        }
+    }
+}
+
+impl gix::objs::Find for Cached<'_> {
+    fn try_find<'a>(
+        &self,
+        id: &gix::hash::oid,
+        buffer: &'a mut Vec<u8>,
+    ) -> gix::Result<Option<gix::objs::Data<'a>>> {
+        Ok(self.get(id)?.map(|(kind, data)| {
+            buffer.clear();
+            buffer.extend_from_slice(&data);
+            gix::objs::Data::new(buffer, kind, HASH)
+        }))
+    }
+}
 
 fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> GitopsError + '_ {
     move |e| GitopsError::Git(format!("{what} failed: {e}"))
@@ -226,31 +385,39 @@ fn stage<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Batch>, key: K, batch: Ba
 }
 
 /// `head` and `data` as one zlib stream, at git's level for loose objects
-/// (`core.looseCompression`, default 1: best speed). One compressor per thread, reset for each
-/// object: a new one allocates and zeroes a few hundred KiB, more than compressing a small
-/// object costs.
+/// (`core.looseCompression`, default 1: best speed), with gitoxide's zlib (zlib-rs, several
+/// times faster than flate2's default miniz backend on small objects). One compressor per
+/// thread, reset for each object: a new one allocates and zeroes a few hundred KiB, more than
+/// compressing a small object costs.
 fn deflate(head: &[u8], data: &[u8]) -> std::io::Result<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
+    use gix::zlib::stream::deflate::{Compress, FlushCompress};
+    use gix::zlib::{Compression, Status};
     thread_local! {
         static Z: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new(Compression::fast(), true));
+            std::cell::RefCell::new(Compress::new(Compression::BEST_SPEED));
     }
     Z.with(|z| {
         let mut z = z.borrow_mut();
         z.reset();
-        let mut out = Vec::with_capacity(head.len() + data.len() / 2 + 64);
-        let start = z.total_in();
+        // zlib's bound for a stored (incompressible) stream, so one call normally does it all.
+        let len = head.len() + data.len();
+        let mut out = vec![0u8; len + len / 1000 + 64];
+        let (start_in, start_out) = (z.total_in(), z.total_out());
         loop {
-            let done = (z.total_in() - start) as usize;
+            let done = (z.total_in() - start_in) as usize;
             let (input, flush) = match done.checked_sub(head.len()) {
                 None => (&head[done..], FlushCompress::None),
                 Some(d) => (&data[d..], FlushCompress::Finish),
             };
-            if out.capacity() - out.len() < 64 {
-                out.reserve(out.capacity().max(256));
+            let written = (z.total_out() - start_out) as usize;
+            if out.len() - written < 64 {
+                out.resize(out.len() * 2, 0);
             }
-            match z.compress_vec(input, &mut out, flush) {
-                Ok(Status::StreamEnd) => return Ok(out),
+            match z.compress(input, &mut out[written..], flush) {
+                Ok(Status::StreamEnd) => {
+                    out.truncate((z.total_out() - start_out) as usize);
+                    return Ok(out);
+                }
                 Ok(_) => {}
                 Err(e) => return Err(std::io::Error::other(e)),
             }
@@ -278,18 +445,51 @@ pub(super) struct Gix<'a> {
 
 impl Gix<'_> {
     fn open(&self) -> Result<gix::Repository, GitopsError> {
-        if let Some(r) = lock(&OPEN, HashMap::new).get(self.path) {
-            return Ok(r.to_thread_local());
+        self.open_numbered().map(|(r, _)| r)
+    }
+
+    /// A handle of the repository and the number it was opened under (see [`OPEN`]).
+    fn open_numbered(&self) -> Result<(gix::Repository, u64), GitopsError> {
+        if let Some((r, n)) = lock(&OPEN, HashMap::new).get(self.path) {
+            return Ok((r.to_thread_local(), *n));
         }
         let opts = gix::open::Options::isolated().open_path_as_is(true);
         let r = gix::ThreadSafeRepository::open_opts(self.path, opts)
             .map_err(fail(&format!("opening {}", self.path.display())))?;
+        let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut open = lock(&OPEN, HashMap::new);
         if open.len() >= OPEN_MAX {
             open.clear();
         }
-        open.insert(self.path.to_path_buf(), r.clone());
-        Ok(r.to_thread_local())
+        open.insert(self.path.to_path_buf(), (r.clone(), n));
+        Ok((r.to_thread_local(), n))
+    }
+
+    /// This thread's handle of the repository, kept for its next call (reads and
+    /// [`Gix::prepare`]; a handle sees the refs and objects on disk as a new one would: refs
+    /// are read from their files, loose objects looked up, new packs found on a miss). One
+    /// of a repository forgotten since ([`forget`], [`Gix::init_staged`]) is not used.
+    fn local(&self) -> Result<Local, GitopsError> {
+        let current = lock(&OPEN, HashMap::new).get(self.path).map(|(_, n)| *n);
+        let kept = current.and_then(|n| {
+            LOCAL
+                .try_with(|l| l.borrow_mut().remove(self.path))
+                .ok()
+                .flatten()
+                .filter(|(opened, _)| *opened == n)
+        });
+        let (opened, repo) = match kept {
+            Some(k) => k,
+            None => {
+                let (r, n) = self.open_numbered()?;
+                (n, r)
+            }
+        };
+        Ok(Local {
+            path: self.path.to_path_buf(),
+            opened,
+            repo: Some(repo),
+        })
     }
 
     /// Creates the bare repository's files (the directory exists) in two fsync rounds: the
@@ -389,7 +589,13 @@ impl Gix<'_> {
         if kind == Kind::Tree && id == ObjectId::empty_tree(HASH) {
             return Some(id);
         }
-        Some(repo.find_object(id).ok()?.peel_to_kind(kind).ok()?.id)
+        // Commits and trees through the cache; anything else (a tag) peeled by gitoxide.
+        let cached = Cached(repo);
+        match (kind, cached.get(&id).ok()??.0) {
+            (Kind::Tree, Kind::Tree) | (Kind::Commit, Kind::Commit) => Some(id),
+            (Kind::Tree, Kind::Commit) => cached.commit_tree(id).ok(),
+            _ => Some(repo.find_object(id).ok()?.peel_to_kind(kind).ok()?.id),
+        }
     }
 
     fn must(repo: &gix::Repository, rev: &str, kind: Kind) -> Result<ObjectId, GitopsError> {
@@ -399,12 +605,12 @@ impl Gix<'_> {
     }
 
     pub(super) fn head(&self, branch: &str) -> Result<Option<String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         Ok(Self::ref_target(&repo, &format!("refs/heads/{branch}")).map(|id| id.to_string()))
     }
 
     pub(super) fn branches(&self) -> Result<BTreeMap<String, String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let refs = repo.references().map_err(fail("listing refs"))?;
         let mut out = BTreeMap::new();
         for r in refs.prefixed("refs/heads/").map_err(fail("listing refs"))? {
@@ -420,64 +626,58 @@ impl Gix<'_> {
     }
 
     pub(super) fn read(&self, rev: &str, path: &str) -> Result<Option<Vec<u8>>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let Some(tree) = Self::peeled(&repo, rev, Kind::Tree) else {
             return Ok(None);
         };
-        let Ok(tree) = repo.find_tree(tree) else {
+        let cached = Cached(&repo);
+        let Ok(Some(entry)) = cached.entry(tree, path) else {
             return Ok(None);
         };
-        let Ok(Some(entry)) = tree.lookup_entry_by_path(path) else {
-            return Ok(None);
-        };
-        if !entry.mode().is_blob() {
+        if !entry.mode.is_blob() {
             return Ok(None);
         }
-        let blob = repo
-            .find_blob(entry.object_id())
-            .map_err(fail("reading a blob"))?;
-        Ok(Some(blob.detach().data))
+        match cached.get(&entry.oid).map_err(fail("reading a blob"))? {
+            Some((Kind::Blob, data)) => Ok(Some(data.to_vec())),
+            _ => Err(GitopsError::Git(format!(
+                "reading a blob failed: {} is not a blob",
+                entry.oid
+            ))),
+        }
     }
 
     pub(super) fn list(&self, rev: &str, prefix: Option<&str>) -> Result<Vec<String>, GitopsError> {
         /// Every file under `tree`, its path prefixed with `base`.
         fn walk(
-            repo: &gix::Repository,
+            objects: &Cached<'_>,
             tree: ObjectId,
             base: &str,
             out: &mut Vec<String>,
         ) -> Result<(), GitopsError> {
-            let tree = repo.find_tree(tree).map_err(fail("reading a tree"))?;
-            let decoded = tree.decode().map_err(fail("reading a tree"))?;
-            for e in &decoded.entries {
+            for e in &objects.tree(tree)?.entries {
                 let path = format!("{base}{}", e.filename.to_str_lossy());
                 if e.mode.is_tree() {
-                    walk(repo, e.oid.to_owned(), &format!("{path}/"), out)?;
+                    walk(objects, e.oid, &format!("{path}/"), out)?;
                 } else {
                     out.push(path);
                 }
             }
             Ok(())
         }
-        let repo = self.open()?;
+        let repo = self.local()?;
         let tree = Self::must(&repo, rev, Kind::Tree)?;
+        let cached = Cached(&repo);
         let prefix = prefix.map(|p| p.trim_end_matches('/'));
         let mut out = Vec::new();
         match prefix.filter(|p| !p.is_empty()) {
             // Straight to the prefix's entry: a listing costs what is under it, not its
             // siblings.
-            Some(p) => {
-                let root = repo.find_tree(tree).map_err(fail("reading a tree"))?;
-                match root.lookup_entry_by_path(p) {
-                    Ok(Some(e)) if e.mode().is_tree() => {
-                        walk(&repo, e.object_id(), &format!("{p}/"), &mut out)?
-                    }
-                    Ok(Some(_)) => out.push(p.to_owned()),
-                    Ok(_) => {}
-                    Err(e) => return Err(fail("reading a tree")(e)),
-                }
-            }
-            None => walk(&repo, tree, "", &mut out)?,
+            Some(p) => match cached.entry(tree, p)? {
+                Some(e) if e.mode.is_tree() => walk(&cached, e.oid, &format!("{p}/"), &mut out)?,
+                Some(_) => out.push(p.to_owned()),
+                None => {}
+            },
+            None => walk(&cached, tree, "", &mut out)?,
         }
         Ok(out)
     }
@@ -514,7 +714,7 @@ impl Gix<'_> {
                 }
             })
         }
-        let repo = self.open()?;
+        let repo = self.local()?;
         let tree_of = |id: &str| -> Option<ObjectId> {
             let c = repo.find_commit(oid(id).ok()?).ok()?;
             c.tree_id().ok().map(|t| t.detach())
@@ -533,7 +733,7 @@ impl Gix<'_> {
     }
 
     pub(super) fn commit_time(&self, rev: &str) -> Result<i64, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let id = Self::must(&repo, rev, Kind::Commit)?;
         let commit = Self::commit_of(&repo, id)?;
         Ok(commit
@@ -543,7 +743,7 @@ impl Gix<'_> {
     }
 
     pub(super) fn is_ancestor(&self, ancestor: &str, rev: &str) -> Result<bool, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let (Some(target), Some(tip)) = (
             Self::peeled(&repo, ancestor, Kind::Commit),
             Self::peeled(&repo, rev, Kind::Commit),
@@ -564,17 +764,17 @@ impl Gix<'_> {
     }
 
     pub(super) fn resolve_commit(&self, rev: &str) -> Result<Option<String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         Ok(Self::peeled(&repo, rev, Kind::Commit).map(|id| id.to_string()))
     }
 
     pub(super) fn tree_of(&self, rev: &str) -> Result<String, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         Ok(Self::must(&repo, rev, Kind::Tree)?.to_string())
     }
 
     pub(super) fn show(&self, rev: &str) -> Result<String, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let commit = Self::commit_of(&repo, Self::must(&repo, rev, Kind::Commit)?)?;
         let c = commit.decode().map_err(fail("reading a commit"))?;
         let author = c.author().map_err(fail("reading a commit"))?;
@@ -592,7 +792,7 @@ impl Gix<'_> {
 
     /// Newest first by committer time, like `git rev-list`.
     pub(super) fn log(&self, branch: &str) -> Result<Vec<String>, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let Some(tip) = Self::ref_target(&repo, &format!("refs/heads/{branch}")) else {
             return Ok(Vec::new());
         };
@@ -688,6 +888,10 @@ impl Gix<'_> {
     ) -> Result<ObjectId, GitopsError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let id = gix::objs::compute_hash(HASH, kind, data).map_err(fail("hashing"))?;
+        if kind != Kind::Blob {
+            // The next write reads it again (a tree on the path it edits, its parent commit).
+            remember(id, kind, data);
+        }
         let path = self.object_path(&id);
         // An empty file is what a crash between a rename and its writeback can leave.
         if path.metadata().is_ok_and(|m| m.len() > 0) || batch.files.iter().any(|f| f.2 == path) {
@@ -762,17 +966,12 @@ impl Gix<'_> {
         parent: Option<ObjectId>,
         changes: &Changes,
     ) -> Result<ObjectId, GitopsError> {
+        let cached = Cached(repo);
         let base = match parent {
-            Some(p) if !changes.replace_all => Self::commit_of(repo, p)?
-                .tree_id()
-                .map_err(fail("reading a commit"))?
-                .detach(),
+            Some(p) if !changes.replace_all => cached.commit_tree(p)?,
             _ => ObjectId::empty_tree(HASH),
         };
-        let mut editor = repo
-            .edit_tree(base)
-            .map_err(fail("reading a tree"))?
-            .detach();
+        let mut editor = gix::objs::tree::Editor::new(cached.tree(base)?, &cached, HASH);
         for (path, content) in &changes.files {
             match content {
                 Some(bytes) => {
@@ -812,7 +1011,7 @@ impl Gix<'_> {
         actor: &Actor,
         message: &str,
     ) -> Result<Prepared, GitopsError> {
-        let repo = self.open()?;
+        let repo = self.local()?;
         let parent_id = parent.map(oid).transpose()?;
         let mut batch = Batch {
             pack: self.packs().then(Pack::default),
@@ -824,13 +1023,7 @@ impl Gix<'_> {
                 None => self.write_tree(&repo, &mut batch, parent_id, changes)?,
             };
             let unchanged = match parent_id {
-                Some(p) => {
-                    Self::commit_of(&repo, p)?
-                        .tree_id()
-                        .map(|t| t.detach())
-                        .ok()
-                        == Some(tree)
-                }
+                Some(p) => Cached(&repo).commit_tree(p)? == tree,
                 None => false,
             };
             let now = chrono::Utc::now().timestamp();

@@ -7,18 +7,20 @@
 //! repository's first commit, most of its objects in two files instead of one per object —
 //! and loose otherwise, so the packs of a repository stay few without a repack.
 //!
-//! Durability (gitoxide never fsyncs), in fsync rounds per call however many repositories it moves
+//! Durability (gitoxide never fsyncs), per call however many repositories it moves
 //! ([`publish`]): [`Gix::prepare`] writes a commit's objects to `objects/xx/tmp_obj_*` (or
 //! `objects/pack/tmp_pack_*` and `tmp_idx_*`) and [`Gix::init_staged`] a new repository's `config`
-//! and `HEAD`, none fsynced yet; `publish` locks and checks every ref first (compare-and-swap),
-//! then fsyncs in one round every staged object file, new repository file, ref lock file and the
-//! caller's journal, renames the objects into place, fsyncs in a second round every directory that
-//! gained an entry (object directories, new repositories, the journal's), and moves the refs
-//! (renames the locks, appends the reflogs). No ref ever points at an object that is not durable.
-//! The refs' directories and reflogs are fsynced in a third round, either at once (then the refs
-//! survive a power loss when `publish` returns) or, with a carry ([`super::Deferred`], what
-//! `Sovereign::apply` uses), in the next call's first round: until then the durable journal stands
-//! for the moves, and recovery makes them again from it.
+//! and `HEAD`, none fsynced yet; `publish` locks and checks every ref first (compare-and-swap).
+//! With the caller's journal (what `Sovereign::apply` uses), it writes the journal carrying the
+//! bytes of every staged object file and fsyncs it and its directory — one round, the only one
+//! before the call is answered — then renames the objects into place and moves the refs (renames
+//! the locks, appends the reflogs); everything else the call wrote goes to the carry
+//! ([`super::Deferred`], made durable by [`super::Flusher`]'s thread), and until then the journal
+//! stands for it: recovery writes again what a power loss took. Without a journal, it fsyncs
+//! every staged object file, new repository file and ref lock file in one round, renames the
+//! objects, fsyncs every directory that gained an entry in a second round, moves the refs and
+//! fsyncs their directories and reflogs. Either way no ref points at an object that is neither
+//! durable nor carried by a durable journal.
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -506,7 +508,8 @@ impl Gix<'_> {
     }
 
     /// Creates the bare repository's files (the directory exists), none fsynced: the
-    /// [`publish`] of its first commit makes them durable (in its first two rounds), and a
+    /// [`publish`] of its first commit makes them durable (with its fsync rounds, or after its
+    /// journal, in the background: recovery makes the repository again from the journal), and a
     /// repository whose `config` or `HEAD` a power loss emptied before then (no ref can have
     /// moved) is repaired by [`super::Repo::clear_leftovers`]. `config` and `HEAD` are written
     /// to their lock files and renamed (`HEAD` last, so a repository

@@ -5,7 +5,10 @@
 //! `BENCH_CLI_APPS` (default 1 000: filling 10 000 through the CLI takes too long), next to
 //! gix at that size, interleaved in the same run. Prints the fill time of each and p50/p95/p99
 //! from request to committed (fsynced) refs. `BENCH_WITHOUT_PLUMBING=1` adds gix without the
-//! plumbing commit; `BENCH_DIR` puts the repositories elsewhere (a tmpfs leaves fsync out).
+//! plumbing commit; `BENCH_DIR` puts the repositories elsewhere (a tmpfs leaves fsync out);
+//! `BENCH_KEEP=1` leaves them there afterwards: deleting ~100 000 files makes ext4 slow to
+//! allocate inodes for the next minutes (it skips recently freed ones one by one), which
+//! would slow the next run down.
 //!
 //! `cargo bench -p catalyst-gitops --bench install` (`BENCH_APPS`, `BENCH_CLI_APPS`,
 //! `BENCH_INSTALLS` override).
@@ -80,7 +83,7 @@ struct Setup {
     sovereign: Sovereign,
     commits: usize,
     times: Vec<Duration>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn main() {
@@ -88,6 +91,7 @@ fn main() {
     let cli_apps = env_usize("BENCH_CLI_APPS", 1000);
     let installs = env_usize("BENCH_INSTALLS", 100);
     let without_plumbing = std::env::var("BENCH_WITHOUT_PLUMBING").is_ok_and(|v| v == "1");
+    let keep = std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1");
     // Where the repositories live (`BENCH_DIR`, e.g. a tmpfs to leave fsync out): the system
     // temporary directory by default.
     let base = std::env::var_os("BENCH_DIR").map(std::path::PathBuf::from);
@@ -136,7 +140,12 @@ fn main() {
             sovereign,
             commits: if plumbing { 4 } else { 3 },
             times: Vec::new(),
-            _dir: dir,
+            _dir: if keep {
+                println!("kept {}", dir.keep().display());
+                None
+            } else {
+                Some(dir)
+            },
         });
     }
     // Installs alternate between the setups so every one sees the same machine load.

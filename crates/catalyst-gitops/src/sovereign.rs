@@ -291,6 +291,8 @@ impl Sovereign {
             &render.registry,
             &render.interval,
         ));
+        // Used journal files wait in `.journals` to be written again (see `repo::Recycle`).
+        let recycle = crate::repo::Recycle::at(root.join(".journals"))?;
         let s = Sovereign {
             root,
             catalog,
@@ -301,7 +303,7 @@ impl Sovereign {
             config_lock: Mutex::new(()),
             org_locks: Mutex::new(HashMap::new()),
             git: crate::repo::Backend::default(),
-            flusher: crate::repo::Flusher::default(),
+            flusher: crate::repo::Flusher::start(std::time::Duration::from_millis(20), recycle),
             journal_seq: std::sync::atomic::AtomicU64::new(0),
         };
         s.clear_leftovers()?;
@@ -853,6 +855,7 @@ impl Sovereign {
             path: &journal,
             doc: &doc,
             aborted: &aborted,
+            reuse: self.flusher.recycle().take(),
         };
         if let Err(e) = crate::repo::publish(&items, Some(&j), Some(&mut carry)) {
             let _ = std::fs::remove_file(&journal);
@@ -1083,6 +1086,8 @@ impl Sovereign {
         let mut journals: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
         journals.sort();
         let (mut undone, mut finished) = (0, 0);
+        // The directories the journals left (made durable at the end).
+        let mut changed: Vec<PathBuf> = Vec::new();
         for path in journals {
             let bytes = std::fs::read(&path).unwrap_or_default();
             // A journal carries the objects of its call (`Whole`), or it is the document alone
@@ -1184,10 +1189,15 @@ impl Sovereign {
                     }
                 }
             }
-            std::fs::remove_file(&path)?;
+            changed.extend(self.flusher.recycle().put(&path)?);
         }
-        if let Some(dir) = Some(self.journal_dir()).filter(|_| undone + finished > 0) {
+        changed.sort();
+        changed.dedup();
+        for dir in changed {
             std::fs::File::open(dir)?.sync_all()?;
+        }
+        if finished > 0 {
+            tracing::info!(calls = finished, "Finished calls from their journals.");
         }
         if undone > 0 {
             tracing::warn!(

@@ -867,6 +867,44 @@ fn a_power_loss_before_the_background_fsync_is_repaired_from_the_journal() {
     }
 }
 
+/// A call's journal file is not created and unlinked per call: once the call is durable the
+/// file is set aside in `git/.journals`, and the next call renames it back into
+/// `git/.pending` and writes over it (on ext4, allocating inodes next to many recently freed
+/// ones is slow).
+#[test]
+fn journal_files_are_written_again_not_created_per_call() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (d, s) = setup();
+    let s = s.with_flush_interval(std::time::Duration::from_secs(3600));
+    let git = d.path().join("git");
+    let inodes = |dir: &str| -> Vec<u64> {
+        let mut v: Vec<u64> = std::fs::read_dir(git.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.metadata().unwrap().ino())
+            .collect();
+        v.sort();
+        v
+    };
+    s.flush().unwrap();
+    let kept = inodes(".journals");
+    assert!(
+        !kept.is_empty(),
+        "the set-up's calls left their journal files aside"
+    );
+    assert!(inodes(".pending").is_empty());
+    install_shop(&s, json!({})).unwrap();
+    let used = inodes(".pending");
+    assert_eq!(used.len(), 1, "the install's journal waits");
+    assert!(
+        kept.contains(&used[0]),
+        "written over a kept file: {used:?} in {kept:?}"
+    );
+    s.flush().unwrap();
+    assert!(inodes(".pending").is_empty());
+    assert_eq!(inodes(".journals"), kept, "the same files, set aside again");
+}
+
 // ---------------------------------------------------------------- upgrades with new dependencies
 
 /// The test catalog plus `testdata/catalog-next` (bp-shop 2.0.0 adds bp-cache, 3.0.0 needs

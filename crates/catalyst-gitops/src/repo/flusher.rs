@@ -16,6 +16,67 @@ use crate::GitopsError;
 use super::{parallel, sync_if_there};
 use super::{remove_if_there, sync_paths};
 
+/// Where used journal files wait to be written again: a call renames one into the journals'
+/// folder instead of creating a file, and the flusher renames it back instead of unlinking it,
+/// so a call allocates and frees no inode for its journal (on ext4, allocating an inode next to
+/// many recently freed ones scans them one by one). Without a folder, journals are unlinked.
+#[derive(Debug, Default, Clone)]
+pub struct Recycle {
+    dir: Option<PathBuf>,
+    free: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl Recycle {
+    /// Recycles through `dir` (made if missing), holding the files already there.
+    pub fn at(dir: PathBuf) -> std::io::Result<Recycle> {
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)?;
+            if let Some(up) = dir.parent() {
+                sync_paths(&[up.to_path_buf()])?;
+            }
+        }
+        let free = std::fs::read_dir(&dir)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        Ok(Recycle {
+            dir: Some(dir),
+            free: Arc::new(Mutex::new(free)),
+        })
+    }
+
+    /// A used journal file to write the next journal into, if one waits.
+    pub fn take(&self) -> Option<PathBuf> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Sets `journal` aside for a later call (or unlinks it without a folder); a journal gone
+    /// already is skipped. Returns the directories that changed.
+    pub fn put(&self, journal: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut changed: Vec<PathBuf> = journal
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        match &self.dir {
+            Some(dir) => {
+                let to = dir.join(hex::encode(rand::random::<[u8; 8]>()));
+                match std::fs::rename(journal, &to) {
+                    Ok(()) => {
+                        self.free.lock().unwrap_or_else(|p| p.into_inner()).push(to);
+                        changed.push(dir.clone());
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            None => remove_if_there(journal)?,
+        }
+        Ok(changed)
+    }
+}
+
 /// Durability work calls left: paths to fsync (a path gone since is skipped), then the
 /// journals to unlink once those are durable. [`Deferred::flush`] does it at once.
 #[derive(Debug, Default)]
@@ -38,17 +99,24 @@ impl Deferred {
     /// fsyncs what waits (each path once), then unlinks the journals and fsyncs their
     /// directories. On an error nothing is unlinked: the journals stay for recovery.
     pub fn flush(&mut self) -> Result<(), GitopsError> {
+        self.flush_into(&Recycle::default())
+    }
+
+    /// [`Deferred::flush`], setting the journals aside in `recycle` instead of unlinking them.
+    pub fn flush_into(&mut self, recycle: &Recycle) -> Result<(), GitopsError> {
         self.paths.sort();
         self.paths.dedup();
         sync_file_systems(&self.paths)?;
         self.paths.clear();
         let mut dirs: Vec<PathBuf> = Vec::new();
         for (i, j) in self.journals.iter().enumerate() {
-            if let Err(e) = remove_if_there(j) {
-                self.journals.drain(..i);
-                return Err(e.into());
+            match recycle.put(j) {
+                Ok(changed) => dirs.extend(changed),
+                Err(e) => {
+                    self.journals.drain(..i);
+                    return Err(e.into());
+                }
             }
-            dirs.extend(j.parent().map(Path::to_path_buf));
         }
         self.journals.clear();
         dirs.sort();
@@ -120,6 +188,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 /// thread and flushes what waits.
 pub struct Flusher {
     shared: Shared,
+    recycle: Recycle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -150,13 +219,14 @@ impl Drop for Pending<'_> {
 
 impl Default for Flusher {
     fn default() -> Self {
-        Flusher::start(Duration::from_millis(20))
+        Flusher::start(Duration::from_millis(20), Recycle::default())
     }
 }
 
 impl Flusher {
-    /// Starts the thread; it gathers calls for `interval` after the first one waits.
-    pub fn start(interval: Duration) -> Flusher {
+    /// Starts the thread; it gathers calls for `interval` after the first one waits, and sets
+    /// their journals aside in `recycle` once they are durable.
+    pub fn start(interval: Duration, recycle: Recycle) -> Flusher {
         let shared: Shared = Arc::new((
             Mutex::new(State {
                 pending: Deferred::default(),
@@ -168,15 +238,25 @@ impl Flusher {
         ));
         let thread = {
             let shared = shared.clone();
+            let recycle = recycle.clone();
             std::thread::Builder::new()
                 .name("catalyst-git-flusher".into())
-                .spawn(move || run(&shared))
+                .spawn(move || run(&shared, &recycle))
                 .ok()
         };
         if thread.is_none() {
             tracing::warn!("Could not start the Git flusher thread; calls flush their own work.");
         }
-        Flusher { shared, thread }
+        Flusher {
+            shared,
+            recycle,
+            thread,
+        }
+    }
+
+    /// Where journal files are set aside to be written again.
+    pub fn recycle(&self) -> &Recycle {
+        &self.recycle
     }
 
     /// How long the thread gathers calls (a long one keeps journals around: tests).
@@ -215,7 +295,7 @@ impl Flusher {
             g.busy = true;
             std::mem::take(&mut g.pending)
         };
-        let done = batch.flush();
+        let done = batch.flush_into(&self.recycle);
         let mut g = lock(&self.shared);
         g.busy = false;
         if done.is_err() {
@@ -242,7 +322,7 @@ impl Drop for Flusher {
 }
 
 /// The thread: waits for work, gathers for the interval, makes a batch durable, repeats.
-fn run(shared: &Shared) {
+fn run(shared: &Shared, recycle: &Recycle) {
     loop {
         let mut batch = {
             let mut g = lock(shared);
@@ -272,7 +352,7 @@ fn run(shared: &Shared) {
             g.busy = true;
             std::mem::take(&mut g.pending)
         };
-        let done = batch.flush();
+        let done = batch.flush_into(recycle);
         let mut g = lock(shared);
         g.busy = false;
         if let Err(e) = done {

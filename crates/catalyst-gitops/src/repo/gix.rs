@@ -1324,8 +1324,18 @@ pub(super) fn publish(
                 .map(|(_, _, path, bytes)| (path.as_path(), bytes.as_slice()))
                 .collect();
             let bytes = super::journal::encode(j.doc, &objects);
-            let written = std::fs::File::create(j.path).and_then(|mut f| {
+            // A used journal file renamed into place and written over: no inode allocated.
+            let reused = j.reuse.as_ref().and_then(|used| {
+                std::fs::rename(used, j.path).ok()?;
+                std::fs::OpenOptions::new().write(true).open(j.path).ok()
+            });
+            let opened = match reused {
+                Some(f) => Ok(f),
+                None => std::fs::File::create(j.path),
+            };
+            let written = opened.and_then(|mut f| {
                 f.write_all(&bytes)?;
+                f.set_len(bytes.len() as u64)?;
                 f.sync_all()?;
                 match j.path.parent() {
                     Some(dir) => std::fs::File::open(dir)?.sync_all(),

@@ -26,7 +26,7 @@ mod gix;
 mod journal;
 mod repair;
 
-pub use flusher::{Deferred, Flusher, Pending};
+pub use flusher::{Deferred, Flusher, Pending, Recycle};
 pub(crate) use journal::{decode as decode_journal, Decoded};
 pub(crate) use repair::{repair_ref, restore_object};
 
@@ -509,6 +509,9 @@ pub struct Journal<'a> {
     pub doc: &'a [u8],
     /// The same, marked as abandoned: recovery undoes it instead of finishing it.
     pub aborted: &'a [u8],
+    /// A used journal file to rename to `path` and write over instead of creating one
+    /// ([`Recycle`]).
+    pub reuse: Option<PathBuf>,
 }
 
 /// Moves the prepared branches of several repositories — `(repository, commits, reflog
